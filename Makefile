@@ -1,0 +1,50 @@
+# Thin wrappers; every target installs what it needs (uv itself included) on a fresh machine.
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := .tools/bin/uv
+endif
+RUN := $(UV) run --frozen
+
+.PHONY: sync run test unit lint format infra bench clean
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+sync: $(UV)
+	$(UV) sync --locked
+
+## run: an event display and a ping source firing every 3 s; no cluster, no broker (Ctrl-C stops)
+run: sync
+	$(RUN) python scripts/run_local.py
+
+## lint: ruff (lint + format check), mypy strict, import-linter contracts
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+format: sync
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+## infra: obtain and build the real components the tests use (cached under ~/.cache)
+infra: sync
+	$(RUN) python -m springhead_testinfra fetch
+
+## unit: the quick tier only (no real Kafka or apiserver)
+unit: sync
+	$(RUN) pytest -m "not integration"
+
+## test: everything CI runs: lint, then every test tier against real components
+test: lint infra
+	$(RUN) pytest
+
+## bench: run the benchmarks and rewrite bench/RESULTS.md
+bench: sync
+	$(RUN) python bench/run.py
+
+clean:
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

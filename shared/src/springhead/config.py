@@ -1,0 +1,305 @@
+"""The adapter contract as one typed settings class.
+
+Every Springhead source reads its configuration through a subclass of :class:`AdapterSettings`;
+nothing else in a process reads ``os.environ``. The Knative variables keep their Knative names
+(``K_SINK``, ``K_CE_OVERRIDES`` ...); Springhead's own settings are prefixed ``SPRINGHEAD_``
+(shared) or with the source's name (``PING_`` ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import Enum
+from typing import Annotated, Any, Self, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "SPEC_ATTRIBUTES",
+    "AdapterSettings",
+    "BackoffPolicy",
+    "ConfigError",
+    "ContentMode",
+    "IsoDuration",
+    "load_settings",
+]
+
+#: CloudEvents context attributes an override may not replace (spec attributes, not extensions).
+SPEC_ATTRIBUTES = frozenset(
+    {
+        "id",
+        "source",
+        "specversion",
+        "type",
+        "datacontenttype",
+        "dataschema",
+        "subject",
+        "time",
+        "data",
+        "data_base64",
+    }
+)
+
+_ISO_DURATION = re.compile(
+    r"^P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
+    r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
+)
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+
+def _iso_duration_text(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str) or not _ISO_DURATION.match(value.strip()):
+        raise ValueError(f"expected an ISO-8601 duration such as PT0.2S or PT1M, got {value!r}")
+    return value.strip()
+
+
+#: An ISO-8601 duration (``PT0.2S``, ``PT10M``, ``P1D``), never negative.
+IsoDuration = Annotated[timedelta, BeforeValidator(_iso_duration_text)]
+
+
+class ConfigError(Exception):
+    """Bad configuration: ``variable`` names the environment variable, ``reason`` what is wrong."""
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"{variable}: {reason}")
+        self.variable = variable
+        self.reason = reason
+
+
+class BackoffPolicy(str, Enum):
+    """How the delay between delivery attempts grows (Knative ``backoffPolicy``)."""
+
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+
+
+class ContentMode(str, Enum):
+    """CloudEvents HTTP content mode used towards the sink."""
+
+    BINARY = "binary"
+    STRUCTURED = "structured"
+
+
+def _absolute_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _parse_overrides(value: Any) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(value, Mapping):
+        raise ValueError('expected a JSON object like {"extensions": {"name": "value"}}')
+    extensions = value.get("extensions") or {}
+    if not isinstance(extensions, Mapping):
+        raise ValueError('"extensions" must be a JSON object of name -> string value')
+    parsed: dict[str, str] = {}
+    for name, ext_value in extensions.items():
+        if name in SPEC_ATTRIBUTES:
+            raise ValueError(
+                f"override {name!r} names a CloudEvents spec attribute; only extensions may be "
+                "overridden"
+            )
+        if not _EXTENSION_NAME.match(name):
+            raise ValueError(
+                f"extension name {name!r} must be 1-20 lowercase letters or digits"
+            )
+        if not isinstance(ext_value, str | int | bool) or ext_value is None:
+            raise ValueError(f"extension {name!r} must have a string value")
+        parsed[name] = str(ext_value).lower() if isinstance(ext_value, bool) else str(ext_value)
+    return parsed
+
+
+def _check_pem(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        ssl.create_default_context(cadata=value)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ValueError(f"not a valid PEM certificate bundle ({exc})") from None
+    return value
+
+
+class AdapterSettings(BaseSettings):
+    """The Knative adapter contract plus Springhead's delivery and runtime settings.
+
+    Sources subclass this and add their own fields; each field names its environment variable
+    through ``validation_alias``.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=True)
+
+    sink: Annotated[str, AfterValidator(_absolute_http_url)] = Field(validation_alias="K_SINK")
+    """Where events are POSTed (``K_SINK``); required."""
+
+    ce_overrides: Annotated[dict[str, str], NoDecode, BeforeValidator(_parse_overrides)] = Field(
+        default_factory=dict, validation_alias="K_CE_OVERRIDES"
+    )
+    """Extensions set on every event (``K_CE_OVERRIDES``: ``{"extensions": {...}}``; "" = none)."""
+
+    ca_certs: Annotated[str | None, AfterValidator(_check_pem)] = Field(
+        default=None, validation_alias="K_CA_CERTS"
+    )
+    """Extra trusted CA certificates (PEM) for an https sink (``K_CA_CERTS``)."""
+
+    sink_timeout: int | None = Field(default=None, ge=1, validation_alias="K_SINK_TIMEOUT")
+    """Per-request timeout in whole seconds (``K_SINK_TIMEOUT``); missing means none."""
+
+    namespace: str = Field(default="default", min_length=1, validation_alias="NAMESPACE")
+    """Namespace of the source object (``NAMESPACE``); sent as the ``Kn-Namespace`` header."""
+
+    name: str = Field(default="springhead", min_length=1, validation_alias="NAME")
+    """Name of the source object (``NAME``)."""
+
+    component: str = Field(default="springhead", validation_alias="K_COMPONENT")
+    """Component name used in logs and metrics (``K_COMPONENT``)."""
+
+    audience: str | None = Field(default=None, validation_alias="K_AUDIENCE")
+    """OIDC audience of the sink (``K_AUDIENCE``); enables bearer-token authentication."""
+
+    oidc_service_account: str | None = Field(
+        default=None, validation_alias="K_OIDC_SERVICE_ACCOUNT"
+    )
+    """Service account whose token is presented to the sink (``K_OIDC_SERVICE_ACCOUNT``)."""
+
+    oidc_token_file: str | None = Field(default=None, validation_alias="SPRINGHEAD_OIDC_TOKEN_FILE")
+    """File holding the bearer token for ``K_AUDIENCE`` (a projected service-account token);
+    re-read on every delivery so rotation needs no restart."""
+
+    retry: int = Field(default=5, ge=0, le=1000, validation_alias="SPRINGHEAD_DELIVERY_RETRY")
+    """Delivery ``retry``: attempts after the first (Knative default for sources: 5)."""
+
+    backoff_policy: BackoffPolicy = Field(
+        default=BackoffPolicy.EXPONENTIAL, validation_alias="SPRINGHEAD_DELIVERY_BACKOFF_POLICY"
+    )
+    """Delivery ``backoffPolicy``: ``linear`` (delay*n) or ``exponential`` (delay*2^n)."""
+
+    backoff_delay: IsoDuration = Field(
+        default=timedelta(milliseconds=200), validation_alias="SPRINGHEAD_DELIVERY_BACKOFF_DELAY"
+    )
+    """Delivery ``backoffDelay`` (ISO-8601, default PT0.2S)."""
+
+    timeout: IsoDuration | None = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_TIMEOUT")
+    """Delivery ``timeout`` per attempt (ISO-8601); falls back to ``K_SINK_TIMEOUT``."""
+
+    retry_after_max: IsoDuration | None = Field(
+        default=None, validation_alias="SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX"
+    )
+    """Delivery ``retryAfterMax``: cap on a sink's Retry-After (ISO-8601); unset = no cap."""
+
+    dead_letter_sink: Annotated[str | None, AfterValidator(
+        lambda v: _absolute_http_url(v) if v else None
+    )] = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK")
+    """Delivery ``deadLetterSink``: URL receiving events whose retries are exhausted."""
+
+    content_mode: ContentMode = Field(
+        default=ContentMode.BINARY, validation_alias="SPRINGHEAD_CONTENT_MODE"
+    )
+    """``binary`` (default, as Knative) or ``structured`` CloudEvents HTTP content mode."""
+
+    max_connections: int = Field(default=100, ge=1, validation_alias="SPRINGHEAD_MAX_CONNECTIONS")
+    """Keep-alive connections to the sink kept in the pool at most."""
+
+    port: int = Field(default=8080, ge=0, le=65535, validation_alias="SPRINGHEAD_PORT")
+    """Port serving /healthz, /readyz and /metrics (0 = any free port)."""
+
+    host: str = Field(default="0.0.0.0", validation_alias="SPRINGHEAD_HOST")  # noqa: S104
+    """Address the health and metrics server binds to."""
+
+    shutdown_grace: IsoDuration = Field(
+        default=timedelta(seconds=25), validation_alias="SPRINGHEAD_SHUTDOWN_GRACE"
+    )
+    """How long in-flight deliveries may take to finish after SIGTERM (ISO-8601, default PT25S)."""
+
+    log_level: str = Field(default="INFO", validation_alias="SPRINGHEAD_LOG_LEVEL")
+    """Log level: DEBUG, INFO, WARNING or ERROR."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _audience_needs_token(self) -> Self:
+        if self.audience and not self.oidc_token_file:
+            raise ConfigError(
+                "SPRINGHEAD_OIDC_TOKEN_FILE",
+                "K_AUDIENCE is set, so a token file for the sink's audience is required",
+            )
+        return self
+
+    @property
+    def source_name(self) -> str:
+        """``<namespace>/<name>``: how logs and metrics name this source."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def attempt_timeout(self) -> float | None:
+        """Per-attempt timeout in seconds: delivery ``timeout``, else ``K_SINK_TIMEOUT``."""
+        if self.timeout is not None:
+            return self.timeout.total_seconds()
+        return float(self.sink_timeout) if self.sink_timeout is not None else None
+
+
+SettingsT = TypeVar("SettingsT", bound=AdapterSettings)
+
+
+def load_settings(settings_cls: type[SettingsT], env: Mapping[str, str] | None = None) -> SettingsT:
+    """Build ``settings_cls`` from ``env`` (default: the process environment).
+
+    Raises :class:`ConfigError` naming the first offending variable, so a caller can print one line.
+    """
+    try:
+        if env is None:
+            return settings_cls()
+        return settings_cls.model_validate(dict(env))
+    except ConfigError:
+        raise
+    except ValidationError as exc:
+        raise _first_error(settings_cls, exc) from None
+    except ValueError as exc:
+        # pydantic-settings raises SettingsError (a ValueError) when a complex value fails to decode.
+        raise ConfigError("environment", str(exc)) from None
+
+
+def _first_error(settings_cls: type[AdapterSettings], exc: ValidationError) -> ConfigError:
+    error = exc.errors()[0]
+    loc = error.get("loc") or ()
+    variable = str(loc[0]) if loc else "environment"
+    field = settings_cls.model_fields.get(variable)
+    if field is not None and isinstance(field.validation_alias, str):
+        variable = field.validation_alias
+    ctx_error = (error.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, ConfigError):
+        return ctx_error
+    message = str(ctx_error) if ctx_error is not None else error["msg"]
+    if error["type"] == "missing":
+        message = "required but not set"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return ConfigError(variable, message)

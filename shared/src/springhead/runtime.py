@@ -1,0 +1,190 @@
+"""The process around an adapter: settings, sender, health/metrics server, signals, draining.
+
+A source's ``__main__`` is one call::
+
+    main(PingSettings, PingAdapter.from_settings)
+
+Shutdown: the first SIGTERM (or SIGINT) turns readiness and liveness false, asks the adapter to
+stop taking new work, lets in-flight deliveries finish within ``SPRINGHEAD_SHUTDOWN_GRACE`` and
+exits 0. A second signal exits 1 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import NoReturn, Protocol, TypeVar
+
+from aiohttp import web
+
+from springhead.config import AdapterSettings, ConfigError, load_settings
+from springhead.logs import configure_logging
+from springhead.metrics import CONTENT_TYPE_LATEST, Metrics
+from springhead.sender import Sender
+
+__all__ = ["Adapter", "AdapterFactory", "HealthServer", "main", "serve"]
+
+log = logging.getLogger("springhead.runtime")
+
+#: Exit status for bad configuration.
+EXIT_CONFIG = 2
+#: Exit status when a second signal cut shutdown short, or the adapter crashed.
+EXIT_ABORTED = 1
+
+
+class Adapter(Protocol):
+    """What a source implements: produce events with the sender until asked to stop."""
+
+    async def run(self) -> None:
+        """Produce events until :meth:`stop` is called (or the work is done)."""
+
+    async def stop(self) -> None:
+        """Stop taking new work; :meth:`run` should return soon after."""
+
+
+SettingsT = TypeVar("SettingsT", bound=AdapterSettings)
+SettingsT_contra = TypeVar("SettingsT_contra", bound=AdapterSettings, contravariant=True)
+
+
+class AdapterFactory(Protocol[SettingsT_contra]):
+    """Builds a source's adapter from its settings and the process's sender."""
+
+    def __call__(self, settings: SettingsT_contra, sender: Sender, /) -> Adapter: ...
+
+
+class HealthServer:
+    """/healthz, /readyz and /metrics on one port (plus Knative's /health and /readiness)."""
+
+    def __init__(self, *, host: str, port: int, metrics: Metrics) -> None:
+        self.host = host
+        self.port = port
+        self.metrics = metrics
+        self.live = True
+        self.ready = False
+        self.ready_check: Callable[[], bool] | None = None
+        self._runner: web.AppRunner | None = None
+
+    def _is_ready(self) -> bool:
+        if not (self.live and self.ready):
+            return False
+        return self.ready_check() if self.ready_check is not None else True
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok\n" if self.live else "shutting down\n",
+                            status=200 if self.live else 503)
+
+    async def _readiness(self, _: web.Request) -> web.Response:
+        ready = self._is_ready()
+        return web.Response(text="ready\n" if ready else "not ready\n", status=200 if ready else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self) -> None:
+        """Bind and serve; ``port`` is updated with the bound port when 0 was asked for."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/readyz", self._readiness)
+        app.router.add_get("/readiness", self._readiness)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp exposes the bound socket only here
+        if server is not None and getattr(server, "sockets", None):
+            self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def serve(settings: SettingsT, factory: AdapterFactory[SettingsT]) -> int:
+    """Run ``factory``'s adapter under the runtime until it finishes or a signal stops it.
+
+    Returns the process exit status.
+    """
+    loop = asyncio.get_running_loop()
+    metrics = Metrics()
+    health = HealthServer(host=settings.host, port=settings.port, metrics=metrics)
+    stopping = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            log.error("second signal: exiting without waiting", extra={"signal": signum})
+            logging.shutdown()
+            os._exit(EXIT_ABORTED)
+        log.info("signal received: draining", extra={"signal": signum})
+        health.live = False
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    async with Sender.from_settings(settings, metrics) as sender:
+        adapter = factory(settings, sender)
+        health.ready_check = getattr(adapter, "is_ready", None)
+        await health.start()
+        run_task = asyncio.create_task(adapter.run(), name="adapter")
+        health.ready = True
+        log.info(
+            "source started",
+            extra={"source": settings.source_name, "sink": settings.sink, "port": health.port},
+        )
+        stop_task = asyncio.create_task(stopping.wait())
+        await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        health.ready = False
+        status = 0
+        deadline = time.monotonic() + settings.shutdown_grace.total_seconds()
+        if not run_task.done():
+            await adapter.stop()
+            done, _ = await asyncio.wait({run_task}, timeout=_remaining(deadline))
+            if not done:
+                log.warning("adapter did not stop within the grace period; cancelling it")
+                run_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await run_task
+        stop_task.cancel()
+        if not run_task.cancelled() and run_task.exception() is not None:
+            log.error("adapter failed", exc_info=run_task.exception())
+            status = EXIT_ABORTED
+        drained = await sender.drain(_remaining(deadline))
+        if not drained:
+            log.error(
+                "grace period over with deliveries in flight",
+                extra={"in_flight": sender.in_flight},
+            )
+            status = EXIT_ABORTED
+        await health.stop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(signum)
+    log.info("source stopped", extra={"exit_status": status})
+    return status
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def main(settings_cls: type[SettingsT], factory: AdapterFactory[SettingsT]) -> NoReturn:
+    """Entry point of a source process: load settings (one line and exit 2 when bad), serve."""
+    try:
+        settings = load_settings(settings_cls)
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(EXIT_CONFIG) from None
+    configure_logging(settings.log_level, settings.component)
+    raise SystemExit(asyncio.run(serve(settings, factory)))

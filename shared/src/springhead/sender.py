@@ -1,0 +1,265 @@
+"""CloudEvent -> HTTP delivery to the sink, with the Knative delivery policy.
+
+One :class:`Sender` per process holds one pooled keep-alive aiohttp session. Messages are built
+with the CloudEvents 2.x HTTP binding (``cloudevents.core.bindings.http``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from springhead.config import AdapterSettings, ContentMode
+from springhead.delivery import (
+    DeliveryPolicy,
+    backoff_delay,
+    dead_letter_extensions,
+    is_retryable,
+    retry_after_delay,
+)
+from springhead.metrics import Metrics
+
+__all__ = ["DeliveryOutcome", "DeliveryResult", "Sender", "with_extensions"]
+
+log = logging.getLogger("springhead.sender")
+
+_FORMAT = JSONFormat()
+
+
+class DeliveryOutcome(str, Enum):
+    """Final outcome of one event."""
+
+    DELIVERED = "delivered"
+    """The sink answered 2xx."""
+    DEAD_LETTERED = "dead_lettered"
+    """Retries were exhausted (or the failure was not retryable); the dead-letter sink took it."""
+    FAILED = "failed"
+    """Neither the sink nor a dead-letter sink accepted the event."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What happened to one event: outcome, the last status seen, attempts made."""
+
+    outcome: DeliveryOutcome
+    status: int | None
+    attempts: int
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when someone (sink or dead-letter sink) took responsibility for the event."""
+        return self.outcome is not DeliveryOutcome.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    status: int | None
+    headers: Mapping[str, str]
+    body: bytes
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> BaseCloudEvent:
+    """A copy of ``event`` whose extensions are overwritten by ``extensions``."""
+    if not extensions:
+        return event
+    attributes = dict(event.get_attributes())
+    attributes.update(extensions)
+    return CloudEvent(attributes, event.get_data())
+
+
+class Sender:
+    """Delivers CloudEvents to one sink under a :class:`DeliveryPolicy`.
+
+    Create it inside the running event loop (or call :meth:`start`), ``await close()`` at the end.
+    :meth:`send` never raises for delivery failures: it returns a :class:`DeliveryResult`.
+    """
+
+    def __init__(
+        self,
+        *,
+        sink: str,
+        policy: DeliveryPolicy | None = None,
+        namespace: str = "default",
+        overrides: Mapping[str, str] | None = None,
+        content_mode: ContentMode = ContentMode.BINARY,
+        ca_certs: str | None = None,
+        max_connections: int = 100,
+        token_file: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.sink = sink
+        self.policy = policy or DeliveryPolicy()
+        self.metrics = metrics or Metrics()
+        self._overrides = dict(overrides or {})
+        self._encode = to_structured if content_mode is ContentMode.STRUCTURED else to_binary
+        self._headers = {"Kn-Namespace": namespace}
+        self._token_file = Path(token_file) if token_file else None
+        self._ssl: ssl.SSLContext | bool = True
+        if ca_certs:
+            context = ssl.create_default_context()
+            context.load_verify_locations(cadata=ca_certs)
+            self._ssl = context
+        self._max_connections = max_connections
+        self._timeout = aiohttp.ClientTimeout(total=self.policy.timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @classmethod
+    def from_settings(cls, settings: AdapterSettings, metrics: Metrics | None = None) -> Sender:
+        """A sender configured by the adapter contract's settings."""
+        return cls(
+            sink=settings.sink,
+            policy=DeliveryPolicy.from_settings(settings),
+            namespace=settings.namespace,
+            overrides=settings.ce_overrides,
+            content_mode=settings.content_mode,
+            ca_certs=settings.ca_certs,
+            max_connections=settings.max_connections,
+            token_file=settings.oidc_token_file if settings.audience else None,
+            metrics=metrics,
+        )
+
+    async def start(self) -> None:
+        """Open the pooled HTTP session (done lazily by :meth:`send` too)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=30, ssl=self._ssl
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False
+            )
+
+    async def close(self) -> None:
+        """Close the HTTP session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Sender:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def in_flight(self) -> int:
+        """Events handed to :meth:`send` whose outcome is not known yet."""
+        return self._in_flight
+
+    async def drain(self, timeout: float | None) -> bool:
+        """Wait until no event is in flight; False if ``timeout`` seconds passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def encode(self, event: BaseCloudEvent) -> HTTPMessage:
+        """The HTTP message (headers and body) ``event`` is sent as, overrides applied."""
+        return self._encode(with_extensions(event, self._overrides), _FORMAT)
+
+    async def send(self, event: BaseCloudEvent) -> DeliveryResult:
+        """Deliver ``event`` to the sink, retrying and dead-lettering as the policy says."""
+        self._in_flight += 1
+        self._idle.clear()
+        started = time.perf_counter()
+        event_type = event.get_type()
+        try:
+            result = await self._deliver(with_extensions(event, self._overrides))
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+        self.metrics.events_sent.labels(event_type, result.outcome.value).inc()
+        self.metrics.latency.labels(event_type).observe(time.perf_counter() - started)
+        if result.outcome is DeliveryOutcome.DEAD_LETTERED:
+            self.metrics.dead_lettered.labels(event_type).inc()
+        if result.outcome is not DeliveryOutcome.DELIVERED:
+            log.warning(
+                "event not delivered to sink",
+                extra={
+                    "event_id": event.get_id(),
+                    "event_type": event_type,
+                    "outcome": result.outcome.value,
+                    "status": result.status,
+                    "attempts": result.attempts,
+                    "error": result.error,
+                },
+            )
+        return result
+
+    async def _deliver(self, event: BaseCloudEvent) -> DeliveryResult:
+        message = self._encode(event, _FORMAT)
+        attempt, attempts = await self._with_retries(self.sink, message, event.get_type())
+        if attempt.ok:
+            return DeliveryResult(DeliveryOutcome.DELIVERED, attempt.status, attempts)
+        dls = self.policy.dead_letter_sink
+        if dls is None:
+            return DeliveryResult(DeliveryOutcome.FAILED, attempt.status, attempts, attempt.error)
+        dead = with_extensions(event, dead_letter_extensions(self.sink, attempt.status, attempt.body))
+        dls_attempt, dls_attempts = await self._with_retries(
+            dls, self._encode(dead, _FORMAT), event.get_type()
+        )
+        outcome = DeliveryOutcome.DEAD_LETTERED if dls_attempt.ok else DeliveryOutcome.FAILED
+        error = None if dls_attempt.ok else f"dead-letter sink: {dls_attempt.error or 'rejected'}"
+        return DeliveryResult(outcome, attempt.status, attempts + dls_attempts, error)
+
+    async def _with_retries(
+        self, url: str, message: HTTPMessage, event_type: str
+    ) -> tuple[_Attempt, int]:
+        policy = self.policy
+        retries = 0
+        while True:
+            attempt = await self._post(url, message)
+            if attempt.ok or not is_retryable(attempt.status) or retries >= policy.retry:
+                return attempt, retries + 1
+            retries += 1
+            self.metrics.retries.labels(event_type).inc()
+            delay = retry_after_delay(policy, attempt.status, attempt.headers)
+            if delay is None:
+                delay = backoff_delay(policy, retries)
+            await asyncio.sleep(delay)
+
+    async def _post(self, url: str, message: HTTPMessage) -> _Attempt:
+        if self._session is None or self._session.closed:
+            await self.start()
+        assert self._session is not None  # noqa: S101 - start() just opened it
+        headers: dict[str, Any] = {**message.headers, **self._headers}
+        if self._token_file is not None:
+            headers["Authorization"] = f"Bearer {self._read_token()}"
+        try:
+            async with self._session.post(
+                url, data=message.body, headers=headers, allow_redirects=False
+            ) as response:
+                body = await response.read()
+                return _Attempt(response.status, response.headers, body, None)
+        except TimeoutError:
+            return _Attempt(None, {}, b"", "timed out")
+        except aiohttp.ClientError as exc:
+            return _Attempt(None, {}, b"", f"{type(exc).__name__}: {exc}")
+
+    def _read_token(self) -> str:
+        assert self._token_file is not None  # noqa: S101 - only called when configured
+        return self._token_file.read_text().strip()

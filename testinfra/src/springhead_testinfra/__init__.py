@@ -1,0 +1,1 @@
+"""Springhead test infrastructure (placeholder until written)."""
