@@ -14,7 +14,7 @@ import asyncio
 import signal
 import sys
 
-from springhead.testing import RecordingSink, ReceivedRequest, SourceProcess, adapter_env
+from springhead.testing import ReceivedRequest, RecordingSink, SourceProcess, adapter_env
 from springhead.testing.display import format_request
 
 
@@ -41,8 +41,10 @@ async def run(schedule: str, count: int | None, port: int) -> int:
         sys.stdout.write(f"event display on {display.url}; starting ping source ({schedule!r})\n")
         sys.stdout.flush()
         async with SourceProcess("springhead_ping", env) as source:
-            sys.stdout.write(f"ping source ready (health and metrics on port {source.port}); "
-                             "events follow. Ctrl-C stops.\n\n")
+            sys.stdout.write(
+                f"ping source ready (health and metrics on port {source.port}); "
+                "events follow. Ctrl-C stops.\n\n"
+            )
             sys.stdout.flush()
             waiters = {asyncio.create_task(stop.wait())}
             if count is not None:
@@ -56,8 +58,11 @@ async def run(schedule: str, count: int | None, port: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run a ping source into an event display.")
-    parser.add_argument("--schedule", default="*/3 * * * * *",
-                        help="cron schedule, 6 fields with seconds first (default: every 3 s)")
+    parser.add_argument(
+        "--schedule",
+        default="*/3 * * * * *",
+        help="cron schedule, 6 fields with seconds first (default: every 3 s)",
+    )
     parser.add_argument("--count", type=int, default=None, help="stop after this many events")
     parser.add_argument("--port", type=int, default=0, help="event display port (default: any)")
     args = parser.parse_args()

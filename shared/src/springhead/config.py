@@ -13,7 +13,7 @@ import re
 import ssl
 from collections.abc import Mapping
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -81,14 +81,14 @@ class ConfigError(Exception):
         self.reason = reason
 
 
-class BackoffPolicy(str, Enum):
+class BackoffPolicy(StrEnum):
     """How the delay between delivery attempts grows (Knative ``backoffPolicy``)."""
 
     LINEAR = "linear"
     EXPONENTIAL = "exponential"
 
 
-class ContentMode(str, Enum):
+class ContentMode(StrEnum):
     """CloudEvents HTTP content mode used towards the sink."""
 
     BINARY = "binary"
@@ -123,9 +123,7 @@ def _parse_overrides(value: Any) -> dict[str, str]:
                 "overridden"
             )
         if not _EXTENSION_NAME.match(name):
-            raise ValueError(
-                f"extension name {name!r} must be 1-20 lowercase letters or digits"
-            )
+            raise ValueError(f"extension name {name!r} must be 1-20 lowercase letters or digits")
         if not isinstance(ext_value, str | int | bool) or ext_value is None:
             raise ValueError(f"extension {name!r} must have a string value")
         parsed[name] = str(ext_value).lower() if isinstance(ext_value, bool) else str(ext_value)
@@ -201,7 +199,9 @@ class AdapterSettings(BaseSettings):
     )
     """Delivery ``backoffDelay`` (ISO-8601, default PT0.2S)."""
 
-    timeout: IsoDuration | None = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_TIMEOUT")
+    timeout: IsoDuration | None = Field(
+        default=None, validation_alias="SPRINGHEAD_DELIVERY_TIMEOUT"
+    )
     """Delivery ``timeout`` per attempt (ISO-8601); falls back to ``K_SINK_TIMEOUT``."""
 
     retry_after_max: IsoDuration | None = Field(
@@ -209,9 +209,9 @@ class AdapterSettings(BaseSettings):
     )
     """Delivery ``retryAfterMax``: cap on a sink's Retry-After (ISO-8601); unset = no cap."""
 
-    dead_letter_sink: Annotated[str | None, AfterValidator(
-        lambda v: _absolute_http_url(v) if v else None
-    )] = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK")
+    dead_letter_sink: Annotated[
+        str | None, AfterValidator(lambda v: _absolute_http_url(v) if v else None)
+    ] = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK")
     """Delivery ``deadLetterSink``: URL receiving events whose retries are exhausted."""
 
     content_mode: ContentMode = Field(
@@ -276,14 +276,14 @@ def load_settings(settings_cls: type[SettingsT], env: Mapping[str, str] | None =
     """
     try:
         if env is None:
-            return settings_cls()
+            return settings_cls()  # type: ignore[call-arg]  # values come from the environment
         return settings_cls.model_validate(dict(env))
     except ConfigError:
         raise
     except ValidationError as exc:
         raise _first_error(settings_cls, exc) from None
     except ValueError as exc:
-        # pydantic-settings raises SettingsError (a ValueError) when a complex value fails to decode.
+        # pydantic-settings raises SettingsError (a ValueError) when a value fails to decode.
         raise ConfigError("environment", str(exc)) from None
 
 

@@ -1,4 +1,6 @@
-"""Prometheus metrics of one Springhead process, on a registry of its own (no import-time globals)."""
+"""Prometheus metrics of one Springhead process, on a registry of its own.
+
+Nothing is registered at import time: each process (and each test) builds its own."""
 
 from __future__ import annotations
 

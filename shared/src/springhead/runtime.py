@@ -76,15 +76,20 @@ class HealthServer:
         return self.ready_check() if self.ready_check is not None else True
 
     async def _health(self, _: web.Request) -> web.Response:
-        return web.Response(text="ok\n" if self.live else "shutting down\n",
-                            status=200 if self.live else 503)
+        return web.Response(
+            text="ok\n" if self.live else "shutting down\n", status=200 if self.live else 503
+        )
 
     async def _readiness(self, _: web.Request) -> web.Response:
         ready = self._is_ready()
-        return web.Response(text="ready\n" if ready else "not ready\n", status=200 if ready else 503)
+        return web.Response(
+            text="ready\n" if ready else "not ready\n", status=200 if ready else 503
+        )
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     async def start(self) -> None:
         """Bind and serve; ``port`` is updated with the bound port when 0 was asked for."""
@@ -98,9 +103,7 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes the bound socket only here
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         """Stop serving."""

@@ -12,7 +12,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,10 @@ __all__ = ["DeliveryOutcome", "DeliveryResult", "Sender", "with_extensions"]
 log = logging.getLogger("springhead.sender")
 
 _FORMAT = JSONFormat()
+_NO_AUTO_CONTENT_TYPE = ("Content-Type",)
 
 
-class DeliveryOutcome(str, Enum):
+class DeliveryOutcome(StrEnum):
     """Final outcome of one event."""
 
     DELIVERED = "delivered"
@@ -218,7 +219,9 @@ class Sender:
         dls = self.policy.dead_letter_sink
         if dls is None:
             return DeliveryResult(DeliveryOutcome.FAILED, attempt.status, attempts, attempt.error)
-        dead = with_extensions(event, dead_letter_extensions(self.sink, attempt.status, attempt.body))
+        dead = with_extensions(
+            event, dead_letter_extensions(self.sink, attempt.status, attempt.body)
+        )
         dls_attempt, dls_attempts = await self._with_retries(
             dls, self._encode(dead, _FORMAT), event.get_type()
         )
@@ -251,7 +254,12 @@ class Sender:
             headers["Authorization"] = f"Bearer {self._read_token()}"
         try:
             async with self._session.post(
-                url, data=message.body, headers=headers, allow_redirects=False
+                url,
+                data=message.body,
+                headers=headers,
+                allow_redirects=False,
+                # No datacontenttype must reach the sink as no Content-Type, not octet-stream.
+                skip_auto_headers=_NO_AUTO_CONTENT_TYPE,
             ) as response:
                 body = await response.read()
                 return _Attempt(response.status, response.headers, body, None)

@@ -18,8 +18,16 @@ from springhead.testing.sink import ReceivedRequest, RecordingSink
 
 __all__ = ["format_event", "format_request", "main"]
 
-_CONTEXT = ("specversion", "type", "source", "subject", "id", "time", "dataschema",
-            "datacontenttype")
+_CONTEXT = (
+    "specversion",
+    "type",
+    "source",
+    "subject",
+    "id",
+    "time",
+    "dataschema",
+    "datacontenttype",
+)
 
 
 def format_event(event: BaseCloudEvent) -> str:

@@ -5,19 +5,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
 
-try:
+if importlib.util.find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
-except ImportError:  # pragma: no cover - the fixtures need pytest-asyncio
-    pytest_asyncio = None
 
-if pytest_asyncio is not None:
+    from springhead.testing.sink import RecordingSink
 
     @pytest_asyncio.fixture
-    async def sink() -> AsyncIterator[object]:
+    async def sink() -> AsyncIterator[RecordingSink]:
         """A real HTTP sink on 127.0.0.1 recording every request; answers 202 by default."""
-        from springhead.testing.sink import RecordingSink
-
         async with RecordingSink() as recording_sink:
             yield recording_sink

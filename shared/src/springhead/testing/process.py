@@ -76,8 +76,9 @@ class SourceProcess:
         self._reader = asyncio.create_task(self._read_stderr())
         waiter = asyncio.create_task(self._started.wait())
         exited = asyncio.create_task(self.process.wait())
-        done, _ = await asyncio.wait({waiter, exited}, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {waiter, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         waiter.cancel()
         if waiter not in done:
             if exited in done:
@@ -87,8 +88,9 @@ class SourceProcess:
                     + self.stderr_text()
                 )
             exited.cancel()
-            raise RuntimeError(f"{self.module} did not start within {timeout}s:\n"
-                               + self.stderr_text())
+            raise RuntimeError(
+                f"{self.module} did not start within {timeout}s:\n" + self.stderr_text()
+            )
         exited.cancel()
         return self
 
@@ -145,8 +147,10 @@ class SourceProcess:
 
     async def stop(self, *, timeout: float = 60.0) -> int:
         """SIGTERM, then wait for exit (killing it if it does not exit in time)."""
-        if self.process is None or self.process.returncode is not None:
-            return self.process.returncode if self.process else 0
+        if self.process is None:
+            return 0
+        if self.process.returncode is not None:
+            return self.process.returncode
         self.signal(signal.SIGTERM)
         try:
             return await self.wait(timeout=timeout)

@@ -142,10 +142,13 @@ class RecordingSink:
             try:
                 await asyncio.wait_for(self._changed.wait_for(lambda: self.held >= count), timeout)
             except TimeoutError:
-                raise AssertionError(f"{self.held} of {count} requests held within {timeout}s") \
-                    from None
+                raise AssertionError(
+                    f"{self.held} of {count} requests held within {timeout}s"
+                ) from None
 
-    async def wait_for_requests(self, count: int, *, timeout: float = 30.0) -> list[ReceivedRequest]:
+    async def wait_for_requests(
+        self, count: int, *, timeout: float = 30.0
+    ) -> list[ReceivedRequest]:
         """Wait until at least ``count`` requests arrived, whatever the answer."""
         async with self._changed:
             try:
@@ -193,8 +196,9 @@ class RecordingSink:
             if request.transport is not None:
                 request.transport.abort()
             raise ConnectionResetError("sink dropped the connection on purpose")
-        return web.Response(status=behaviour.status, headers=dict(behaviour.headers),
-                            body=behaviour.body)
+        return web.Response(
+            status=behaviour.status, headers=dict(behaviour.headers), body=behaviour.body
+        )
 
     async def start(self) -> RecordingSink:
         """Start serving; returns self."""
@@ -204,9 +208,7 @@ class RecordingSink:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
-        server = site._server  # noqa: SLF001 - the bound port is only reachable here
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def stop(self) -> None:

@@ -45,7 +45,9 @@ class PingSettings(AdapterSettings):
         except ScheduleError as exc:
             raise ConfigError("PING_SCHEDULE", str(exc)) from None
         if self.data and self.data_base64:
-            raise ConfigError("PING_DATA_BASE64", "PING_DATA and PING_DATA_BASE64 cannot both be set")
+            raise ConfigError(
+                "PING_DATA_BASE64", "PING_DATA and PING_DATA_BASE64 cannot both be set"
+            )
         if self.data_base64:
             try:
                 base64.b64decode(self.data_base64, validate=True)
@@ -58,8 +60,8 @@ class PingSettings(AdapterSettings):
                 parsed = None
             if not isinstance(parsed, dict):
                 raise ConfigError(
-                    "PING_DATA", "PING_CONTENT_TYPE is application/json, so the data must be a "
-                    "JSON object"
+                    "PING_DATA",
+                    "PING_CONTENT_TYPE is application/json, so the data must be a JSON object",
                 )
         return self
 

@@ -60,7 +60,7 @@ class Schedule:
         previous = after
         current = now.astimezone(self.timezone)
         while True:
-            tick = self.trigger.get_next_fire_time(previous, previous or current)
+            tick: datetime | None = self.trigger.get_next_fire_time(previous, previous or current)
             if tick is None:  # pragma: no cover - cron triggers without end dates never end
                 raise ScheduleError(f"schedule {self.expression!r} has no further ticks")
             if after is None and tick < current:
@@ -96,8 +96,9 @@ def parse_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone {name!r} (expected an IANA name such as "
-                            "Europe/Berlin)") from None
+        raise ScheduleError(
+            f"unknown time zone {name!r} (expected an IANA name such as Europe/Berlin)"
+        ) from None
 
 
 def parse_schedule(expression: str, timezone: str = "") -> Schedule:
@@ -135,16 +136,23 @@ def parse_schedule(expression: str, timezone: str = "") -> Schedule:
     second, minute, hour, dom, month, dow = (f.replace("?", "*") for f in fields)
     try:
         days = _cron_days_of_week(dow)
-        common = {"second": second, "minute": minute, "hour": hour, "month": month,
-                  "timezone": zone}
+        common = {
+            "second": second,
+            "minute": minute,
+            "hour": hour,
+            "month": month,
+            "timezone": zone,
+        }
         trigger: BaseTrigger
         if dom.startswith("*") or dow.startswith("*"):
             trigger = CronTrigger(day=dom, day_of_week=days, **common)
         else:
-            trigger = OrTrigger([
-                CronTrigger(day=dom, day_of_week="*", **common),
-                CronTrigger(day="*", day_of_week=days, **common),
-            ])
+            trigger = OrTrigger(
+                [
+                    CronTrigger(day=dom, day_of_week="*", **common),
+                    CronTrigger(day="*", day_of_week=days, **common),
+                ]
+            )
     except ValueError as exc:
         raise ScheduleError(f"invalid schedule {expression!r}: {exc}") from None
     return Schedule(expression, zone, trigger, fixed_hour=not hour.startswith("*"))
@@ -187,4 +195,3 @@ def _number(text: str, what: str) -> int:
     if not text.isdigit():
         raise ValueError(f"{what} {text!r} is not a number")
     return int(text)
-

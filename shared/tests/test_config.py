@@ -1,0 +1,147 @@
+"""Settings of the adapter contract: good values, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from springhead.config import (
+    AdapterSettings,
+    BackoffPolicy,
+    ConfigError,
+    ContentMode,
+    load_settings,
+)
+
+SINK = {"K_SINK": "http://sink.example:8080/path"}
+
+
+def test_defaults_follow_knative() -> None:
+    settings = load_settings(AdapterSettings, SINK)
+    assert settings.sink == "http://sink.example:8080/path"
+    assert settings.ce_overrides == {}
+    assert settings.ca_certs is None
+    assert settings.sink_timeout is None
+    assert settings.retry == 5
+    assert settings.backoff_policy is BackoffPolicy.EXPONENTIAL
+    assert settings.backoff_delay == timedelta(milliseconds=200)
+    assert settings.timeout is None and settings.attempt_timeout is None
+    assert settings.dead_letter_sink is None
+    assert settings.content_mode is ContentMode.BINARY
+
+
+def test_every_setting_read_from_its_variable() -> None:
+    env = {
+        **SINK,
+        "K_CE_OVERRIDES": '{"extensions": {"team": "blue", "tier": 2}}',
+        "K_SINK_TIMEOUT": "7",
+        "NAMESPACE": "ns1",
+        "NAME": "pinger",
+        "K_COMPONENT": "ping",
+        "SPRINGHEAD_DELIVERY_RETRY": "3",
+        "SPRINGHEAD_DELIVERY_BACKOFF_POLICY": "linear",
+        "SPRINGHEAD_DELIVERY_BACKOFF_DELAY": "PT1.5S",
+        "SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX": "PT1M",
+        "SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK": "https://dls.example/",
+        "SPRINGHEAD_CONTENT_MODE": "structured",
+    }
+    settings = load_settings(AdapterSettings, env)
+    assert settings.ce_overrides == {"team": "blue", "tier": "2"}
+    assert settings.attempt_timeout == 7.0
+    assert settings.source_name == "ns1/pinger"
+    assert settings.component == "ping"
+    assert settings.retry == 3
+    assert settings.backoff_policy is BackoffPolicy.LINEAR
+    assert settings.backoff_delay == timedelta(seconds=1.5)
+    assert settings.retry_after_max == timedelta(minutes=1)
+    assert settings.dead_letter_sink == "https://dls.example/"
+    assert settings.content_mode is ContentMode.STRUCTURED
+
+
+def test_delivery_timeout_wins_over_k_sink_timeout() -> None:
+    env = {**SINK, "K_SINK_TIMEOUT": "7", "SPRINGHEAD_DELIVERY_TIMEOUT": "PT0.5S"}
+    assert load_settings(AdapterSettings, env).attempt_timeout == 0.5
+
+
+def test_empty_overrides_mean_none() -> None:
+    assert load_settings(AdapterSettings, {**SINK, "K_CE_OVERRIDES": ""}).ce_overrides == {}
+    assert load_settings(AdapterSettings, {**SINK, "K_CE_OVERRIDES": "{}"}).ce_overrides == {}
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "reason"),
+    [
+        ({}, "K_SINK", "required but not set"),
+        ({"K_SINK": "sink.example"}, "K_SINK", "absolute http"),
+        ({"K_SINK": "ftp://sink.example/"}, "K_SINK", "absolute http"),
+        ({"K_CE_OVERRIDES": "{not json"}, "K_CE_OVERRIDES", "not valid JSON"),
+        ({"K_CE_OVERRIDES": "[1]"}, "K_CE_OVERRIDES", "JSON object"),
+        ({"K_CE_OVERRIDES": '{"extensions": {"type": "x"}}'}, "K_CE_OVERRIDES", "spec attribute"),
+        ({"K_CE_OVERRIDES": '{"extensions": {"source": "x"}}'}, "K_CE_OVERRIDES", "spec attribute"),
+        ({"K_CE_OVERRIDES": '{"extensions": {"id": "x"}}'}, "K_CE_OVERRIDES", "spec attribute"),
+        ({"K_CE_OVERRIDES": '{"extensions": {"Bad-Name": "x"}}'}, "K_CE_OVERRIDES", "lowercase"),
+        ({"K_CE_OVERRIDES": '{"extensions": {"x": {"a": 1}}}'}, "K_CE_OVERRIDES", "string"),
+        ({"K_CA_CERTS": "not a certificate"}, "K_CA_CERTS", "PEM"),
+        ({"K_SINK_TIMEOUT": "soon"}, "K_SINK_TIMEOUT", "integer"),
+        ({"K_SINK_TIMEOUT": "0"}, "K_SINK_TIMEOUT", "greater than or equal to 1"),
+        ({"SPRINGHEAD_DELIVERY_RETRY": "-1"}, "SPRINGHEAD_DELIVERY_RETRY", "greater than"),
+        (
+            {"SPRINGHEAD_DELIVERY_BACKOFF_POLICY": "random"},
+            "SPRINGHEAD_DELIVERY_BACKOFF_POLICY",
+            "linear",
+        ),
+        (
+            {"SPRINGHEAD_DELIVERY_BACKOFF_DELAY": "200ms"},
+            "SPRINGHEAD_DELIVERY_BACKOFF_DELAY",
+            "ISO-8601",
+        ),
+        (
+            {"SPRINGHEAD_DELIVERY_BACKOFF_DELAY": "-PT1S"},
+            "SPRINGHEAD_DELIVERY_BACKOFF_DELAY",
+            "ISO-8601",
+        ),
+        ({"SPRINGHEAD_DELIVERY_TIMEOUT": "P"}, "SPRINGHEAD_DELIVERY_TIMEOUT", "ISO-8601"),
+        (
+            {"SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX": "5"},
+            "SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX",
+            "ISO-8601",
+        ),
+        (
+            {"SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK": "dls"},
+            "SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK",
+            "absolute http",
+        ),
+        ({"SPRINGHEAD_CONTENT_MODE": "batched"}, "SPRINGHEAD_CONTENT_MODE", "binary"),
+        ({"SPRINGHEAD_PORT": "70000"}, "SPRINGHEAD_PORT", "less than or equal"),
+        ({"SPRINGHEAD_LOG_LEVEL": "LOUD"}, "SPRINGHEAD_LOG_LEVEL", "DEBUG, INFO"),
+        ({"K_AUDIENCE": "sink-aud"}, "SPRINGHEAD_OIDC_TOKEN_FILE", "token file"),
+    ],
+)
+def test_bad_value_names_its_variable(env: dict[str, str], variable: str, reason: str) -> None:
+    full = {**SINK, **env} if "K_SINK" not in env and env else env
+    with pytest.raises(ConfigError) as caught:
+        load_settings(AdapterSettings, full)
+    assert caught.value.variable == variable
+    assert reason in caught.value.reason
+
+
+def test_bad_config_exits_with_one_line_and_no_traceback() -> None:
+    code = (
+        "from springhead.runtime import main; from springhead.config import AdapterSettings; "
+        "main(AdapterSettings, None)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"K_SINK": "http://sink/", "SPRINGHEAD_DELIVERY_RETRY": "many"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "configuration error: SPRINGHEAD_DELIVERY_RETRY: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,97 @@
+"""The process runtime, exercised through a real source process (the ping source) and a real
+sink: health, readiness, metrics, JSON logs, draining on SIGTERM, a second signal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import aiohttp
+from springhead.testing import RecordingSink, SourceProcess, adapter_env
+
+EVERY_SECOND = "* * * * * *"
+
+
+def ping_env(sink: RecordingSink, **extra: str) -> dict[str, str]:
+    return adapter_env(sink.url, PING_SCHEDULE=EVERY_SECOND, **extra)
+
+
+async def get(port: int | None, path: str) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}{path}") as response,
+    ):
+        return response.status, await response.text()
+
+
+async def test_health_readiness_and_metrics(sink: RecordingSink) -> None:
+    async with SourceProcess("springhead_ping", ping_env(sink)) as source:
+        await sink.wait_for(1)
+        for path in ("/healthz", "/readyz", "/health", "/readiness"):
+            assert (await get(source.port, path))[0] == 200
+        status, text = await get(source.port, "/metrics")
+        assert status == 200
+        assert (
+            'springhead_events_sent_total{outcome="delivered",type="dev.knative.sources.ping"}'
+            in text
+        )
+        assert "springhead_delivery_latency_seconds_bucket" in text
+        assert "springhead_delivery_retries_total" in text
+        assert "springhead_events_dead_lettered_total" in text
+    assert source.process is not None and source.process.returncode == 0
+
+
+async def test_logs_are_json_lines(sink: RecordingSink) -> None:
+    async with SourceProcess("springhead_ping", ping_env(sink)) as source:
+        await sink.wait_for(1)
+    started = await source.wait_for_log("source started")
+    assert started["level"] == "info" and started["component"] == "test-source"
+    assert started["sink"] == sink.url
+    assert all(json.loads(line) for line in source.stderr_lines)
+
+
+async def test_sigterm_drains_in_flight_delivery_then_exits_zero(sink: RecordingSink) -> None:
+    gate = asyncio.Event()
+    sink.respond_with(status=202, gate=gate)
+    async with SourceProcess("springhead_ping", ping_env(sink)) as source:
+        await sink.wait_held(1)
+        source.signal(signal.SIGTERM)
+        await source.wait_for_log("signal received: draining")
+        # Draining: not ready, not live, still delivering.
+        assert (await get(source.port, "/readyz"))[0] == 503
+        assert (await get(source.port, "/healthz"))[0] == 503
+        gate.set()
+        assert await source.wait() == 0
+    assert len(sink.accepted) >= 1
+    assert {r.event.get_id() for r in sink.requests} == {r.event.get_id() for r in sink.accepted}
+
+
+async def test_second_signal_exits_one_at_once(sink: RecordingSink) -> None:
+    gate = asyncio.Event()
+    sink.respond_with(status=202, gate=gate)
+    async with SourceProcess("springhead_ping", ping_env(sink)) as source:
+        await sink.wait_held(1)
+        source.signal(signal.SIGTERM)
+        await source.wait_for_log("signal received: draining")
+        source.signal(signal.SIGINT)
+        assert await source.wait() == 1
+    gate.set()
+    assert await_log(source, "second signal: exiting without waiting")
+
+
+async def test_grace_period_bounds_draining(sink: RecordingSink) -> None:
+    gate = asyncio.Event()
+    sink.respond_with(status=202, gate=gate)
+    env = ping_env(sink, SPRINGHEAD_SHUTDOWN_GRACE="PT0.2S")
+    async with SourceProcess("springhead_ping", env) as source:
+        await sink.wait_held(1)
+        source.signal(signal.SIGTERM)
+        assert await source.wait() == 1
+    gate.set()
+    over = await source.wait_for_log("grace period over with deliveries in flight")
+    assert over["in_flight"] >= 1
+
+
+def await_log(source: SourceProcess, message: str) -> bool:
+    return any(entry.get("msg") == message for entry in source.logs)

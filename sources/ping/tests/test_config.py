@@ -1,0 +1,92 @@
+"""PingSource settings: the spec's validation, one clear error per bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from springhead.config import ConfigError, load_settings
+from springhead_ping.config import PingSettings
+
+BASE = {"K_SINK": "http://sink/", "NAMESPACE": "ns", "NAME": "every-minute"}
+
+
+def test_defaults() -> None:
+    settings = load_settings(PingSettings, BASE)
+    assert settings.schedule == "* * * * *"
+    assert settings.timezone == ""
+    assert str(settings.parsed_schedule.timezone) == "UTC"
+    assert settings.payload is None
+    assert settings.event_source == "/apis/v1/namespaces/ns/pingsources/every-minute"
+
+
+def test_data_and_base64_payloads() -> None:
+    text = load_settings(PingSettings, {**BASE, "PING_DATA": "héllo"})
+    assert text.payload == "héllo".encode()
+    binary = load_settings(PingSettings, {**BASE, "PING_DATA_BASE64": "AAEC/w=="})
+    assert binary.payload == b"\x00\x01\x02\xff"
+
+
+def test_json_object_accepted_with_application_json() -> None:
+    env = {**BASE, "PING_CONTENT_TYPE": "application/json", "PING_DATA": '{"a": [1, 2]}'}
+    assert load_settings(PingSettings, env).payload == b'{"a": [1, 2]}'
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "reason"),
+    [
+        ({"PING_SCHEDULE": "every minute"}, "PING_SCHEDULE", "fields"),
+        ({"PING_SCHEDULE": "99 * * * *"}, "PING_SCHEDULE", "invalid schedule"),
+        ({"PING_SCHEDULE": "CRON_TZ=Nowhere/Land * * * * *"}, "PING_SCHEDULE", "unknown time zone"),
+        (
+            {"PING_SCHEDULE": "TZ=UTC * * * * *", "PING_TIMEZONE": "UTC"},
+            "PING_SCHEDULE",
+            "use one of them",
+        ),
+        ({"PING_TIMEZONE": "Europe/Atlantis"}, "PING_TIMEZONE", "unknown time zone"),
+        ({"PING_DATA": "x", "PING_DATA_BASE64": "eA=="}, "PING_DATA_BASE64", "cannot both be set"),
+        ({"PING_DATA_BASE64": "not base64!"}, "PING_DATA_BASE64", "not valid base64"),
+        ({"PING_DATA_BASE64": "abc"}, "PING_DATA_BASE64", "not valid base64"),
+        (
+            {"PING_CONTENT_TYPE": "application/json", "PING_DATA": "[1, 2]"},
+            "PING_DATA",
+            "JSON object",
+        ),
+        (
+            {"PING_CONTENT_TYPE": "application/json", "PING_DATA": "{oops"},
+            "PING_DATA",
+            "JSON object",
+        ),
+    ],
+)
+def test_bad_spec(env: dict[str, str], variable: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(PingSettings, {**BASE, **env})
+    assert caught.value.variable == variable
+    assert reason in caught.value.reason
+
+
+def test_bad_spec_stops_the_process_with_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "springhead_ping"],
+        env={**BASE, "PING_SCHEDULE": "@fortnightly"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("configuration error: PING_SCHEDULE: unknown descriptor")
+
+
+def test_no_sink_stops_the_process() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "springhead_ping"],
+        env={},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "configuration error: K_SINK: required but not set\n"
