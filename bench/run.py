@@ -1,0 +1,341 @@
+"""Springhead benchmarks: one command runs them all and rewrites bench/RESULTS.md.
+
+    make bench        (or: uv run python bench/run.py [--quick])
+
+Each scenario is compared with a baseline measured in the same run on the same machine:
+(a) sender throughput vs raw aiohttp POSTs of the same bytes at the same concurrency;
+(b) ping tick lateness (sink receipt minus scheduled tick) over at least 60 ticks;
+(c) idle RSS of a running ping source vs a bare ``python -c 'import asyncio'`` process;
+(d) process start to /readyz ready vs the start of a bare Python interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from cloudevents.core.v1.event import CloudEvent
+from springhead.config import BackoffPolicy
+from springhead.delivery import DeliveryPolicy
+from springhead.sender import Sender
+from springhead.testing import RecordingSink, SourceProcess, adapter_env
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+PAYLOAD = b'{"message": "Hello from Springhead", "n": 12345, "tags": ["a", "b", "c"]}'
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[bench] {message}\n")
+    sys.stderr.flush()
+
+
+# --- (a) sender throughput -------------------------------------------------------------------
+
+
+class FastSink:
+    """bench/fast_sink.py as a child process."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> FastSink:
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "fast_sink.py")], stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        port = int(self.process.stdout.readline())
+        self.url = f"http://127.0.0.1:{port}/"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait()
+
+
+async def run_concurrently(total: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> float:
+    """Events per second doing ``one()`` ``total`` times with ``concurrency`` workers."""
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await one()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - started)
+
+
+def make_event(n: int) -> CloudEvent:
+    return CloudEvent(
+        {
+            "type": "dev.springhead.bench",
+            "source": "/bench",
+            "id": f"bench-{n}",
+            "datacontenttype": "application/json",
+        },
+        PAYLOAD,
+    )
+
+
+async def sender_rate(url: str, total: int, concurrency: int) -> float:
+    policy = DeliveryPolicy(retry=0, backoff_policy=BackoffPolicy.LINEAR, backoff_delay=0.01)
+    async with Sender(sink=url, policy=policy, namespace="bench", max_connections=concurrency) as s:
+        counter = iter(range(10**9))
+
+        async def one() -> None:
+            result = await s.send(make_event(next(counter)))
+            if not result.accepted:
+                raise RuntimeError(f"delivery failed: {result}")
+
+        await run_concurrently(min(1000, total), concurrency, one)  # warm-up
+        return await run_concurrently(total, concurrency, one)
+
+
+async def raw_rate(url: str, total: int, concurrency: int) -> float:
+    """The baseline: aiohttp POSTing the sender's exact bytes, prepared ahead of time."""
+    async with Sender(sink=url) as encoder:
+        message = encoder.encode(make_event(0))
+    headers = {**message.headers, "Kn-Namespace": "bench"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with session.post(url, data=message.body, headers=headers) as response:
+                await response.read()
+                if response.status != 202:
+                    raise RuntimeError(f"sink answered {response.status}")
+
+        await run_concurrently(min(1000, total), concurrency, one)
+        return await run_concurrently(total, concurrency, one)
+
+
+async def bench_sender(total: int, rounds: int) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    with FastSink() as sink:
+        for concurrency in (1, 16, 64):
+            raw: list[float] = []
+            ours: list[float] = []
+            for _ in range(rounds):  # interleaved so drift hits both alike
+                raw.append(await raw_rate(sink.url, total, concurrency))
+                ours.append(await sender_rate(sink.url, total, concurrency))
+            raw_median, ours_median = statistics.median(raw), statistics.median(ours)
+            log(f"sender c={concurrency}: raw {raw_median:.0f}/s, sender {ours_median:.0f}/s")
+            rows.append(
+                {
+                    "concurrency": concurrency,
+                    "raw": raw_median,
+                    "sender": ours_median,
+                    "ratio": ours_median / raw_median,
+                }
+            )
+    return rows
+
+
+# --- (b) ping lateness, (c) idle RSS ----------------------------------------------------------
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def bare_python_rss() -> float:
+    code = "import asyncio, sys; sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdin is not None
+    process.stdout.readline()
+    rss = rss_mib(process.pid)
+    process.stdin.close()
+    process.wait()
+    return rss
+
+
+async def bench_ping(ticks: int) -> dict[str, float]:
+    async with RecordingSink() as sink:
+        env = adapter_env(sink.url, PING_SCHEDULE="* * * * * *", PING_DATA="tick")
+        async with SourceProcess("springhead_ping", env) as source:
+            log(f"ping: collecting {ticks} ticks (one per second)")
+            await sink.wait_for(ticks + 1, timeout=ticks * 2 + 30)
+            assert source.process is not None
+            rss = rss_mib(source.process.pid)
+        lateness_ms = []
+        for request in sink.accepted[1:]:  # the first tick may be the start-up's partial second
+            scheduled = request.event.get_time()
+            assert scheduled is not None
+            lateness_ms.append((request.received_wall - scheduled.timestamp()) * 1000)
+    quantiles = statistics.quantiles(lateness_ms, n=100, method="inclusive")
+    return {
+        "ticks": len(lateness_ms),
+        "p50": statistics.median(lateness_ms),
+        "p99": quantiles[98],
+        "max": max(lateness_ms),
+        "rss": rss,
+        "bare_rss": bare_python_rss(),
+    }
+
+
+# --- (d) start to ready ------------------------------------------------------------------------
+
+
+async def start_to_ready(env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "springhead_ping",
+        env={**env, "PATH": os.environ.get("PATH", "")},
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{env['SPRINGHEAD_PORT']}/readyz") as r:
+                        if r.status == 200:
+                            return time.perf_counter() - started
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.005)  # polling the probe, as a kubelet would
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def bare_start() -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import asyncio"], check=True)
+    return time.perf_counter() - started
+
+
+async def bench_startup(runs: int) -> dict[str, float]:
+    async with RecordingSink() as sink:
+        times = []
+        for i in range(runs):
+            env = adapter_env(sink.url, PING_SCHEDULE="0 0 1 1 *", SPRINGHEAD_PORT=str(18580 + i))
+            times.append(await start_to_ready(env))
+    return {
+        "median": statistics.median(times),
+        "max": max(times),
+        "bare": statistics.median(bare_start() for _ in range(runs)),
+    }
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        mem = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    return (
+        f"{os.cpu_count()} cores ({cpu}){mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "**misses target**"
+
+
+def write_results(
+    sender: list[dict[str, object]], ping: dict[str, float], startup: dict[str, float], args: str
+) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`python bench/run.py{args}`) on "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"Machine: {machine()}. Sink: bench/fast_sink.py in its own process over loopback "
+        "(scenario a), the springhead.testing RecordingSink (b, c, d).",
+        "",
+        "## (a) Sender throughput vs raw aiohttp (same bytes, same concurrency, same sink)",
+        "",
+        "Target: sender / raw >= 0.8. Medians of interleaved rounds.",
+        "",
+        "| concurrency | raw aiohttp POST/s | Sender events/s | ratio | |",
+        "|---:|---:|---:|---:|---|",
+    ]
+    for row in sender:
+        ratio = float(row["ratio"])  # type: ignore[arg-type]
+        lines.append(
+            f"| {row['concurrency']} | {float(row['raw']):,.0f} | "  # type: ignore[arg-type]
+            f"{float(row['sender']):,.0f} | {ratio:.2f} | {verdict(ratio >= 0.8)} |"  # type: ignore[arg-type]
+        )
+    lines += [
+        "",
+        "## (b) Ping tick lateness (sink receipt time minus scheduled tick)",
+        "",
+        "Target: p99 < 50 ms. Receipt at the sink bounds the send time from above.",
+        "",
+        "| ticks | p50 ms | p99 ms | max ms | |",
+        "|---:|---:|---:|---:|---|",
+        f"| {ping['ticks']:.0f} | {ping['p50']:.1f} | {ping['p99']:.1f} | {ping['max']:.1f} | "
+        f"{verdict(ping['p99'] < 50)} |",
+        "",
+        "## (c) Idle RSS of a running ping source",
+        "",
+        "Target: <= 50 MiB. Baseline: bare `python -c 'import asyncio'`.",
+        "",
+        "| ping source MiB | bare Python MiB | |",
+        "|---:|---:|---|",
+        f"| {ping['rss']:.1f} | {ping['bare_rss']:.1f} | {verdict(ping['rss'] <= 50)} |",
+        "",
+        "## (d) Process start to /readyz answering 200",
+        "",
+        "Target: <= 1 s. Baseline: start and exit of a bare Python interpreter importing asyncio.",
+        "",
+        "| median s | max s | bare Python s | |",
+        "|---:|---:|---:|---|",
+        f"| {startup['median']:.3f} | {startup['max']:.3f} | {startup['bare']:.3f} | "
+        f"{verdict(startup['median'] <= 1.0)} |",
+        "",
+    ]
+    text = "\n".join(lines)
+    RESULTS.write_text(text)
+    return text
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer events and ticks (a smoke run)")
+    args = parser.parse_args()
+    total, rounds, ticks, runs = (2000, 1, 10, 3) if args.quick else (20000, 3, 61, 7)
+    log("(a) sender throughput")
+    sender = await bench_sender(total, rounds)
+    log("(d) start to ready")
+    startup = await bench_startup(runs)
+    log("(b, c) ping lateness and RSS")
+    ping = await bench_ping(ticks)
+    sys.stdout.write(write_results(sender, ping, startup, " --quick" if args.quick else ""))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
