@@ -65,7 +65,9 @@ class FastSink:
         self.process.wait()
 
 
-async def run_concurrently(total: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> float:
+async def run_concurrently(
+    total: int, concurrency: int, one: Callable[[], Awaitable[None]]
+) -> float:
     """Events per second doing ``one()`` ``total`` times with ``concurrency`` workers."""
     remaining = total
 
@@ -209,7 +211,9 @@ async def start_to_ready(env: dict[str, str]) -> float:
         async with aiohttp.ClientSession() as session:
             while True:
                 try:
-                    async with session.get(f"http://127.0.0.1:{env['SPRINGHEAD_PORT']}/readyz") as r:
+                    async with session.get(
+                        f"http://127.0.0.1:{env['SPRINGHEAD_PORT']}/readyz"
+                    ) as r:
                         if r.status == 200:
                             return time.perf_counter() - started
                 except aiohttp.ClientConnectionError:

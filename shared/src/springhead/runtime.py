@@ -39,7 +39,11 @@ EXIT_ABORTED = 1
 
 
 class Adapter(Protocol):
-    """What a source implements: produce events with the sender until asked to stop."""
+    """What a source implements: produce events with the sender until asked to stop.
+
+    Optional: ``is_ready() -> bool`` joins the readiness check; ``routes() -> list[RouteDef]``
+    adds HTTP routes (webhooks) to the runtime's server.
+    """
 
     async def run(self) -> None:
         """Produce events until :meth:`stop` is called (or the work is done)."""
@@ -59,7 +63,8 @@ class AdapterFactory(Protocol[SettingsT_contra]):
 
 
 class HealthServer:
-    """/healthz, /readyz and /metrics on one port (plus Knative's /health and /readiness)."""
+    """/healthz, /readyz and /metrics on one port (plus Knative's /health and /readiness, and
+    whatever routes the adapter adds)."""
 
     def __init__(self, *, host: str, port: int, metrics: Metrics) -> None:
         self.host = host
@@ -68,6 +73,7 @@ class HealthServer:
         self.live = True
         self.ready = False
         self.ready_check: Callable[[], bool] | None = None
+        self.extra_routes: list[web.RouteDef] = []
         self._runner: web.AppRunner | None = None
 
     def _is_ready(self) -> bool:
@@ -99,6 +105,7 @@ class HealthServer:
         app.router.add_get("/readyz", self._readiness)
         app.router.add_get("/readiness", self._readiness)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_routes(self.extra_routes)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -140,6 +147,9 @@ async def serve(settings: SettingsT, factory: AdapterFactory[SettingsT]) -> int:
     async with Sender.from_settings(settings, metrics) as sender:
         adapter = factory(settings, sender)
         health.ready_check = getattr(adapter, "is_ready", None)
+        routes = getattr(adapter, "routes", None)
+        if routes is not None:
+            health.extra_routes = list(routes())
         await health.start()
         run_task = asyncio.create_task(adapter.run(), name="adapter")
         health.ready = True

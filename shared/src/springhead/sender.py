@@ -20,7 +20,6 @@ import aiohttp
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 
 from springhead.config import AdapterSettings, ContentMode
 from springhead.delivery import (
@@ -30,6 +29,7 @@ from springhead.delivery import (
     is_retryable,
     retry_after_delay,
 )
+from springhead.events import exact_event
 from springhead.metrics import Metrics
 
 __all__ = ["DeliveryOutcome", "DeliveryResult", "Sender", "with_extensions"]
@@ -82,9 +82,7 @@ def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> Bas
     """A copy of ``event`` whose extensions are overwritten by ``extensions``."""
     if not extensions:
         return event
-    attributes = dict(event.get_attributes())
-    attributes.update(extensions)
-    return CloudEvent(attributes, event.get_data())
+    return exact_event({**event.get_attributes(), **extensions}, event.get_data())
 
 
 class Sender:

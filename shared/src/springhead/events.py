@@ -1,0 +1,50 @@
+"""CloudEvents exactly as given.
+
+The SDK's event classes fill in a missing ``id`` (a random UUID) and ``time`` (now). A source that
+forwards events it received must neither invent an id for an event that lacks one (that event is
+malformed) nor add a time its producer did not set. :func:`exact_event` builds an event with exactly
+the given attributes, still validated by the SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.exceptions import MissingRequiredAttributeError
+from cloudevents.core.v03.event import CloudEvent as CloudEventV03
+from cloudevents.core.v1.event import CloudEvent
+
+__all__ = ["exact_event"]
+
+EventData = dict[str, Any] | str | bytes | None
+
+
+class _ExactV1(CloudEvent):
+    def __init__(self, attributes: dict[str, Any], data: EventData = None) -> None:
+        self._validate_attribute(attributes=attributes)
+        self._attributes = attributes
+        self._data = data
+
+
+class _ExactV03(CloudEventV03):
+    def __init__(self, attributes: dict[str, Any], data: EventData = None) -> None:
+        self._validate_attribute(attributes=attributes)
+        self._attributes = attributes
+        self._data = data
+
+
+def exact_event(attributes: Mapping[str, Any], data: EventData = None) -> BaseCloudEvent:
+    """An event with exactly ``attributes`` (validated; nothing defaulted) and ``data``.
+
+    Raises the SDK's validation errors, and MissingRequiredAttributeError for a missing
+    ``specversion`` or ``id``.
+    """
+    copied = dict(attributes)
+    for required in ("specversion", "id"):
+        if not copied.get(required):
+            raise MissingRequiredAttributeError(required)
+    if copied["specversion"] == "0.3":
+        return _ExactV03(copied, data)
+    return _ExactV1(copied, data)

@@ -1,0 +1,309 @@
+"""Receiving webhooks: what the HTTP and GitHub sources share.
+
+A webhook source is a :class:`WebhookAdapter` given a *receiver*: a pure function from a
+:class:`WebhookRequest` to the CloudEvents it carries (or a :class:`Rejection`). The adapter serves
+the receiver on the runtime's HTTP server and answers the caller only after the sink accepted every
+event: 202 then, or 503 with Retry-After when the sink failed after the delivery policy's retries,
+so the caller redelivers and nothing is lost.
+
+Order of checks: method (405), body size (413), rate limit (429), authentication (401/403), then
+the receiver (400/404/415 ... with the reason in the body). A caller's mistake is never a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Self
+
+from aiohttp import web
+from cloudevents.core.base import BaseCloudEvent
+from pydantic import AfterValidator, Field, model_validator
+
+from springhead.config import AdapterSettings, ConfigError
+from springhead.sender import Sender
+
+__all__ = [
+    "Authenticator",
+    "Rejection",
+    "TokenBucket",
+    "WebhookAdapter",
+    "WebhookRequest",
+    "WebhookSettings",
+    "basic_auth",
+    "bearer_auth",
+    "hmac_signature",
+    "sign",
+]
+
+log = logging.getLogger("springhead.webhook")
+
+_RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/health", "/readiness", "/metrics"})
+
+
+class Rejection(Exception):
+    """A request the source will not forward: ``status`` and a ``reason`` for the caller."""
+
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"{status}: {reason}")
+        self.status = status
+        self.reason = reason
+        self.headers = dict(headers or {})
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a receiver sees of one request: the raw body, byte for byte, and its headers."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """A header, case-insensitively (``headers`` may be a plain dict in tests)."""
+        value = self.headers.get(name)
+        if value is not None:
+            return value
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+
+
+#: Checks a request's credentials; raises :class:`Rejection` (401/403) when they do not hold.
+Authenticator = Callable[[WebhookRequest], None]
+
+
+def bearer_auth(token: str) -> Authenticator:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    expected = token.encode()
+
+    def check(request: WebhookRequest) -> None:
+        header = request.header("Authorization") or ""
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise Rejection(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(given.strip().encode(), expected):
+            raise Rejection(403, "bearer token not accepted")
+
+    return check
+
+
+def basic_auth(user: str, password: str) -> Authenticator:
+    """HTTP basic authentication, compared in constant time."""
+    expected = f"{user}:{password}".encode()
+
+    def check(request: WebhookRequest) -> None:
+        header = request.header("Authorization") or ""
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "basic" or not given:
+            raise Rejection(401, "basic credentials required", {"WWW-Authenticate": "Basic"})
+        try:
+            decoded = base64.b64decode(given.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise Rejection(
+                401, "malformed basic credentials", {"WWW-Authenticate": "Basic"}
+            ) from None
+        if not hmac.compare_digest(decoded, expected):
+            raise Rejection(403, "credentials not accepted")
+
+    return check
+
+
+def sign(secret: str | bytes, body: bytes, algorithm: str = "sha256") -> str:
+    """``<algorithm>=<hex HMAC of body>``, the signature header value GitHub and others send."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return f"{algorithm}={hmac.new(key, body, algorithm).hexdigest()}"
+
+
+def hmac_signature(secret: str, header: str, algorithm: str = "sha256") -> Authenticator:
+    """Header ``header`` must be ``<algorithm>=<hex HMAC of the raw body>`` (constant time)."""
+    key = secret.encode()
+    if algorithm not in hashlib.algorithms_guaranteed:
+        raise ValueError(f"unknown digest {algorithm!r}")
+
+    def check(request: WebhookRequest) -> None:
+        given = request.header(header)
+        if not given:
+            raise Rejection(401, f"signature header {header} missing")
+        expected = sign(key, request.body, algorithm)
+        if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise Rejection(403, f"signature in {header} does not match the body")
+
+    return check
+
+
+class TokenBucket:
+    """Requests per second with a burst allowance; ``take`` says how long to wait if empty."""
+
+    def __init__(
+        self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.capacity = float(max(1, burst))
+        self.tokens = self.capacity
+        self.clock = clock
+        self.updated = clock()
+
+    def take(self) -> float:
+        """Take one token: 0.0 when allowed, else the seconds until one is available."""
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+def _webhook_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"must start with '/', got {value!r}")
+    if value in _RESERVED_PATHS:
+        raise ValueError(f"{value} is served by the runtime (health, readiness, metrics)")
+    return value
+
+
+class WebhookSettings(AdapterSettings):
+    """Settings every webhook source shares (``WEBHOOK_*``)."""
+
+    webhook_path: Annotated[str, AfterValidator(_webhook_path)] = Field(
+        default="/", validation_alias="WEBHOOK_PATH"
+    )
+    """Path that accepts POSTs; served on the runtime's port (``SPRINGHEAD_PORT``)."""
+
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, validation_alias="WEBHOOK_MAX_BODY_BYTES"
+    )
+    """Largest accepted body; larger requests get 413 (default 1 MiB)."""
+
+    rate_limit: float | None = Field(default=None, gt=0, validation_alias="WEBHOOK_RATE_LIMIT")
+    """Requests per second accepted (token bucket); more get 429 with Retry-After. Unset: none."""
+
+    rate_burst: int = Field(default=100, ge=1, validation_alias="WEBHOOK_RATE_BURST")
+    """Requests accepted at once above ``WEBHOOK_RATE_LIMIT`` before 429s start."""
+
+    retry_after: int = Field(default=5, ge=0, validation_alias="WEBHOOK_RETRY_AFTER")
+    """Seconds in the Retry-After of a 503 (sink failed) or of a request refused while draining."""
+
+    bearer_token: str | None = Field(default=None, validation_alias="WEBHOOK_BEARER_TOKEN")
+    """Require ``Authorization: Bearer <token>``."""
+
+    basic_user: str | None = Field(default=None, validation_alias="WEBHOOK_BASIC_USER")
+    """Require HTTP basic auth with this user (and ``WEBHOOK_BASIC_PASSWORD``)."""
+
+    basic_password: str | None = Field(default=None, validation_alias="WEBHOOK_BASIC_PASSWORD")
+    """Password for ``WEBHOOK_BASIC_USER``."""
+
+    @model_validator(mode="after")
+    def _basic_pair(self) -> Self:
+        if bool(self.basic_user) != bool(self.basic_password):
+            raise ConfigError(
+                "WEBHOOK_BASIC_PASSWORD" if self.basic_user else "WEBHOOK_BASIC_USER",
+                "WEBHOOK_BASIC_USER and WEBHOOK_BASIC_PASSWORD must be set together",
+            )
+        return self
+
+    def authenticators(self) -> list[Authenticator]:
+        """The credential checks these settings ask for (each must pass)."""
+        checks: list[Authenticator] = []
+        if self.bearer_token:
+            checks.append(bearer_auth(self.bearer_token))
+        if self.basic_user and self.basic_password:
+            checks.append(basic_auth(self.basic_user, self.basic_password))
+        return checks
+
+
+#: Turns a request into the events it carries, or raises :class:`Rejection`.
+Receiver = Callable[[WebhookRequest], Sequence[BaseCloudEvent]]
+
+
+class WebhookAdapter:
+    """Serves ``receiver`` at the settings' path and hands each event to the sender."""
+
+    def __init__(
+        self,
+        *,
+        settings: WebhookSettings,
+        sender: Sender,
+        receiver: Receiver,
+        authenticators: Sequence[Authenticator] = (),
+        accepted_status: int = 202,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.sender = sender
+        self.receiver = receiver
+        self.authenticators = list(authenticators)
+        self.accepted_status = accepted_status
+        self.limiter = (
+            TokenBucket(settings.rate_limit, settings.rate_burst, clock=clock)
+            if settings.rate_limit
+            else None
+        )
+        self._stopping = asyncio.Event()
+
+    def routes(self) -> list[web.RouteDef]:
+        """Routes the runtime adds to its HTTP server."""
+        return [web.route("*", self.settings.webhook_path, self.handle)]
+
+    async def run(self) -> None:
+        """The runtime's server does the receiving; this waits for :meth:`stop`."""
+        await self._stopping.wait()
+
+    async def stop(self) -> None:
+        """Refuse new requests (503, so callers redeliver); accepted ones finish sending."""
+        self._stopping.set()
+
+    def _refuse(
+        self, status: int, reason: str, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        log.info("request refused", extra={"status": status, "reason": reason})
+        return web.Response(status=status, text=reason + "\n", headers=headers)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Check, receive, deliver, answer."""
+        retry_after = {"Retry-After": str(self.settings.retry_after)}
+        if self._stopping.is_set():
+            return self._refuse(503, "shutting down", retry_after)
+        if request.method != "POST":
+            return self._refuse(405, "only POST is accepted", {"Allow": "POST"})
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return self._refuse(413, f"body larger than {limit} bytes")
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            return self._refuse(413, f"body larger than {limit} bytes")
+        if self.limiter is not None:
+            wait = self.limiter.take()
+            if wait > 0:
+                return self._refuse(
+                    429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait + 0.5)))}
+                )
+        incoming = WebhookRequest(
+            request.method, request.path, request.headers, body, dict(request.query)
+        )
+        try:
+            for check in self.authenticators:
+                check(incoming)
+            events = self.receiver(incoming)
+        except Rejection as rejection:
+            return self._refuse(rejection.status, rejection.reason, rejection.headers)
+        results = await asyncio.gather(*(self.sender.send(event) for event in events))
+        if all(result.accepted for result in results):
+            return web.Response(status=self.accepted_status)
+        failed = next(result for result in results if not result.accepted)
+        log.warning(
+            "sink did not accept the event; caller asked to redeliver",
+            extra={"status": failed.status, "error": failed.error},
+        )
+        return web.Response(
+            status=503, text="sink unavailable, redeliver later\n", headers=retry_after
+        )

@@ -1,0 +1,144 @@
+"""HTTP source: a request becomes CloudEvents.
+
+- A CloudEvent (binary ``ce-*`` headers, structured ``application/cloudevents+json``, or a batch
+  ``application/cloudevents-batch+json``) is forwarded as it came (binary-mode data byte for byte).
+- Any other body becomes one event: the configured type and source, the body as data byte for byte,
+  ``datacontenttype`` from Content-Type, ``id`` from the idempotency header when present.
+- Chosen headers become extensions; W3C ``traceparent``/``tracestate`` become the distributed
+  tracing extensions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.http import HTTPMessage, from_binary
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from springhead.events import exact_event
+from springhead.sender import Sender
+from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest
+
+from springhead_http.config import HttpSettings
+
+__all__ = ["http_adapter", "http_receiver"]
+
+_FORMAT = JSONFormat()
+_STRUCTURED = "application/cloudevents+json"
+_BATCH = "application/cloudevents-batch+json"
+_TRACE_HEADERS = ("traceparent", "tracestate")
+#: What a malformed CloudEvent raises while being parsed by the SDK.
+_MALFORMED = (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError)
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"malformed CloudEvent: {text}"
+
+
+def _from_binary(request: WebhookRequest) -> BaseCloudEvent:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        parsed = from_binary(HTTPMessage(headers, request.body), _FORMAT, exact_event)
+        # Keep the data exactly as sent: the SDK parsed JSON data and would re-serialise it.
+        return exact_event(parsed.get_attributes(), request.body or None)
+    except _MALFORMED as exc:
+        raise Rejection(400, _reason(exc)) from None
+
+
+def _from_envelope(envelope: Any) -> BaseCloudEvent:
+    if not isinstance(envelope, dict):
+        raise Rejection(400, "malformed CloudEvent: a structured event must be a JSON object")
+    if "data" in envelope and "data_base64" in envelope:
+        raise Rejection(400, "malformed CloudEvent: both data and data_base64 are present")
+    if "data" in envelope and "datacontenttype" not in envelope:
+        # JSON-format data without a content type is JSON; binary mode has to say so.
+        envelope = {**envelope, "datacontenttype": "application/json"}
+    try:
+        return _FORMAT.read(exact_event, json.dumps(envelope))
+    except _MALFORMED as exc:
+        raise Rejection(400, _reason(exc)) from None
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejection(400, f"malformed CloudEvent: body is not JSON ({exc})") from None
+
+
+def _plain_event(request: WebhookRequest, settings: HttpSettings) -> BaseCloudEvent:
+    key = request.header(settings.idempotency_header)
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "type": settings.event_type,
+        "source": settings.plain_source,
+        "id": key.strip() if key and key.strip() else str(uuid.uuid4()),
+        "time": datetime.now(UTC),
+    }
+    content_type = request.header("Content-Type")
+    if content_type:
+        attributes["datacontenttype"] = content_type
+    return CloudEvent(attributes, request.body or None)
+
+
+def _with_headers(
+    event: BaseCloudEvent, request: WebhookRequest, header_extensions: Mapping[str, str]
+) -> BaseCloudEvent:
+    attributes = event.get_attributes()
+    extra: dict[str, str] = {}
+    for header in _TRACE_HEADERS:
+        value = request.header(header)
+        if value and header not in attributes:
+            extra[header] = value
+    for header, extension in header_extensions.items():
+        value = request.header(header)
+        if value is not None:
+            extra[extension] = value
+    if not extra:
+        return event
+    return exact_event({**attributes, **extra}, event.get_data())
+
+
+def http_receiver(settings: HttpSettings) -> Receiver:
+    """The pure request -> events function of an HTTP source with ``settings``."""
+
+    def receive(request: WebhookRequest) -> Sequence[BaseCloudEvent]:
+        media_type = _media_type(request.header("Content-Type"))
+        events: list[BaseCloudEvent]
+        if request.header("ce-specversion") is not None:
+            events = [_from_binary(request)]
+        elif media_type == _STRUCTURED:
+            events = [_from_envelope(_load_json(request.body))]
+        elif media_type == _BATCH:
+            batch = _load_json(request.body)
+            if not isinstance(batch, list):
+                raise Rejection(400, "malformed CloudEvent batch: expected a JSON array")
+            events = [_from_envelope(item) for item in batch]
+        elif media_type.startswith("application/cloudevents"):
+            raise Rejection(415, f"unsupported CloudEvents format {media_type}; use JSON")
+        else:
+            events = [_plain_event(request, settings)]
+        return [_with_headers(event, request, settings.header_extensions) for event in events]
+
+    return receive
+
+
+def http_adapter(settings: HttpSettings, sender: Sender) -> WebhookAdapter:
+    """The HTTP source's adapter (the runtime's factory)."""
+    return WebhookAdapter(
+        settings=settings,
+        sender=sender,
+        receiver=http_receiver(settings),
+        authenticators=settings.authenticators(),
+    )

@@ -1,0 +1,256 @@
+"""The HTTP source as a real process between a real client and the real loopback sink."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import signal
+import textwrap
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead.webhook import sign
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def http_source(sink: RecordingSink, **env: str) -> SourceProcess:
+    return SourceProcess(
+        "springhead_http", adapter_env(sink.url, **{"WEBHOOK_PATH": "/hook", **env})
+    )
+
+
+async def post(
+    client: aiohttp.ClientSession,
+    source: SourceProcess,
+    body: bytes = b"x",
+    headers: dict[str, str] | None = None,
+    path: str = "/hook",
+    method: str = "POST",
+) -> tuple[int, str, dict[str, str]]:
+    url = f"http://127.0.0.1:{source.port}{path}"
+    async with client.request(method, url, data=body, headers=headers or {}) as response:
+        return response.status, await response.text(), dict(response.headers)
+
+
+# --- CloudEvents conformance (HTTP binding) ---------------------------------------------------
+
+
+def conformance_cases() -> list[tuple[str, str, dict[str, str], object]]:
+    """(name, raw request, expected attributes, expected data) from the Gherkin feature file."""
+    text = (DATA / "http-protocol-binding.feature").read_text()
+    cases = []
+    for outline in text.split("Scenario Outline:")[1:]:
+        name = outline.splitlines()[0].strip()
+        blocks = re.findall(r'"""\n(.*?)\n\s*"""', outline, re.DOTALL)
+        request, data = textwrap.dedent(blocks[0]), json.loads(textwrap.dedent(blocks[1]))
+        attributes_table = outline.split("Then the attributes are:")[1].split("And the data")[0]
+        rows = [
+            line.strip().strip("|").split("|") for line in attributes_table.strip().splitlines()
+        ]
+        attributes = {k.strip(): v.strip() for k, v in rows[1:]}
+        examples = outline.split("Examples:")[1].strip().splitlines()
+        placeholder = examples[0].strip().strip("|").strip()
+        for row in examples[1:]:
+            value = row.strip().strip("|").strip()
+            filled = {k: v.replace(f"<{placeholder}>", value) for k, v in attributes.items()}
+            cases.append(
+                (f"{name} / {value}", request.replace(f"<{placeholder}>", value), filled, data)
+            )
+    return cases
+
+
+CASES = conformance_cases()
+
+
+def test_the_feature_file_yields_the_four_documented_cases() -> None:
+    assert len(CASES) == 4
+
+
+@pytest.mark.parametrize(("name", "raw", "attributes", "data"), CASES, ids=[c[0] for c in CASES])
+async def test_conformance_cases_pass_through_intact(
+    sink: RecordingSink,
+    client: aiohttp.ClientSession,
+    name: str,
+    raw: str,
+    attributes: dict[str, str],
+    data: object,
+) -> None:
+    head, _, body = raw.partition("\n\n")
+    request_line, *header_lines = head.splitlines()
+    path = request_line.split()[1]
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    for hop in ("Host", "Content-Length"):
+        headers.pop(hop, None)
+    async with http_source(sink, WEBHOOK_PATH=path) as source:
+        status, _, _ = await post(client, source, body.encode(), headers, path=path)
+        assert status == 202
+    [event] = sink.events
+    received = event.get_attributes()
+    for key, value in attributes.items():
+        if key == "time":
+            assert received["time"] == datetime.fromisoformat(value)
+        else:
+            assert received[key] == value, key
+    payload = event.get_data()
+    assert (json.loads(payload) if isinstance(payload, bytes | str) else payload) == data
+
+
+# --- statuses and authentication ---------------------------------------------------------------
+
+
+async def test_plain_post_forwarded_byte_for_byte(
+    sink: RecordingSink, client: aiohttp.ClientSession
+) -> None:
+    body = bytes(range(256))
+    async with http_source(sink) as source:
+        status, _, _ = await post(
+            client, source, body, {"Content-Type": "application/octet-stream"}
+        )
+    assert status == 202
+    [request] = sink.accepted
+    assert request.body == body
+    assert request.header("ce-type") == "dev.springhead.sources.http"
+
+
+async def test_wrong_method_and_path(sink: RecordingSink, client: aiohttp.ClientSession) -> None:
+    async with http_source(sink) as source:
+        assert (await post(client, source, method="GET"))[0] == 405
+        assert (await post(client, source, method="PUT"))[0] == 405
+        assert (await post(client, source, path="/elsewhere"))[0] == 404
+    assert sink.requests == []
+
+
+async def test_oversize_body_gets_413(sink: RecordingSink, client: aiohttp.ClientSession) -> None:
+    async with http_source(sink, WEBHOOK_MAX_BODY_BYTES="1000") as source:
+        assert (await post(client, source, b"x" * 1001))[0] == 413
+        assert (await post(client, source, b"x" * 1000))[0] == 202
+
+        async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: the limit still holds
+            for _ in range(11):
+                yield b"y" * 100
+
+        assert (await post(client, source, chunked()))[0] == 413  # type: ignore[arg-type]
+    assert [r.body for r in sink.requests] == [b"x" * 1000]
+
+
+async def test_malformed_cloudevent_gets_400_with_reason(
+    sink: RecordingSink, client: aiohttp.ClientSession
+) -> None:
+    async with http_source(sink) as source:
+        status, text, _ = await post(
+            client, source, b"{oops", {"Content-Type": "application/cloudevents+json"}
+        )
+        assert status == 400 and "not JSON" in text
+        status, text, _ = await post(
+            client, source, b"", {"ce-specversion": "1.0", "ce-type": "t", "ce-source": "/s"}
+        )
+        assert status == 400 and "'id'" in text
+    assert sink.requests == []
+
+
+async def test_bearer_token(sink: RecordingSink, client: aiohttp.ClientSession) -> None:
+    async with http_source(sink, WEBHOOK_BEARER_TOKEN="s3cret") as source:
+        status, _, headers = await post(client, source)
+        assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
+        assert (await post(client, source, headers={"Authorization": "Bearer wrong"}))[0] == 403
+        assert (await post(client, source, headers={"Authorization": "Basic czNjcmV0"}))[0] == 401
+        assert (await post(client, source, headers={"Authorization": "Bearer s3cret"}))[0] == 202
+    assert len(sink.requests) == 1
+    assert sink.accepted[0].header("Authorization") is None
+
+
+async def test_basic_auth(sink: RecordingSink, client: aiohttp.ClientSession) -> None:
+    def basic(user: str, password: str) -> dict[str, str]:
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        }
+
+    env = {"WEBHOOK_BASIC_USER": "hook", "WEBHOOK_BASIC_PASSWORD": "pw"}
+    async with http_source(sink, **env) as source:
+        assert (await post(client, source))[0] == 401
+        assert (await post(client, source, headers=basic("hook", "nope")))[0] == 403
+        assert (await post(client, source, headers={"Authorization": "Basic !!!"}))[0] == 401
+        assert (await post(client, source, headers=basic("hook", "pw")))[0] == 202
+    assert len(sink.requests) == 1
+
+
+async def test_hmac_signature(sink: RecordingSink, client: aiohttp.ClientSession) -> None:
+    body = b'{"order": 17}'
+    async with http_source(sink, HTTP_HMAC_SECRET="k3y") as source:
+        assert (await post(client, source, body))[0] == 401
+        wrong = {"X-Signature-256": sign("other", body)}
+        assert (await post(client, source, body, wrong))[0] == 403
+        tampered = {"X-Signature-256": sign("k3y", body)}
+        assert (await post(client, source, body + b" ", tampered))[0] == 403
+        assert (await post(client, source, body, tampered))[0] == 202
+    assert [r.body for r in sink.requests] == [body]
+
+
+async def test_rate_limit_answers_429_with_retry_after(
+    sink: RecordingSink, client: aiohttp.ClientSession
+) -> None:
+    async with http_source(sink, WEBHOOK_RATE_LIMIT="0.001", WEBHOOK_RATE_BURST="2") as source:
+        assert (await post(client, source))[0] == 202
+        assert (await post(client, source))[0] == 202
+        status, _, headers = await post(client, source)
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    assert len(sink.requests) == 2
+
+
+# --- the sink failing, restarts ------------------------------------------------------------
+
+
+async def test_sink_down_then_back(sink: RecordingSink, client: aiohttp.ClientSession) -> None:
+    env = {
+        "SPRINGHEAD_DELIVERY_RETRY": "1",
+        "SPRINGHEAD_DELIVERY_BACKOFF_DELAY": "PT0.001S",
+        "WEBHOOK_RETRY_AFTER": "7",
+    }
+    async with http_source(sink, **env) as source:
+        sink.respond_with(status=503)
+        status, _, headers = await post(client, source, b"first", {"Idempotency-Key": "k1"})
+        assert status == 503 and headers["Retry-After"] == "7"
+        sink.respond_with(status=202)
+        status, _, _ = await post(client, source, b"first", {"Idempotency-Key": "k1"})
+        assert status == 202
+    assert [r.status for r in sink.requests] == [503, 503, 202]
+    assert [r.header("ce-id") for r in sink.accepted] == ["k1"]
+
+
+async def test_sigterm_during_a_burst_loses_no_accepted_event(
+    sink: RecordingSink, client: aiohttp.ClientSession
+) -> None:
+    gate = asyncio.Event()
+    sink.respond_with(status=202, gate=gate)
+    async with http_source(sink) as source:
+        posts = [
+            asyncio.create_task(
+                post(client, source, f"e{i}".encode(), {"Idempotency-Key": f"e{i}"})
+            )
+            for i in range(20)
+        ]
+        await sink.wait_held(20)
+        source.signal(signal.SIGTERM)
+        await source.wait_for_log("signal received: draining")
+        late = await post(client, source, b"late")
+        gate.set()
+        results = await asyncio.gather(*posts)
+        assert await source.wait() == 0
+    assert late[0] == 503
+    accepted = {f"e{i}" for i, (status, _, _) in enumerate(results) if status == 202}
+    assert accepted == {f"e{i}" for i in range(20)}
+    assert {r.header("ce-id") for r in sink.accepted} == accepted
