@@ -6,7 +6,10 @@ Each scenario is compared with a baseline measured in the same run on the same m
 (a) sender throughput vs raw aiohttp POSTs of the same bytes at the same concurrency;
 (b) ping tick lateness (sink receipt minus scheduled tick) over at least 60 ticks;
 (c) idle RSS of a running ping source vs a bare ``python -c 'import asyncio'`` process;
-(d) process start to /readyz ready vs the start of a bare Python interpreter.
+(d) process start to /readyz ready vs the start of a bare Python interpreter;
+(e) webhook sources end to end (client -> source -> sink acknowledged) vs the same client posting
+    straight to the sink: throughput at increasing concurrency, added p99 latency at half the
+    source's peak rate, RSS under load.
 """
 
 from __future__ import annotations
@@ -243,6 +246,142 @@ async def bench_startup(runs: int) -> dict[str, float]:
     }
 
 
+# --- (e) webhook sources --------------------------------------------------------------------
+
+
+WebhookRequestFactory = Callable[[int], tuple[bytes, dict[str, str]]]
+
+
+def http_request(n: int) -> tuple[bytes, dict[str, str]]:
+    return PAYLOAD, {"Content-Type": "application/json", "Idempotency-Key": f"req-{n}"}
+
+
+async def closed_loop(url: str, make: WebhookRequestFactory, total: int, concurrency: int) -> float:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        counter = iter(range(10**9))
+
+        async def one() -> None:
+            body, headers = make(next(counter))
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status not in (200, 202):
+                    raise RuntimeError(f"{url} answered {response.status}")
+
+        await run_concurrently(min(500, total), concurrency, one)
+        return await run_concurrently(total, concurrency, one)
+
+
+async def open_loop_latencies(
+    url: str, make: WebhookRequestFactory, rate: float, count: int
+) -> list[float]:
+    """Latency (ms) of ``count`` requests sent at a steady ``rate`` per second."""
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(n: int) -> None:
+            body, headers = make(n)
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tasks = []
+        for n in range(count):
+            delay = start + n / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the load generator, not synchronising a test
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+async def bench_webhook(
+    name: str,
+    module: str,
+    env: dict[str, str],
+    make: WebhookRequestFactory,
+    total: int,
+    path: str = "/",
+) -> dict[str, object]:
+    rows = []
+    with FastSink() as sink:
+        source_env = adapter_env(sink.url, SPRINGHEAD_DELIVERY_RETRY="0", **env)
+        async with SourceProcess(module, source_env) as source:
+            assert source.process is not None
+            source_url = f"http://127.0.0.1:{source.port}{path}"
+            peak_rss = rss_mib(source.process.pid)
+            for concurrency in (1, 8, 32, 128):
+                direct = await closed_loop(sink.url, make, total, concurrency)
+                through = await closed_loop(source_url, make, total, concurrency)
+                peak_rss = max(peak_rss, rss_mib(source.process.pid))
+                log(f"{name} c={concurrency}: direct {direct:.0f}/s, via source {through:.0f}/s")
+                rows.append(
+                    {
+                        "concurrency": concurrency,
+                        "direct": direct,
+                        "source": through,
+                        "ratio": through / direct,
+                    }
+                )
+            peak = max(float(r["source"]) for r in rows)  # type: ignore[arg-type]
+            rate = peak / 2
+            count = int(min(max(rate * 5, 500), 10000))
+            direct_lat = await open_loop_latencies(sink.url, make, rate, count)
+            source_lat = await open_loop_latencies(source_url, make, rate, count)
+            peak_rss = max(peak_rss, rss_mib(source.process.pid))
+    return {
+        "name": name,
+        "rows": rows,
+        "rate": rate,
+        "direct_p50": statistics.median(direct_lat),
+        "direct_p99": p99(direct_lat),
+        "source_p50": statistics.median(source_lat),
+        "source_p99": p99(source_lat),
+        "rss": peak_rss,
+    }
+
+
+def webhook_lines(results: list[dict[str, object]]) -> list[str]:
+    lines = [
+        "## (e) Webhook sources end to end (client -> source -> sink acknowledged)",
+        "",
+        "Targets: throughput ratio >= 0.5 of the client posting straight to the sink; added p99 "
+        "latency <= 5 ms at half the source's peak rate; RSS under load <= 80 MiB. The client, "
+        "the source and the sink are three processes on the same 2 cores.",
+        "",
+        "| source | concurrency | direct to sink req/s | via source req/s | ratio | |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        for row in result["rows"]:  # type: ignore[attr-defined]
+            lines.append(
+                f"| {result['name']} | {row['concurrency']} | {row['direct']:,.0f} | "
+                f"{row['source']:,.0f} | {row['ratio']:.2f} | {verdict(row['ratio'] >= 0.5)} |"
+            )
+    lines += [
+        "",
+        "| source | rate req/s | direct p50 / p99 ms | via source p50 / p99 ms | added p99 ms | "
+        "peak RSS MiB | |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        added = float(r["source_p99"]) - float(r["direct_p99"])  # type: ignore[arg-type]
+        rss = float(r["rss"])  # type: ignore[arg-type]
+        lines.append(
+            f"| {r['name']} | {r['rate']:,.0f} | {r['direct_p50']:.2f} / {r['direct_p99']:.2f} | "
+            f"{r['source_p50']:.2f} / {r['source_p99']:.2f} | {added:.2f} | {rss:.1f} | "
+            f"{verdict(added <= 5 and rss <= 80)} |"
+        )
+    return [*lines, ""]
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -270,7 +409,11 @@ def verdict(ok: bool) -> str:
 
 
 def write_results(
-    sender: list[dict[str, object]], ping: dict[str, float], startup: dict[str, float], args: str
+    sender: list[dict[str, object]],
+    ping: dict[str, float],
+    startup: dict[str, float],
+    webhooks: list[dict[str, object]],
+    args: str,
 ) -> str:
     lines = [
         "# Benchmark results",
@@ -321,6 +464,7 @@ def write_results(
         f"| {startup['median']:.3f} | {startup['max']:.3f} | {startup['bare']:.3f} | "
         f"{verdict(startup['median'] <= 1.0)} |",
         "",
+        *webhook_lines(webhooks),
     ]
     text = "\n".join(lines)
     RESULTS.write_text(text)
@@ -338,7 +482,11 @@ async def main() -> None:
     startup = await bench_startup(runs)
     log("(b, c) ping lateness and RSS")
     ping = await bench_ping(ticks)
-    sys.stdout.write(write_results(sender, ping, startup, " --quick" if args.quick else ""))
+    log("(e) webhook sources")
+    webhooks = [await bench_webhook("http", "springhead_http", {}, http_request, total)]
+    sys.stdout.write(
+        write_results(sender, ping, startup, webhooks, " --quick" if args.quick else "")
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Run Springhead locally with no cluster and no broker: an event display and a ping source.
+"""Run Springhead locally with no cluster and no broker: an event display, a ping source and an
+HTTP source in front of the display.
 
-The ping source runs as a real process with the Knative adapter contract's environment
-(K_SINK pointing at the display), exactly as it would under a SinkBinding.
+Both sources run as real processes with the Knative adapter contract's environment (K_SINK
+pointing at the display), exactly as they would under a SinkBinding.
 
     uv run python scripts/run_local.py            # until Ctrl-C
     uv run python scripts/run_local.py --count 3  # stop after three events
+    curl -X POST http://127.0.0.1:8090/ -H 'Content-Type: application/json' -d '{"hello": "world"}'
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def _show(request: ReceivedRequest) -> None:
     sys.stdout.flush()
 
 
-async def run(schedule: str, count: int | None, port: int) -> int:
+async def run(schedule: str, count: int | None, port: int, http_port: int) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -40,9 +42,18 @@ async def run(schedule: str, count: int | None, port: int) -> int:
         )
         sys.stdout.write(f"event display on {display.url}; starting ping source ({schedule!r})\n")
         sys.stdout.flush()
-        async with SourceProcess("springhead_ping", env) as source:
+        http_env = adapter_env(
+            display.url, NAMESPACE="demo", NAME="webhook", SPRINGHEAD_PORT=str(http_port)
+        )
+        async with (
+            SourceProcess("springhead_ping", env) as source,
+            SourceProcess("springhead_http", http_env) as http_source,
+        ):
             sys.stdout.write(
-                f"ping source ready (health and metrics on port {source.port}); "
+                f"ping source ready (health and metrics on port {source.port})\n"
+                f"http source ready on http://127.0.0.1:{http_source.port}/ - try:\n"
+                f"  curl -X POST http://127.0.0.1:{http_source.port}/ "
+                "-H 'Content-Type: application/json' -d '{\"hello\": \"world\"}'\n"
                 "events follow. Ctrl-C stops.\n\n"
             )
             sys.stdout.flush()
@@ -65,8 +76,11 @@ def main() -> None:
     )
     parser.add_argument("--count", type=int, default=None, help="stop after this many events")
     parser.add_argument("--port", type=int, default=0, help="event display port (default: any)")
+    parser.add_argument(
+        "--http-port", type=int, default=8090, help="HTTP source port (default 8090; 0: any)"
+    )
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(run(args.schedule, args.count, args.port)))
+    raise SystemExit(asyncio.run(run(args.schedule, args.count, args.port, args.http_port)))
 
 
 if __name__ == "__main__":
