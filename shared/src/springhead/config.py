@@ -28,12 +28,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
-    "SPEC_ATTRIBUTES",
     "AdapterSettings",
     "BackoffPolicy",
     "ConfigError",
     "ContentMode",
     "IsoDuration",
+    "SPEC_ATTRIBUTES",
     "load_settings",
 ]
 
