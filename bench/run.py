@@ -382,6 +382,59 @@ def webhook_lines(results: list[dict[str, object]]) -> list[str]:
     return [*lines, ""]
 
 
+# --- (f) receiver framework ------------------------------------------------------------------
+
+
+def start_receiver(framework: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "receivers.py"), framework], stdout=subprocess.PIPE, text=True
+    )
+
+
+async def bench_receivers(total: int) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for framework in ("aiohttp", "fastapi"):
+        process = start_receiver(framework)
+        try:
+            assert process.stdout is not None
+            url = f"http://127.0.0.1:{int(process.stdout.readline())}/"
+            async with aiohttp.ClientSession() as session:
+                while True:  # uvicorn prints the port before it listens: wait for the socket
+                    try:
+                        async with session.post(url, data=b"x") as response:
+                            await response.read()
+                            break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.01)
+            rates = [await closed_loop(url, http_request, total, 32) for _ in range(2)]
+            rss = rss_mib(process.pid)
+        finally:
+            process.terminate()
+            process.wait()
+        log(f"receiver {framework}: {max(rates):.0f}/s, {rss:.1f} MiB")
+        rows.append({"framework": framework, "rate": max(rates), "rss": rss})
+    return rows
+
+
+def receiver_lines(rows: list[dict[str, object]]) -> list[str]:
+    lines = [
+        "## (f) Receiver framework for the webhook sources",
+        "",
+        "The same handler (read the body, answer 202) on each framework, one process each, "
+        "32 concurrent clients; RSS after the load. The webhook sources use the first row's.",
+        "",
+        "| framework | requests/s | RSS MiB |",
+        "|---|---:|---:|",
+    ]
+    names = {"aiohttp": "aiohttp.web (asyncio loop)", "fastapi": "FastAPI on uvicorn"}
+    for row in rows:
+        lines.append(
+            f"| {names[str(row['framework'])]} | {float(row['rate']):,.0f} | "  # type: ignore[arg-type]
+            f"{float(row['rss']):.1f} |"  # type: ignore[arg-type]
+        )
+    return [*lines, ""]
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -413,6 +466,7 @@ def write_results(
     ping: dict[str, float],
     startup: dict[str, float],
     webhooks: list[dict[str, object]],
+    receivers: list[dict[str, object]],
     args: str,
 ) -> str:
     lines = [
@@ -465,6 +519,7 @@ def write_results(
         f"{verdict(startup['median'] <= 1.0)} |",
         "",
         *webhook_lines(webhooks),
+        *receiver_lines(receivers),
     ]
     text = "\n".join(lines)
     RESULTS.write_text(text)
@@ -484,8 +539,10 @@ async def main() -> None:
     ping = await bench_ping(ticks)
     log("(e) webhook sources")
     webhooks = [await bench_webhook("http", "springhead_http", {}, http_request, total)]
+    log("(f) receiver frameworks")
+    receivers = await bench_receivers(total)
     sys.stdout.write(
-        write_results(sender, ping, startup, webhooks, " --quick" if args.quick else "")
+        write_results(sender, ping, startup, webhooks, receivers, " --quick" if args.quick else "")
     )
 
 
