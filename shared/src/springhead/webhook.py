@@ -77,6 +77,11 @@ class WebhookRequest:
         return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
 
 
+def _raw(value: str) -> bytes:
+    """A header value's original bytes: aiohttp decodes non-UTF-8 bytes as surrogates."""
+    return value.encode("utf-8", "surrogateescape")
+
+
 #: Checks a request's credentials; raises :class:`Rejection` (401/403) when they do not hold.
 Authenticator = Callable[[WebhookRequest], None]
 
@@ -90,7 +95,7 @@ def bearer_auth(token: str) -> Authenticator:
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given:
             raise Rejection(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(given.strip().encode(), expected):
+        if not hmac.compare_digest(_raw(given.strip()), expected):
             raise Rejection(403, "bearer token not accepted")
 
     return check
@@ -134,7 +139,7 @@ def hmac_signature(secret: str, header: str, algorithm: str = "sha256") -> Authe
         if not given:
             raise Rejection(401, f"signature header {header} missing")
         expected = sign(key, request.body, algorithm)
-        if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        if not hmac.compare_digest(_raw(given.strip()), expected.encode()):
             raise Rejection(403, f"signature in {header} does not match the body")
 
     return check

@@ -254,3 +254,23 @@ async def test_sigterm_during_a_burst_loses_no_accepted_event(
     accepted = {f"e{i}" for i, (status, _, _) in enumerate(results) if status == 202}
     assert accepted == {f"e{i}" for i in range(20)}
     assert {r.header("ce-id") for r in sink.accepted} == accepted
+
+
+async def test_credentials_with_non_utf8_bytes_are_refused_not_a_crash(sink: RecordingSink) -> None:
+    env = {"WEBHOOK_BEARER_TOKEN": "tok", "HTTP_HMAC_SECRET": "k"}
+    requests = [
+        b"Authorization: Bearer \xff\xfe\r\n",
+        b"Authorization: Bearer tok\r\nX-Signature-256: sha256=\xff\r\n",
+    ]
+    statuses = []
+    async with http_source(sink, **env) as source:
+        for headers in requests:
+            reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
+            writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n" + headers
+                         + b"\r\nx")
+            await writer.drain()
+            statuses.append(int((await reader.readline()).split()[1]))
+            writer.close()
+            await writer.wait_closed()
+    assert statuses == [403, 403]
+    assert sink.requests == []

@@ -1,0 +1,30 @@
+"""``python -m springhead_github``: the GitHub source process;
+``python -m springhead_github hooks register|unregister``: the webhook's lifecycle."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from springhead.runtime import main
+
+from springhead_github.adapter import github_adapter
+from springhead_github.config import GitHubSettings
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Run the GitHub source with settings from the environment, or the ``hooks`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["hooks"]:
+        # Imported here: only the command needs PyGithub, the receiving process does not.
+        from springhead_github.hooks import hooks_command
+
+        raise SystemExit(hooks_command(args[1:]))
+    if args:
+        sys.stderr.write("usage: python -m springhead_github [hooks register|unregister]\n")
+        raise SystemExit(2)
+    main(GitHubSettings, github_adapter)
+
+
+if __name__ == "__main__":
+    run()
