@@ -122,45 +122,43 @@ class RecordingSink:
         behaviour = Behaviour(**kwargs)  # type: ignore[arg-type]
         self._queued.extend([behaviour] * count)
 
-    async def wait_for(self, count: int, *, timeout: float = 30.0) -> list[ReceivedRequest]:
+    async def wait_for(self, count: int, *, timeout: float = 60.0) -> list[ReceivedRequest]:
         """Wait until at least ``count`` requests were accepted; return the accepted ones."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: len(self.accepted) >= count), timeout
-                )
-            except TimeoutError:
-                raise AssertionError(
-                    f"sink accepted {len(self.accepted)} of {count} expected requests "
-                    f"within {timeout}s ({len(self.requests)} received in all)"
-                ) from None
+        await self._until(
+            lambda: len(self.accepted) >= count,
+            timeout,
+            lambda: (
+                f"sink accepted {len(self.accepted)} of {count} expected requests "
+                f"({len(self.requests)} received in all)"
+            ),
+        )
         return self.accepted
 
-    async def wait_held(self, count: int = 1, *, timeout: float = 30.0) -> None:
+    async def wait_held(self, count: int = 1, *, timeout: float = 60.0) -> None:
         """Wait until ``count`` requests are held at a gate."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.held >= count), timeout)
-            except TimeoutError:
-                raise AssertionError(
-                    f"{self.held} of {count} requests held within {timeout}s"
-                ) from None
+        await self._until(
+            lambda: self.held >= count, timeout, lambda: f"{self.held} of {count} requests held"
+        )
 
     async def wait_for_requests(
-        self, count: int, *, timeout: float = 30.0
+        self, count: int, *, timeout: float = 60.0
     ) -> list[ReceivedRequest]:
         """Wait until at least ``count`` requests arrived, whatever the answer."""
+        await self._until(
+            lambda: len(self.requests) >= count,
+            timeout,
+            lambda: f"sink received {len(self.requests)} of {count} expected requests",
+        )
+        return self.requests
+
+    async def _until(
+        self, condition: Callable[[], bool], timeout: float, describe: Callable[[], str]
+    ) -> None:
         async with self._changed:
             try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: len(self.requests) >= count), timeout
-                )
+                await asyncio.wait_for(self._changed.wait_for(condition), timeout)
             except TimeoutError:
-                raise AssertionError(
-                    f"sink received {len(self.requests)} of {count} expected requests "
-                    f"within {timeout}s"
-                ) from None
-        return self.requests
+                raise AssertionError(f"{describe()} within {timeout}s") from None
 
     async def _record(self, request: ReceivedRequest) -> None:
         self.requests.append(request)
