@@ -9,7 +9,14 @@ Each scenario is compared with a baseline measured in the same run on the same m
 (d) process start to /readyz ready vs the start of a bare Python interpreter;
 (e) webhook sources end to end (client -> source -> sink acknowledged) vs the same client posting
     straight to the sink: throughput at increasing concurrency, added p99 latency at half the
-    source's peak rate, RSS under load.
+    source's peak rate, RSS under load;
+(f) receiver frameworks for the webhook sources (aiohttp.web vs FastAPI on uvicorn);
+(g) SinkBinding fan-out: binding creation to every selected Deployment patched (200 of 1,000),
+    vs the same patches sent directly;
+(h) controller RSS watching 1,000 Deployments vs a bare ``import kubernetes``;
+(i) the ApiServer source on a real kube-apiserver: RSS watching 10,000 ConfigMaps vs a bare
+    kubernetes-client watcher; write-to-sink latency at 100 changes/s and a 5,000-change burst vs
+    a bare watch of the same writes.
 """
 
 from __future__ import annotations
@@ -34,6 +41,12 @@ from springhead.sender import Sender
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "controller"))
+from bench_controller import bench_controller, controller_lines  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "sources" / "apiserver"))
+
 RESULTS = HERE / "RESULTS.md"
 PAYLOAD = b'{"message": "Hello from Springhead", "n": 12345, "tags": ["a", "b", "c"]}'
 
@@ -467,6 +480,8 @@ def write_results(
     startup: dict[str, float],
     webhooks: list[dict[str, object]],
     receivers: list[dict[str, object]],
+    controller: dict[str, float],
+    extra: list[str],
     args: str,
 ) -> str:
     lines = [
@@ -520,6 +535,8 @@ def write_results(
         "",
         *webhook_lines(webhooks),
         *receiver_lines(receivers),
+        *controller_lines(controller),
+        *extra,
     ]
     text = "\n".join(lines)
     RESULTS.write_text(text)
@@ -541,9 +558,10 @@ async def main() -> None:
     webhooks = [await bench_webhook("http", "springhead_http", {}, http_request, total)]
     log("(f) receiver frameworks")
     receivers = await bench_receivers(total)
-    sys.stdout.write(
-        write_results(sender, ping, startup, webhooks, receivers, " --quick" if args.quick else "")
-    )
+    log("(g, h) controller")
+    controller = await bench_controller(*((50, 200) if args.quick else (200, 1000)))
+    quick = " --quick" if args.quick else ""
+    sys.stdout.write(write_results(sender, ping, startup, webhooks, receivers, controller, quick))
 
 
 if __name__ == "__main__":

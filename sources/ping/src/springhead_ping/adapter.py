@@ -75,7 +75,13 @@ class PingAdapter:
 
     @classmethod
     def from_settings(cls, settings: PingSettings, sender: Sender) -> PingAdapter:
-        """The adapter a :class:`PingSettings` describes."""
+        """The adapter a :class:`PingSettings` describes (with ``PING_LEADER_ELECTION``, one
+        that fires only while it holds the Lease)."""
+        if settings.leader_election:
+            # Imported here: it loads the Kubernetes client, which a single ping never needs.
+            from springhead_ping.replicas import ReplicatedPingAdapter
+
+            return ReplicatedPingAdapter.from_settings(settings, sender)
         return cls(
             schedule=settings.parsed_schedule,
             sender=sender,

@@ -1,0 +1,219 @@
+"""The controller process: install the CRDs, win the Lease, then watch and reconcile until the
+Lease is lost or the process is asked to stop.
+
+It runs under Springhead's shared runtime (health, metrics, JSON logs, signals) as an adapter
+that sends no events. With leader election (the default) any number of replicas may run: only
+the Lease holder watches and reconciles; the others wait, and one takes over when the leader
+stops or stops renewing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+
+from prometheus_client import Counter, Gauge
+from springhead.kube import KubeClient
+from springhead.leader import LeaderElector
+from springhead.metrics import Metrics
+from springhead.sender import Sender
+
+from springhead_controller.cache import CONTAINER_SOURCE, SINK_BINDING, Cache, Key
+from springhead_controller.config import ControllerSettings
+from springhead_controller.containersources import ContainerSourceReconciler
+from springhead_controller.crds import install_crds
+from springhead_controller.sinkbindings import SinkBindingReconciler
+from springhead_controller.workqueue import QueueShutDown, WorkQueue
+
+__all__ = ["Controller"]
+
+log = logging.getLogger("springhead.controller")
+
+
+def _widen_connection_pool(client: KubeClient, size: int) -> None:
+    """Keep enough connections to the API server for the watches (one per informer) plus the
+    concurrent patches; the client's default (5 per CPU) would open and discard connections."""
+    pool_manager = getattr(getattr(client.api_client, "rest_client", None), "pool_manager", None)
+    pool_kw = getattr(pool_manager, "connection_pool_kw", None)
+    if isinstance(pool_kw, dict):
+        pool_kw["maxsize"] = max(int(pool_kw.get("maxsize") or 0), size)
+
+
+class _ControllerMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self.reconciles = Counter(
+            "springhead_controller_reconciles",
+            "Reconciles by kind (SinkBinding, ContainerSource) and outcome (ok, error).",
+            ["kind", "outcome"],
+            registry=metrics.registry,
+        )
+        self.leader = Gauge(
+            "springhead_controller_leader",
+            "1 while this replica holds the Lease and reconciles, else 0.",
+            registry=metrics.registry,
+        )
+        self.queue_depth = Gauge(
+            "springhead_controller_queue_depth",
+            "Keys waiting to be reconciled.",
+            registry=metrics.registry,
+        )
+
+
+class Controller:
+    """SinkBinding and ContainerSource reconcilers under leader election (a runtime adapter)."""
+
+    def __init__(self, settings: ControllerSettings, *, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = _ControllerMetrics(metrics or Metrics())
+        self.client: KubeClient | None = None
+        self.cache: Cache | None = None
+        self._stop = asyncio.Event()
+        self._started = False
+
+    @classmethod
+    def from_settings(cls, settings: ControllerSettings, sender: Sender) -> Controller:
+        """The runtime's factory: the sender is not used (the controller sends no events), its
+        metrics registry is."""
+        return cls(settings, metrics=sender.metrics)
+
+    def is_ready(self) -> bool:
+        """Ready once the CRDs are in place (a standby replica is ready too)."""
+        return self._started
+
+    async def stop(self) -> None:
+        """Stop reconciling (and campaigning); :meth:`run` returns, releasing the Lease."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Install CRDs, then reconcile while leading (or always, without leader election)."""
+        settings = self.settings
+        client = await asyncio.to_thread(KubeClient.from_kubeconfig, settings.kubeconfig or None)
+        _widen_connection_pool(client, settings.patch_concurrency + 16)
+        self.client = client
+        try:
+            if settings.install_crds:
+                await asyncio.to_thread(install_crds, client)
+            self._started = True
+            if not settings.leader_election:
+                await self._reconcile_until(self._stop.wait())
+                return
+            elector = LeaderElector(
+                client,
+                name=settings.lease_name,
+                namespace=settings.effective_lease_namespace,
+                lease_duration=settings.lease_duration.total_seconds(),
+                renew_deadline=settings.renew_deadline.total_seconds(),
+                retry_period=settings.retry_period.total_seconds(),
+            )
+            async with elector:
+                while not self._stop.is_set():
+                    leading = asyncio.create_task(elector.wait_until_leader())
+                    stopping = asyncio.create_task(self._stop.wait())
+                    await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    stopping.cancel()
+                    if not leading.done():
+                        leading.cancel()
+                        break
+                    term = leading.result()
+                    await self._reconcile_until(term.wait_lost(), self._stop.wait())
+        finally:
+            await asyncio.to_thread(client.close)
+
+    async def _reconcile_until(self, *endings: Awaitable[object]) -> None:
+        """Watch and reconcile until the first of ``endings`` completes."""
+        settings = self.settings
+        queue: WorkQueue[Key] = WorkQueue()
+        cache = Cache(self.client_or_fail(), queue.add, mode=settings.selection_mode)
+        self.cache = cache
+        bindings = SinkBindingReconciler(
+            cache.client,
+            cache,
+            cluster_domain=settings.cluster_domain,
+            patch_concurrency=settings.patch_concurrency,
+        )
+        sources = ContainerSourceReconciler(cache.client, cache)
+        ending = [asyncio.ensure_future(e) for e in endings]
+        tasks: list[asyncio.Task[None]] = []
+        self.metrics.leader.set(1)
+        log.info("reconciling", extra={"selection_mode": settings.selection_mode.value})
+        try:
+            cache.start()
+            synced = asyncio.ensure_future(cache.wait_synced())
+            await asyncio.wait({synced, *ending}, return_when=asyncio.FIRST_COMPLETED)
+            if not synced.done():
+                synced.cancel()
+                return
+            log.info("caches synced", extra={"bindings": len(cache.bindings)})
+            tasks = [
+                asyncio.create_task(self._work(queue, bindings, sources), name=f"worker {i}")
+                for i in range(settings.workers)
+            ]
+            tasks.append(asyncio.create_task(self._resync(queue, cache)))
+            await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.metrics.leader.set(0)
+            queue.shut_down()
+            for task in [*tasks, *ending]:
+                task.cancel()
+            for task in [*tasks, *ending]:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await cache.stop()
+            log.info("stopped reconciling")
+
+    def client_or_fail(self) -> KubeClient:
+        """The API client (set by :meth:`run`)."""
+        if self.client is None:
+            raise RuntimeError("the controller is not running")
+        return self.client
+
+    async def _work(
+        self,
+        queue: WorkQueue[Key],
+        bindings: SinkBindingReconciler,
+        sources: ContainerSourceReconciler,
+    ) -> None:
+        while True:
+            try:
+                key = await queue.get()
+            except QueueShutDown:
+                return
+            kind, namespace, name = key
+            self.metrics.queue_depth.set(len(queue))
+            try:
+                if kind == SINK_BINDING:
+                    again = await bindings.reconcile(namespace, name)
+                elif kind == CONTAINER_SOURCE:
+                    again = await sources.reconcile(namespace, name)
+                else:  # pragma: no cover - only these kinds are queued
+                    again = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one object's failure must not stop the rest
+                self.metrics.reconciles.labels(kind, "error").inc()
+                delay = queue.retry(key)
+                log.warning(
+                    "reconcile failed; retrying",
+                    extra={
+                        "kind": kind,
+                        "object": f"{namespace}/{name}",
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "retry_in": round(delay, 3),
+                    },
+                )
+            else:
+                self.metrics.reconciles.labels(kind, "ok").inc()
+                queue.forget(key)
+                if again is not None:
+                    queue.add_after(key, again)
+            finally:
+                queue.done(key)
+
+    async def _resync(self, queue: WorkQueue[Key], cache: Cache) -> None:
+        period = self.settings.resync.total_seconds()
+        while True:
+            await asyncio.sleep(period)
+            for key in cache.keys():
+                queue.add(key)

@@ -1,0 +1,300 @@
+"""The CustomResourceDefinitions the controller serves: ``sources.knative.dev/v1`` SinkBinding and
+ContainerSource, with the same schema as Knative's (so Knative's manifests apply unchanged), and
+their installation when absent."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from springhead.kube import KubeApiError, KubeClient
+
+__all__ = [
+    "CONTAINER_SOURCE_CRD",
+    "GROUP",
+    "SINK_BINDING_CRD",
+    "crd_manifests",
+    "install_crds",
+]
+
+log = logging.getLogger("springhead.controller")
+
+#: The API group of both resources.
+GROUP = "sources.knative.dev"
+SINK_BINDING_CRD = f"sinkbindings.{GROUP}"
+CONTAINER_SOURCE_CRD = f"containersources.{GROUP}"
+_CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def _string(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+def _free_map(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+
+
+def _ce_overrides() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Changes applied to every event the source sends.",
+        "properties": {
+            "extensions": _free_map("Extension attributes set on every event (name: value).")
+        },
+    }
+
+
+def _destination() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Where events go: a reference to an Addressable, a URI, or both "
+        "(a relative URI is resolved against the reference's address).",
+        "properties": {
+            "ref": {
+                "type": "object",
+                "description": "The Addressable (or core v1 Service) receiving events.",
+                "properties": {
+                    "apiVersion": _string("API version of the referenced object."),
+                    "kind": _string("Kind of the referenced object."),
+                    "name": _string("Name of the referenced object."),
+                    "namespace": _string(
+                        "Namespace of the referenced object (default: the source's)."
+                    ),
+                },
+            },
+            "uri": _string("Absolute URL, or a path relative to the ref's address."),
+            "CACerts": _string("PEM certificates trusted for the sink's TLS."),
+            "audience": _string("OIDC audience of the sink."),
+        },
+    }
+
+
+def _source_status(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    condition = {
+        "type": "object",
+        "required": ["type", "status"],
+        "properties": {
+            "lastTransitionTime": _string("When the condition last changed status."),
+            "message": _string("Human-readable details."),
+            "reason": _string("Machine-readable cause of the last transition."),
+            "severity": _string("Error (default), Warning or Info."),
+            "status": _string("True, False or Unknown."),
+            "type": _string("Condition type."),
+        },
+    }
+    properties: dict[str, Any] = {
+        "annotations": _free_map("Additional status information."),
+        "auth": {
+            "type": "object",
+            "description": "OIDC identity used towards the sink.",
+            "properties": {
+                "serviceAccountName": _string("Service account of the OIDC identity."),
+                "serviceAccountNames": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "ceAttributes": {
+            "type": "array",
+            "description": "The type and source attributes of the events sent.",
+            "items": {
+                "type": "object",
+                "properties": {"source": _string("Event source."), "type": _string("Event type.")},
+            },
+        },
+        "conditions": {
+            "type": "array",
+            "description": "What the controller last observed.",
+            "items": condition,
+        },
+        "observedGeneration": {
+            "type": "integer",
+            "format": "int64",
+            "description": "The generation of the spec the status describes.",
+        },
+        "sinkUri": _string("The resolved sink URL."),
+        "sinkCACerts": _string("PEM certificates trusted for the sink."),
+        "sinkAudience": _string("OIDC audience of the sink."),
+    }
+    properties.update(extra or {})
+    return {"type": "object", "properties": properties}
+
+
+def _printer_columns() -> list[dict[str, Any]]:
+    return [
+        {"name": "Sink", "type": "string", "jsonPath": ".status.sinkUri"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": ".status.conditions[?(@.type=='Ready')].status",
+        },
+        {
+            "name": "Reason",
+            "type": "string",
+            "jsonPath": ".status.conditions[?(@.type=='Ready')].reason",
+        },
+    ]
+
+
+def _crd(
+    kind: str, plural: str, categories: list[str], description: str, spec: dict[str, Any],
+    status: dict[str, Any], labels: dict[str, str],
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.{GROUP}",
+            "labels": {
+                "eventing.knative.dev/source": "true",
+                "duck.knative.dev/source": "true",
+                "app.kubernetes.io/name": "springhead",
+                **labels,
+            },
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": kind,
+                "plural": plural,
+                "singular": kind.lower(),
+                "categories": categories,
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": description,
+                            "properties": {"spec": spec, "status": status},
+                        }
+                    },
+                    "additionalPrinterColumns": _printer_columns(),
+                }
+            ],
+        },
+    }
+
+
+def _sink_binding_crd() -> dict[str, Any]:
+    selector = {
+        "type": "object",
+        "description": "Labels selecting the subjects (exclusive with name).",
+        "properties": {
+            "matchExpressions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": _string("Label key."),
+                        "operator": _string("In, NotIn, Exists or DoesNotExist."),
+                        "values": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            "matchLabels": _free_map("Labels every subject has (key: value)."),
+        },
+    }
+    spec = {
+        "type": "object",
+        "properties": {
+            "ceOverrides": _ce_overrides(),
+            "sink": _destination(),
+            "subject": {
+                "type": "object",
+                "description": "The workloads whose containers receive K_SINK: one by name, or "
+                "all matching a selector, in the binding's namespace.",
+                "properties": {
+                    "apiVersion": _string("API version of the subjects."),
+                    "kind": _string("Kind of the subjects."),
+                    "name": _string("Name of the subject (exclusive with selector)."),
+                    "namespace": _string("Namespace of the subjects (the binding's)."),
+                    "selector": selector,
+                },
+            },
+        },
+    }
+    status = _source_status({"oidcTokenSecretName": _string("Secret holding the OIDC token.")})
+    return _crd(
+        "SinkBinding",
+        "sinkbindings",
+        ["all", "knative", "sources", "bindings"],
+        "SinkBinding resolves a sink to a URL and injects it (K_SINK, K_CE_OVERRIDES, "
+        "K_CA_CERTS) into the containers of its subjects.",
+        spec,
+        status,
+        {"duck.knative.dev/binding": "true"},
+    )
+
+
+def _container_source_crd() -> dict[str, Any]:
+    spec = {
+        "type": "object",
+        "properties": {
+            "ceOverrides": _ce_overrides(),
+            "sink": _destination(),
+            "template": _free_map("Pod template (as a Deployment's) of the source's containers."),
+        },
+    }
+    return _crd(
+        "ContainerSource",
+        "containersources",
+        ["all", "knative", "sources"],
+        "ContainerSource runs its pod template as a Deployment whose containers receive the "
+        "sink through a SinkBinding.",
+        spec,
+        _source_status(),
+        {},
+    )
+
+
+def crd_manifests() -> list[dict[str, Any]]:
+    """Both CRDs (SinkBinding, ContainerSource) as objects ready to create."""
+    return [_sink_binding_crd(), _container_source_crd()]
+
+
+def install_crds(client: KubeClient, *, timeout: float = 60.0) -> list[str]:
+    """Create whichever CRD is absent and wait until it is established (blocking).
+
+    Existing CRDs are left as they are (they may be Knative's own). Returns the names created.
+    """
+    created = []
+    for manifest in crd_manifests():
+        name = manifest["metadata"]["name"]
+        try:
+            client.get(f"{_CRD_PATH}/{name}")
+            continue
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise
+        try:
+            client.request("POST", _CRD_PATH, body=manifest)
+            created.append(name)
+            log.info("installed a CustomResourceDefinition", extra={"crd": name})
+        except KubeApiError as exc:
+            if exc.status != 409:  # another replica created it meanwhile
+                raise
+    deadline = time.monotonic() + timeout
+    for manifest in crd_manifests():
+        name = manifest["metadata"]["name"]
+        while not _established(client.get(f"{_CRD_PATH}/{name}")):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CustomResourceDefinition {name} not established")
+            time.sleep(0.1)
+    return created
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Established" and c.get("status") == "True"
+        for c in (crd.get("status") or {}).get("conditions") or ()
+    )
