@@ -266,8 +266,9 @@ async def test_credentials_with_non_utf8_bytes_are_refused_not_a_crash(sink: Rec
     async with http_source(sink, **env) as source:
         for headers in requests:
             reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
-            writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n" + headers
-                         + b"\r\nx")
+            writer.write(
+                b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n" + headers + b"\r\nx"
+            )
             await writer.drain()
             statuses.append(int((await reader.readline()).split()[1]))
             writer.close()
