@@ -283,9 +283,15 @@ class WebhookAdapter:
         limit = self.settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return self._refuse(413, f"body larger than {limit} bytes")
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
-            return self._refuse(413, f"body larger than {limit} bytes")
+        # read() returns what has arrived so far, not the whole body: read to the end.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                return self._refuse(413, f"body larger than {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         if self.limiter is not None:
             wait = self.limiter.take()
             if wait > 0:
