@@ -39,11 +39,15 @@ from springhead.config import BackoffPolicy
 from springhead.delivery import DeliveryPolicy
 from springhead.sender import Sender
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead.webhook import sign
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "controller"))
 from bench_controller import bench_controller, controller_lines  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "sources" / "apiserver"))
+from bench_apiserver import apiserver_lines, bench_apiserver  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "sources" / "apiserver"))
 
@@ -267,6 +271,25 @@ WebhookRequestFactory = Callable[[int], tuple[bytes, dict[str, str]]]
 
 def http_request(n: int) -> tuple[bytes, dict[str, str]]:
     return PAYLOAD, {"Content-Type": "application/json", "Idempotency-Key": f"req-{n}"}
+
+
+GITHUB_SECRET = "bench-secret"  # noqa: S105 - a throwaway secret for the benchmark
+GITHUB_ENV = {
+    "GITHUB_OWNER_AND_REPOSITORY": "octo-org/octo-repo",
+    "GITHUB_EVENT_TYPES": "push",
+    "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+}
+
+
+def github_request(n: int) -> tuple[bytes, dict[str, str]]:
+    body = PAYLOAD
+    return body, {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": f"72d3162e-cc78-11e3-81ab-{n:012d}",
+        "X-Hub-Signature-256": sign(GITHUB_SECRET, body),
+        "User-Agent": "GitHub-Hookshot/bench",
+    }
 
 
 async def closed_loop(url: str, make: WebhookRequestFactory, total: int, concurrency: int) -> float:
@@ -555,13 +578,24 @@ async def main() -> None:
     log("(b, c) ping lateness and RSS")
     ping = await bench_ping(ticks)
     log("(e) webhook sources")
-    webhooks = [await bench_webhook("http", "springhead_http", {}, http_request, total)]
+    webhooks = [
+        await bench_webhook("http", "springhead_http", {}, http_request, total),
+        await bench_webhook("github", "springhead_github", GITHUB_ENV, github_request, total),
+    ]
     log("(f) receiver frameworks")
     receivers = await bench_receivers(total)
     log("(g, h) controller")
     controller = await bench_controller(*((50, 200) if args.quick else (200, 1000)))
     quick = " --quick" if args.quick else ""
-    sys.stdout.write(write_results(sender, ping, startup, webhooks, receivers, controller, quick))
+    log("(i) apiserver source (real kube-apiserver)")
+    try:
+        apiserver = await bench_apiserver(objects=1000 if args.quick else 10_000, quick=args.quick)
+        extra = apiserver_lines(apiserver)
+    except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the rest
+        extra = ["## (i) ApiServer source", "", f"Did not complete: {exc!r}", ""]
+    sys.stdout.write(
+        write_results(sender, ping, startup, webhooks, receivers, controller, extra, quick)
+    )
 
 
 if __name__ == "__main__":
