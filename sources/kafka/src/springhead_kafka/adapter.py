@@ -62,6 +62,10 @@ def _name(tp: Any) -> str:
     return f"{tp.topic}-{tp.partition}"
 
 
+def _where(record: KafkaRecord) -> dict[str, Any]:
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+
+
 class _Partition:
     """One assigned partition: its queue, offsets and worker."""
 
@@ -453,11 +457,11 @@ class KafkaAdapter:
         mapped = record_to_event(
             record, namespace=settings.namespace, name=settings.name, key_type=settings.key_type
         )
-        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
         if mapped.invalid is not None:
             self.metrics.invalid_cloudevents.labels(part.topic).inc()
             log.warning(
-                "record delivered as a plain event", extra={**where, "reason": mapped.invalid}
+                "record delivered as a plain event",
+                extra={**_where(record), "reason": mapped.invalid},
             )
         rounds = 0
         while True:
@@ -469,7 +473,11 @@ class KafkaAdapter:
                 outcome = "lost"
                 log.error(
                     "event lost: no sink accepted it; committing past it",
-                    extra={**where, "event_id": mapped.event.get_id(), "status": result.status},
+                    extra={
+                        **_where(record),
+                        "event_id": mapped.event.get_id(),
+                        "status": result.status,
+                    },
                 )
                 break
             rounds += 1
@@ -477,7 +485,12 @@ class KafkaAdapter:
             pause = min(backoff_delay(self.sender.policy, min(rounds, 16)), REDELIVERY_PAUSE_MAX)
             log.warning(
                 "event not accepted; delivering it again, its partition waits",
-                extra={**where, "round": rounds, "status": result.status, "pause_s": pause},
+                extra={
+                    **_where(record),
+                    "round": rounds,
+                    "status": result.status,
+                    "pause_s": pause,
+                },
             )
             await asyncio.sleep(pause)
         part.offsets.done(record.offset)
