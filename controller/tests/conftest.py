@@ -44,6 +44,16 @@ class Cluster(BaseCluster):
         pod_spec = pod_spec_of(obj, known)
         return bound_injection(pod_spec or {})
 
+    async def publish_address(
+        self, api_version: str, kind: str, namespace: str, name: str, url: str
+    ) -> None:
+        """Write the Addressable status (``status.address.url``) the controller of ``kind``
+        would write (no such controller runs here)."""
+        await self.merge_patch(
+            api_version, kind, namespace, name,
+            {"status": {"address": {"url": url}}}, subresource="status",
+        )  # fmt: skip
+
     async def condition(
         self, obj_kind: str, namespace: str, name: str, condition: str
     ) -> dict[str, Any] | None:

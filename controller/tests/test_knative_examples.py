@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from springhead.testing.kube import custom_resource_definition
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -21,7 +22,6 @@ pytestmark = pytest.mark.usefixtures("controller")
 
 DATA = Path(__file__).parent / "data" / "knative-docs"
 SOURCES = "sources.knative.dev/v1"
-CRDS = "apiextensions.k8s.io/v1"
 SERVING = "serving.knative.dev/v1"
 
 
@@ -29,54 +29,15 @@ def documents(name: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all((DATA / name).read_text()) if doc]
 
 
-def stand_in_crd(group: str, kind: str) -> dict[str, Any]:
-    """A minimal CRD standing in for a Knative kind: any spec, an Addressable status."""
-    plural = kind.lower() + "s"
-    free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {"spec": free, "status": free},
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
 @pytest.fixture
 async def knative_kinds(cluster: Cluster) -> None:
+    """Minimal CRDs standing in for Knative's kinds (any spec and status: an Addressable's fits)."""
     for group, kind in (
         ("serving.knative.dev", "Service"),
         ("eventing.knative.dev", "Broker"),
         ("eventing.knative.dev", "Trigger"),
     ):
-        crd = stand_in_crd(group, kind)
-        name = crd["metadata"]["name"]
-        if await cluster.get(CRDS, "CustomResourceDefinition", None, name) is None:
-            await cluster.create(crd)
-
-        async def established(name: str = name) -> bool:
-            found = await cluster.get(CRDS, "CustomResourceDefinition", None, name)
-            conditions = ((found or {}).get("status") or {}).get("conditions") or []
-            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-        await cluster.eventually(established, f"{name} established")
+        await cluster.ensure_crd(custom_resource_definition(group, kind))
 
 
 async def apply(cluster: Cluster, name: str, namespace: str) -> list[dict[str, Any]]:
@@ -84,16 +45,6 @@ async def apply(cluster: Cluster, name: str, namespace: str) -> list[dict[str, A
         await cluster.create(doc, doc["metadata"].get("namespace") or namespace)
         for doc in documents(name)
     ]
-
-
-async def publish_address(
-    cluster: Cluster, api_version: str, kind: str, namespace: str, name: str, url: str
-) -> None:
-    """Write the Addressable status the Knative controller of ``kind`` would write."""
-    await cluster.merge_patch(
-        api_version, kind, namespace, name,
-        {"status": {"address": {"url": url}}}, subresource="status",
-    )  # fmt: skip
 
 
 def container_env(workload: dict[str, Any] | None, *path: str) -> list[dict[str, str]]:
@@ -116,8 +67,8 @@ async def test_sinkbinding_of_writing_an_event_source_the_easy_way(
 ) -> None:
     await apply(cluster, "easy-way-event-display-service.yaml", namespace)
     url = f"http://event-display.{namespace}.example.com"
-    await publish_address(
-        cluster, "serving.knative.dev/v1", "Service", namespace, "event-display", url
+    await cluster.publish_address(
+        "serving.knative.dev/v1", "Service", namespace, "event-display", url
     )
     await apply(cluster, "easy-way-deployment.yaml", namespace)
     await apply(cluster, "easy-way-sinkbinding.yaml", namespace)
@@ -145,7 +96,7 @@ async def test_documented_container_sources(cluster: Cluster, namespace: str, ex
     await cluster.wait_condition(
         "ContainerSource", namespace, source, "SinkBindingReady", "False", "NoAddressable"
     )
-    await publish_address(cluster, SERVING, "Service", namespace, "event-display", url)
+    await cluster.publish_address(SERVING, "Service", namespace, "event-display", url)
 
     async def running() -> bool:
         name = "heartbeat-source-deployment"
@@ -203,7 +154,7 @@ async def test_bookstore_sample_binds_its_node_server_to_the_broker(cluster: Clu
     await cluster.wait_condition("SinkBinding", namespace, binding, "SinkProvided", "False")
     url = "http://broker-ingress.knative-eventing.svc.cluster.local/default/bookstore-broker"
     broker = ("eventing.knative.dev/v1", "Broker", namespace, "bookstore-broker")
-    await publish_address(cluster, *broker, url)
+    await cluster.publish_address(*broker, url)
 
     async def bound() -> bool:
         deployment = await cluster.get("apps/v1", "Deployment", namespace, "node-server")

@@ -7,12 +7,13 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from springhead.config import ConfigError, load_settings
 from springhead.testing import SourceProcess
+from springhead.testing.kube import deployment_manifest
 from springhead_controller.config import ControllerSettings
 from springhead_controller.crds import crd_manifests, install_crds
 from springhead_controller.selectors import SelectionMode
@@ -37,23 +38,8 @@ def replica_env(kube: KubeCluster, lease: str) -> dict[str, str]:
     }
 
 
-def deployment(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
-            },
-        },
-    }
-
-
 async def bind_and_wait(cluster: Cluster, namespace: str, name: str, sink: str) -> None:
-    await cluster.create(deployment(name), namespace)
+    await cluster.create(deployment_manifest(name), namespace)
     binding = {
         "apiVersion": SOURCES,
         "kind": "SinkBinding",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from springhead.testing.kube import custom_resource_definition
 from springhead_controller.controller import Controller
 from springhead_controller.sinkbindings import FINALIZER
 
@@ -75,6 +76,16 @@ def sink_binding(
     }
 
 
+def named(kind: str, name: str) -> dict[str, Any]:
+    """A SinkBinding subject: the ``kind`` object called ``name``."""
+    return {"apiVersion": KINDS[kind], "kind": kind, "name": name}
+
+
+def labelled(kind: str, **labels: str) -> dict[str, Any]:
+    """A SinkBinding subject: every ``kind`` object carrying these labels."""
+    return {"apiVersion": KINDS[kind], "kind": kind, "selector": {"matchLabels": labels}}
+
+
 def bound(sink: str, overrides: str = "", **extra: str) -> dict[str, dict[str, str]]:
     values = {"K_SINK": sink, "K_CE_OVERRIDES": overrides, **extra}
     return {"setup": values, "main": values, "sidecar": values}
@@ -91,6 +102,15 @@ async def wait_status(cluster: Cluster, namespace: str, name: str, field: str, v
     await cluster.eventually(check, f"status.{field} of {name} to be {value!r}")
 
 
+async def wait_deleted(cluster: Cluster, namespace: str, name: str) -> None:
+    """Wait until the SinkBinding is gone (its finalizer ran)."""
+
+    async def gone() -> bool:
+        return await cluster.get("sources.knative.dev/v1", SB, namespace, name) is None
+
+    await cluster.eventually(gone, f"SinkBinding {name} to be deleted once its finalizer ran")
+
+
 async def wait_injected(
     cluster: Cluster, kind: str, namespace: str, name: str, expected: dict[str, Any]
 ) -> None:
@@ -104,7 +124,7 @@ async def wait_injected(
 async def test_bind_by_name(cluster: Cluster, namespace: str, kind: str) -> None:
     await cluster.create(workload(kind, "app"), namespace)
     overrides = {"extensions": {"team": "blue", "additional": 42}}
-    subject = {"apiVersion": KINDS[kind], "kind": kind, "name": "app"}
+    subject = named(kind, "app")
     await cluster.create(sink_binding("bind", subject, ceOverrides=overrides), namespace)
     expected_overrides = '{"extensions":{"additional":"42","team":"blue"}}'
     await wait_injected(cluster, kind, namespace, "app", bound(SINK_URL, expected_overrides))
@@ -154,11 +174,7 @@ async def test_a_job_cannot_be_patched_and_the_status_says_why(
     cluster: Cluster, namespace: str, by: str
 ) -> None:
     await cluster.create(workload("Job", "once", {"role": "batch"}), namespace)
-    subject: dict[str, Any] = {"apiVersion": "batch/v1", "kind": "Job"}
-    if by == "name":
-        subject["name"] = "once"
-    else:
-        subject["selector"] = {"matchLabels": {"role": "batch"}}
+    subject = named("Job", "once") if by == "name" else labelled("Job", role="batch")
     await cluster.create(sink_binding("bind", subject), namespace)
     failed = await cluster.wait_condition(
         SB, namespace, "bind", "SinkBindingAvailable", "False", "BindingFailed"
@@ -184,12 +200,7 @@ async def test_a_job_selector_binds_the_cronjobs_creating_such_jobs(
          "uid": cronjob["metadata"]["uid"], "controller": True},
     ]  # fmt: skip
     await cluster.create(job, namespace)
-    subject = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "selector": {"matchLabels": {"app": "heartbeat"}},
-    }
-    await cluster.create(sink_binding("bind", subject), namespace)
+    await cluster.create(sink_binding("bind", labelled("Job", app="heartbeat")), namespace)
     await wait_injected(cluster, "CronJob", namespace, "nightly", bound(SINK_URL))
     await cluster.wait_condition(SB, namespace, "bind", "Ready", "True")
     assert await cluster.injected("batch/v1", "CronJob", namespace, "unrelated") == UNBOUND
@@ -206,8 +217,7 @@ async def test_a_job_created_bound_counts_as_bound(cluster: Cluster, namespace: 
     for container in job["spec"]["template"]["spec"]["initContainers"]:
         container["env"] = variables
     await cluster.create(job, namespace)
-    subject = {"apiVersion": "batch/v1", "kind": "Job", "name": "ready-made"}
-    await cluster.create(sink_binding("bind", subject), namespace)
+    await cluster.create(sink_binding("bind", named("Job", "ready-made")), namespace)
     await cluster.wait_condition(SB, namespace, "bind", "Ready", "True")
 
 
@@ -216,9 +226,7 @@ async def test_sink_is_a_service_possibly_with_a_path(cluster: Cluster, namespac
     await cluster.create(workload("Deployment", "api"), namespace)
     ref = {"apiVersion": "v1", "kind": "Service", "name": "display"}
     await cluster.create(
-        sink_binding(
-            "plain", {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"}, {"ref": ref}
-        ),
+        sink_binding("plain", named("Deployment", "app"), {"ref": ref}),
         namespace,
     )
     missing = await cluster.wait_condition(
@@ -238,7 +246,7 @@ async def test_sink_is_a_service_possibly_with_a_path(cluster: Cluster, namespac
     await cluster.create(
         sink_binding(
             "with-path",
-            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+            named("Deployment", "api"),
             {"ref": ref, "uri": "/extra/path"},
         ),
         namespace,
@@ -247,66 +255,22 @@ async def test_sink_is_a_service_possibly_with_a_path(cluster: Cluster, namespac
     await wait_status(cluster, namespace, "with-path", "sinkUri", url + "/extra/path")
 
 
-ADDRESSABLE_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "eventdisplays.test.springhead.dev"},
-    "spec": {
-        "group": "test.springhead.dev",
-        "names": {"kind": "EventDisplay", "plural": "eventdisplays", "singular": "eventdisplay"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            },
-                            "status": {
-                                "type": "object",
-                                "properties": {
-                                    "address": {
-                                        "type": "object",
-                                        "properties": {"url": {"type": "string"}},
-                                    }
-                                },
-                            },
-                        },
-                    }
-                },
-            }
-        ],
-    },
+ADDRESS_STATUS = {
+    "type": "object",
+    "properties": {"address": {"type": "object", "properties": {"url": {"type": "string"}}}},
 }
-
-
-async def ensure_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
-    name = crd["metadata"]["name"]
-    if await cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name) is None:
-        await cluster.create(crd)
-
-    async def established() -> bool:
-        found = await cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name)
-        conditions = ((found or {}).get("status") or {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-    await cluster.eventually(established, f"CRD {name} established")
+ADDRESSABLE_CRD = custom_resource_definition(
+    "test.springhead.dev", "EventDisplay", plural="eventdisplays", status=ADDRESS_STATUS
+)
 
 
 async def test_sink_is_a_custom_addressable_appearing_later_and_moving(
     cluster: Cluster, namespace: str
 ) -> None:
-    await ensure_crd(cluster, ADDRESSABLE_CRD)
+    await cluster.ensure_crd(ADDRESSABLE_CRD)
     await cluster.create(workload("Deployment", "app"), namespace)
     ref = {"apiVersion": "test.springhead.dev/v1", "kind": "EventDisplay", "name": "display"}
-    subject = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"}
+    subject = named("Deployment", "app")
     await cluster.create(sink_binding("bind", subject, {"ref": ref}), namespace)
     await cluster.wait_condition(SB, namespace, "bind", "SinkProvided", "False", "NoAddressable")
     display = {
@@ -324,17 +288,15 @@ async def test_sink_is_a_custom_addressable_appearing_later_and_moving(
     )
     assert no_address["status"] == "False"
     first = "http://display-1.example.com/"
-    await cluster.merge_patch(
-        "test.springhead.dev/v1", "EventDisplay", namespace, "display",
-        {"status": {"address": {"url": first}}}, subresource="status",
-    )  # fmt: skip
+    await cluster.publish_address(
+        "test.springhead.dev/v1", "EventDisplay", namespace, "display", first
+    )
     await wait_injected(cluster, "Deployment", namespace, "app", bound(first))
     await cluster.wait_condition(SB, namespace, "bind", "Ready", "True")
     second = "http://display-2.example.com/in"
-    await cluster.merge_patch(
-        "test.springhead.dev/v1", "EventDisplay", namespace, "display",
-        {"status": {"address": {"url": second}}}, subresource="status",
-    )  # fmt: skip
+    await cluster.publish_address(
+        "test.springhead.dev/v1", "EventDisplay", namespace, "display", second
+    )
     await wait_injected(cluster, "Deployment", namespace, "app", bound(second))
     await wait_status(cluster, namespace, "bind", "sinkUri", second)
 
@@ -348,16 +310,11 @@ async def test_deleting_the_binding_removes_exactly_its_variables(
     cluster: Cluster, namespace: str
 ) -> None:
     await cluster.create(workload("Deployment", "app"), namespace)
-    subject = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"}
-    await cluster.create(sink_binding("bind", subject), namespace)
+    await cluster.create(sink_binding("bind", named("Deployment", "app")), namespace)
     await wait_injected(cluster, "Deployment", namespace, "app", bound(SINK_URL))
     await cluster.delete("sources.knative.dev/v1", SB, namespace, "bind")
     await wait_injected(cluster, "Deployment", namespace, "app", UNBOUND)
-
-    async def gone() -> bool:
-        return await cluster.get("sources.knative.dev/v1", SB, namespace, "bind") is None
-
-    await cluster.eventually(gone, "the binding to be deleted once its finalizer ran")
+    await wait_deleted(cluster, namespace, "bind")
     deployment = await cluster.get("apps/v1", "Deployment", namespace, "app")
     assert deployment is not None
     main = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -366,22 +323,16 @@ async def test_deleting_the_binding_removes_exactly_its_variables(
 
 async def test_a_vanished_subject_does_not_block_deletion(cluster: Cluster, namespace: str) -> None:
     await cluster.create(workload("StatefulSet", "app"), namespace)
-    subject = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "app"}
-    await cluster.create(sink_binding("bind", subject), namespace)
+    await cluster.create(sink_binding("bind", named("StatefulSet", "app")), namespace)
     await cluster.wait_condition(SB, namespace, "bind", "Ready", "True")
     await cluster.delete("apps/v1", "StatefulSet", namespace, "app")
     await cluster.delete("sources.knative.dev/v1", SB, namespace, "bind")
-
-    async def gone() -> bool:
-        return await cluster.get("sources.knative.dev/v1", SB, namespace, "bind") is None
-
-    await cluster.eventually(gone, "the binding to be deleted")
+    await wait_deleted(cluster, namespace, "bind")
 
 
 async def test_subject_deleted_and_recreated(cluster: Cluster, namespace: str) -> None:
     await cluster.create(workload("Deployment", "app"), namespace)
-    subject = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"}
-    await cluster.create(sink_binding("bind", subject), namespace)
+    await cluster.create(sink_binding("bind", named("Deployment", "app")), namespace)
     await wait_injected(cluster, "Deployment", namespace, "app", bound(SINK_URL))
     await cluster.delete("apps/v1", "Deployment", namespace, "app")
     missing = await cluster.wait_condition(
@@ -397,8 +348,7 @@ async def test_subject_deleted_and_recreated(cluster: Cluster, namespace: str) -
 
 async def test_stripped_variables_are_restored(cluster: Cluster, namespace: str) -> None:
     await cluster.create(workload("DaemonSet", "app"), namespace)
-    subject = {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "app"}
-    await cluster.create(sink_binding("bind", subject), namespace)
+    await cluster.create(sink_binding("bind", named("DaemonSet", "app")), namespace)
     await wait_injected(cluster, "DaemonSet", namespace, "app", bound(SINK_URL))
     await cluster.json_patch(
         "apps/v1", "DaemonSet", namespace, "app",
@@ -413,8 +363,7 @@ async def test_stripped_variables_are_restored(cluster: Cluster, namespace: str)
 
 async def test_binding_changes_reach_the_subjects(cluster: Cluster, namespace: str) -> None:
     await cluster.create(workload("CronJob", "nightly"), namespace)
-    subject = {"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly"}
-    await cluster.create(sink_binding("bind", subject), namespace)
+    await cluster.create(sink_binding("bind", named("CronJob", "nightly")), namespace)
     await wait_injected(cluster, "CronJob", namespace, "nightly", bound(SINK_URL))
     moved = "http://elsewhere.example.com/"
     await cluster.merge_patch(
@@ -433,7 +382,7 @@ async def test_binding_changes_reach_the_subjects(cluster: Cluster, namespace: s
 async def test_ca_certificates_of_the_sink_are_injected(cluster: Cluster, namespace: str) -> None:
     pem = cluster.kube.ca_file.read_text()
     await cluster.create(workload("ReplicaSet", "app"), namespace)
-    subject = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "app"}
+    subject = named("ReplicaSet", "app")
     sink = {"uri": "https://secure.example.com/", "CACerts": pem}
     await cluster.create(sink_binding("bind", subject, sink), namespace)
     await wait_injected(
@@ -460,7 +409,7 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "absolute uri with a ref",
         {
-            "subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"},
+            "subject": named("Deployment", "app"),
             "sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "s"},
                      "uri": "http://absolute.example.com/"},
         },
@@ -476,7 +425,7 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "override of a spec attribute",
         {
-            "subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"},
+            "subject": named("Deployment", "app"),
             "sink": {"uri": SINK_URL},
             "ceOverrides": {"extensions": {"source": "elsewhere"}},
         },
@@ -518,31 +467,23 @@ async def test_excluded_objects_and_namespaces_are_left_alone(
 ) -> None:
     await cluster.create(workload("Deployment", "open", {"tier": "x"}), namespace)
     await cluster.create(workload("Deployment", "closed", {"tier": "x", **EXCLUDE}), namespace)
-    selector = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "selector": {"matchLabels": {"tier": "x"}},
-    }
-    await cluster.create(sink_binding("all", selector), namespace)
+    await cluster.create(sink_binding("all", labelled("Deployment", tier="x")), namespace)
     await wait_injected(cluster, "Deployment", namespace, "open", bound(SINK_URL))
     await cluster.wait_condition(SB, namespace, "all", "Ready", "True")
     assert await cluster.injected("apps/v1", "Deployment", namespace, "closed") == UNBOUND
-    by_name = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "closed"}
-    await cluster.create(sink_binding("named", by_name), namespace)
+    await cluster.create(sink_binding("named", named("Deployment", "closed")), namespace)
     excluded = await cluster.wait_condition(
         SB, namespace, "named", "SinkBindingAvailable", "False", "SubjectExcluded"
     )
     assert "bindings.knative.dev/exclude" in excluded["message"]
     # Excluding the whole namespace later: nothing new is bound there.
     await cluster.merge_patch("v1", "Namespace", None, namespace, {"metadata": {"labels": EXCLUDE}})
-    by_open = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "open"}
-    await cluster.create(sink_binding("probe", by_open), namespace)
+    await cluster.create(sink_binding("probe", named("Deployment", "open")), namespace)
     await cluster.wait_condition(
         SB, namespace, "probe", "SinkBindingAvailable", "False", "SubjectExcluded"
     )  # the controller has seen the namespace's label
     await cluster.create(workload("Deployment", "late", {"tier": "x"}), namespace)
-    by_late = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "late"}
-    await cluster.create(sink_binding("late", by_late), namespace)
+    await cluster.create(sink_binding("late", named("Deployment", "late")), namespace)
     await cluster.wait_condition(
         SB, namespace, "late", "SinkBindingAvailable", "False", "SubjectExcluded"
     )
@@ -560,12 +501,7 @@ async def test_inclusion_mode_binds_only_included_objects_in_included_namespaces
     async with start_controller(SINK_BINDING_SELECTION_MODE="inclusion"):
         await cluster.create(workload("Deployment", "in", {"tier": "x", **INCLUDE}), namespace)
         await cluster.create(workload("Deployment", "out", {"tier": "x"}), namespace)
-        selector = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "selector": {"matchLabels": {"tier": "x"}},
-        }
-        await cluster.create(sink_binding("bind", selector), namespace)
+        await cluster.create(sink_binding("bind", labelled("Deployment", tier="x")), namespace)
         await cluster.wait_condition(SB, namespace, "bind", "Ready", "True")
         assert await cluster.injected("apps/v1", "Deployment", namespace, "in") == UNBOUND
         await cluster.merge_patch(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import pytest_asyncio
 from springhead.informer import Change, ChangeType, Checkpoint, Informer, Selection
 from springhead.kube import ApiResource, KubeApiError, KubeClient
+from springhead.testing.kube import service_account_kubeconfig
 from springhead_testinfra.kube import KubeCluster
 
 CONFIGMAPS = ApiResource("v1", "ConfigMap", "configmaps", namespaced=True)
@@ -355,42 +355,10 @@ async def test_bookmarks_and_watch_restarts_move_the_position(
     assert triples(recorder.changes) == [("add", *ident(m)) for m in made]
 
 
-def restricted_kubeconfig(
-    kube: KubeCluster, admin: KubeClient, namespace: str, tmp_path: Path
-) -> Path:
-    """A kubeconfig for a fresh ServiceAccount without any role (token via TokenRequest)."""
-    admin.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts",
-        body={"metadata": {"name": "nobody"}},
-    )
-    token = admin.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/nobody/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-    )["status"]["token"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "c",
-                "cluster": {"server": kube.api_url, "certificate-authority": str(kube.ca_file)},
-            }
-        ],
-        "users": [{"name": "nobody", "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "nobody"}}],
-        "current-context": "c",
-    }
-    path = tmp_path / "nobody.kubeconfig"
-    path.write_text(json.dumps(config))
-    return path
-
-
 async def test_forbidden_list_is_reported_with_the_verb(
-    kube: KubeCluster, admin: KubeClient, namespace: str, tmp_path: Path
+    admin: KubeClient, namespace: str, tmp_path: Path
 ) -> None:
-    kubeconfig = restricted_kubeconfig(kube, admin, namespace, tmp_path)
+    kubeconfig = service_account_kubeconfig(admin, namespace, "nobody", tmp_path)
     nobody = KubeClient.from_kubeconfig(str(kubeconfig))
     with pytest.raises(KubeApiError) as denied:
         await asyncio.to_thread(nobody.get, CONFIGMAPS.collection_path(namespace))
@@ -404,3 +372,13 @@ async def test_forbidden_list_is_reported_with_the_verb(
     assert error.verb == "list"
     assert "configmaps" in error.message
     nobody.close()
+
+
+def test_a_restricted_kubeconfig_needs_the_admins_ca_file(tmp_path: Path) -> None:
+    from kubernetes.client import ApiClient, Configuration
+
+    admin = KubeClient(ApiClient(Configuration(host="https://127.0.0.1:1")))
+    with pytest.raises(ValueError, match="trusts no CA file"):
+        service_account_kubeconfig(admin, "ns", "nobody", tmp_path)
+    admin.close()
+    assert list(tmp_path.iterdir()) == []

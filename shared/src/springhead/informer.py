@@ -35,14 +35,14 @@ import base64
 import hashlib
 import json
 import logging
-import random
 import threading
 import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
+from springhead.backoff import exponential_backoff
 from springhead.kube import ApiResource, KubeApiError, KubeClient
 
 __all__ = [
@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("springhead.informer")
+
+_Decoded = TypeVar("_Decoded")
 
 #: Fields that change without the object's desired state changing.
 _VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation")
@@ -208,7 +210,7 @@ class Checkpoint:
             "resourceVersion": self.resource_version,
             "objects": [_row(k) for k in self.objects],
         }
-        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+        return _compress(document)
 
     @classmethod
     def decode(cls, data: bytes) -> Checkpoint:
@@ -222,15 +224,12 @@ class Checkpoint:
 
     def to_text(self) -> str:
         """:meth:`encode` as base64 text (a ConfigMap ``binaryData`` value)."""
-        return base64.b64encode(self.encode()).decode("ascii")
+        return _to_text(self.encode())
 
     @classmethod
     def from_text(cls, text: str) -> Checkpoint:
         """The checkpoint :meth:`to_text` produced; raises ValueError for anything else."""
-        try:
-            return cls.decode(base64.b64decode(text, validate=True))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"not a checkpoint: {exc}") from None
+        return _from_text(text, cls.decode, "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -264,7 +263,7 @@ class Journal:
             "set": [_row(k) for k in self.changes.values() if k is not None],
             "removed": [uid for uid, k in self.changes.items() if k is None],
         }
-        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+        return _compress(document)
 
     @classmethod
     def decode(cls, data: bytes) -> Journal:
@@ -281,15 +280,12 @@ class Journal:
 
     def to_text(self) -> str:
         """:meth:`encode` as base64 text (a ConfigMap ``binaryData`` value)."""
-        return base64.b64encode(self.encode()).decode("ascii")
+        return _to_text(self.encode())
 
     @classmethod
     def from_text(cls, text: str) -> Journal:
         """The journal :meth:`to_text` produced; raises ValueError for anything else."""
-        try:
-            return cls.decode(base64.b64decode(text, validate=True))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"not a journal: {exc}") from None
+        return _from_text(text, cls.decode, "journal")
 
 
 def _row(known: Known) -> list[Any]:
@@ -315,6 +311,21 @@ def _known(row: list[Any]) -> Known:
         if controller
         else None,
     )
+
+
+def _compress(document: Mapping[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+
+
+def _to_text(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _from_text(text: str, decode: Callable[[bytes], _Decoded], what: str) -> _Decoded:
+    try:
+        return decode(base64.b64decode(text, validate=True))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a {what}: {exc}") from None
 
 
 def _document(data: bytes) -> dict[str, Any]:
@@ -689,8 +700,7 @@ class Informer:
             log.error(f"cannot {error.verb} {what}", extra=details)
 
     def _backoff(self, failures: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * 2.0 ** max(0, failures - 1))
-        return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        return exponential_backoff(failures, base=self.backoff_base, maximum=self.backoff_max)
 
     def _produce(self) -> None:
         must_list = self._received is None

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 import time
 import uuid
@@ -39,6 +38,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from springhead.backoff import jittered, pause
 from springhead.kube import KubeApiError, KubeClient
 
 __all__ = [
@@ -312,14 +312,6 @@ class LeaderElector:
 
     # -- the algorithm -----------------------------------------------------------------------
 
-    async def _pause(self, seconds: float) -> bool:
-        """Wait ``seconds`` unless stopped first; True when stopped."""
-        try:
-            await asyncio.wait_for(self._stopping.wait(), max(0.0, seconds))
-        except TimeoutError:
-            return False
-        return True
-
     async def _acquire(self) -> bool:
         """Try until the Lease is ours (True) or the elector is stopped (False)."""
         log.info("campaigning for leadership", extra=self._log_fields())
@@ -327,8 +319,7 @@ class LeaderElector:
             if await self._try(self.retry_period * (1 + JITTER)):
                 self._begin_term()
                 return True
-            delay = self.retry_period * (1 + random.random() * JITTER)  # noqa: S311 - jitter
-            if await self._pause(delay):
+            if await pause(self._stopping, jittered(self.retry_period, JITTER)):
                 return False
         return False
 
@@ -337,7 +328,7 @@ class LeaderElector:
         stop was asked for."""
         last_renewal = self._monotonic()
         while not self._stopping.is_set():
-            if await self._pause(self.retry_period):
+            if await pause(self._stopping, self.retry_period):
                 return
             deadline = last_renewal + self.renew_deadline
             while True:
@@ -351,7 +342,7 @@ class LeaderElector:
                 if self._observed.holder_identity not in ("", self.identity):
                     self._end_term(f"lease taken by {self._observed.holder_identity}")
                     return
-                if await self._pause(min(self.retry_period, remaining)):
+                if await pause(self._stopping, min(self.retry_period, remaining)):
                     return
 
     async def _try(self, timeout: float) -> bool:

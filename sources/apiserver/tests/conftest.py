@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from springhead.kube import ApiResource, KubeClient
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead.testing.kube import service_account_kubeconfig
 from springhead_testinfra.kube import KubeCluster
 
 CONFIGMAPS = ApiResource("v1", "ConfigMap", "configmaps", namespaced=True)
@@ -139,39 +140,7 @@ def in_sync() -> Callable[[SourceProcess], Awaitable[dict[str, Any]]]:
 
 @pytest.fixture
 def restricted_kubeconfig(
-    kube: KubeCluster, admin: KubeClient, namespace: str, tmp_path: Path
+    admin: KubeClient, namespace: str, tmp_path: Path
 ) -> Callable[[str], Path]:
     """``restricted_kubeconfig(name)``: a kubeconfig for a new ServiceAccount without roles."""
-    return lambda name: service_account_kubeconfig(kube, admin, namespace, name, tmp_path)
-
-
-def service_account_kubeconfig(
-    kube: KubeCluster, admin: KubeClient, namespace: str, name: str, directory: Path
-) -> Path:
-    """A kubeconfig for a new ServiceAccount (no roles), with a token from the TokenRequest API."""
-    admin.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts",
-        body={"metadata": {"name": name}},
-    )
-    token = admin.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-    )["status"]["token"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "kube",
-                "cluster": {"server": kube.api_url, "certificate-authority": str(kube.ca_file)},
-            }
-        ],
-        "users": [{"name": name, "user": {"token": token}}],
-        "contexts": [{"name": "kube", "context": {"cluster": "kube", "user": name}}],
-        "current-context": "kube",
-    }
-    path = directory / f"{name}.kubeconfig"
-    path.write_text(json.dumps(config))
-    return path
+    return lambda name: service_account_kubeconfig(admin, namespace, name, tmp_path)

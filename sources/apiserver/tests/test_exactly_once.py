@@ -33,6 +33,11 @@ class Writer:
         self.expected: list[str] = []
         self.written = 0
 
+    async def steps(self, numbers: range) -> None:
+        """:meth:`step` for each of ``numbers``, in order."""
+        for n in numbers:
+            await self.step(n)
+
     async def step(self, n: int) -> None:
         name = f"cm-{n % 7}"
         phase = (n // 7) % 3
@@ -55,16 +60,13 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(
     first = source(**STATE)
     await first.start()
     await in_sync(first)
-    for n in range(25):
-        await writer.step(n)
+    await writer.steps(range(25))
     await first.stop()  # SIGTERM: the delivered position is saved on the way out
     assert first.process is not None and first.process.returncode == 0
-    for n in range(25, 45):  # while nobody watches
-        await writer.step(n)
+    await writer.steps(range(25, 45))  # while nobody watches
     second = source(**STATE)
     async with second:
-        for n in range(45, 63):
-            await writer.step(n)
+        await writer.steps(range(45, 63))
         await sink.wait_for(len(writer.expected), timeout=90)
         resumed = await second.wait_for_log("watching")
     assert resumed["resume_from"] is not None
@@ -82,13 +84,11 @@ async def test_crash_resends_only_with_the_same_ids(
     first = source(**STATE)
     await first.start()
     await in_sync(first)
-    for n in range(21):
-        await writer.step(n)
+    await writer.steps(range(21))
     await sink.wait_for(len(writer.expected))
     first.signal(signal.SIGKILL)
     await first.wait()
-    for n in range(21, 35):
-        await writer.step(n)
+    await writer.steps(range(21, 35))
     async with source(**STATE):
         await sink.wait_for(len(writer.expected), timeout=90)
 

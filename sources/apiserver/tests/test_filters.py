@@ -13,6 +13,7 @@ import pytest
 from springhead.config import load_settings
 from springhead.kube import ApiResource, KubeApiError, KubeClient
 from springhead.testing import RecordingSink, SourceProcess
+from springhead.testing.kube import custom_resource_definition
 from springhead_apiserver.config import ApiServerSettings
 from springhead_apiserver.mapping import event_id
 from springhead_apiserver.rbac import rbac_manifests
@@ -41,32 +42,8 @@ def data_of(event: Any) -> Any:
 def gadget_crd(kube: KubeCluster) -> Iterator[str]:
     """A namespaced CRD with a status subresource, created once and served."""
     client = KubeClient.from_kubeconfig(str(kube.kubeconfig))
-    name = f"gadgets.{GROUP}"
-    open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    body = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": name},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {"spec": open_object, "status": open_object},
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    body = custom_resource_definition(GROUP, "Gadget")
+    name = body["metadata"]["name"]
     try:
         client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=body)
     except KubeApiError as exc:

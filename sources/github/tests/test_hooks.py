@@ -283,7 +283,9 @@ async def github() -> AsyncIterator[FakeGitHub]:
     await fake.stop()
 
 
-def settings(fake: FakeGitHub, **env: str | None) -> HookSettings:
+def hook_env(fake: FakeGitHub, **env: str | None) -> dict[str, str]:
+    """The environment of hook registration against ``fake``, with ``env`` changed (a None
+    value leaves the variable out)."""
     base: dict[str, str | None] = {
         "GITHUB_API_URL": fake.api_url,
         "GITHUB_OWNER_AND_REPOSITORY": "octo-org/octo-repo",
@@ -292,8 +294,11 @@ def settings(fake: FakeGitHub, **env: str | None) -> HookSettings:
         "GITHUB_WEBHOOK_URL": HOOK_URL,
         "GITHUB_TOKEN": TOKEN,
     }
-    merged = {k: v for k, v in (base | env).items() if v is not None}
-    return load_settings(HookSettings, merged)
+    return {k: v for k, v in (base | env).items() if v is not None}
+
+
+def settings(fake: FakeGitHub, **env: str | None) -> HookSettings:
+    return load_settings(HookSettings, hook_env(fake, **env))
 
 
 REPO = "repos/octo-org/octo-repo"
@@ -451,27 +456,27 @@ async def test_github_enterprise_base_url() -> None:
     )
 
 
-def _rsa_pem() -> tuple[str, Any]:
+def app_settings(github: FakeGitHub, app_id: str) -> HookSettings:
+    """Settings authenticating as GitHub App ``app_id`` (installation 77) with a fresh key;
+    the fake knows the app as 4242, installed as 77, with that key's public half."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     ).decode()
-    return pem, key.public_key()
-
-
-async def test_github_app_authentication(github: FakeGitHub) -> None:
-    pem, public_key = _rsa_pem()
-    github.app_id, github.app_public_key, github.installation_id = "4242", public_key, 77
-    app = settings(
+    github.app_id, github.app_public_key, github.installation_id = "4242", key.public_key(), 77
+    return settings(
         github,
         GITHUB_TOKEN=None,
-        GITHUB_APP_ID="4242",
+        GITHUB_APP_ID=app_id,
         GITHUB_APP_PRIVATE_KEY=pem,
         GITHUB_APP_INSTALLATION_ID="77",
     )
-    assert (await register(app)).outcome is HookOutcome.CREATED
+
+
+async def test_github_app_authentication(github: FakeGitHub) -> None:
+    assert (await register(app_settings(github, "4242"))).outcome is HookOutcome.CREATED
     assert_is_ours(github.hooks_to(REPO)[0])
     assert github.requests[0] == ("POST", "/app/installations/77/access_tokens")
     assert github.authorizations[0].startswith("Bearer ")
@@ -479,17 +484,8 @@ async def test_github_app_authentication(github: FakeGitHub) -> None:
 
 
 async def test_a_github_app_with_the_wrong_id_is_refused(github: FakeGitHub) -> None:
-    pem, public_key = _rsa_pem()
-    github.app_id, github.app_public_key, github.installation_id = "4242", public_key, 77
-    app = settings(
-        github,
-        GITHUB_TOKEN=None,
-        GITHUB_APP_ID="999",
-        GITHUB_APP_PRIVATE_KEY=pem,
-        GITHUB_APP_INSTALLATION_ID="77",
-    )
     with pytest.raises(GithubException) as caught:
-        await register(app)
+        await register(app_settings(github, "999"))
     assert caught.value.status == 401
     assert github.hooks == {}
 
@@ -556,26 +552,15 @@ async def hooks_command(*args: str, env: dict[str, str]) -> tuple[int, list[str]
     return process.returncode, out.decode().splitlines(), err.decode().splitlines()
 
 
-def command_env(fake: FakeGitHub, **env: str) -> dict[str, str]:
-    return {
-        "GITHUB_API_URL": fake.api_url,
-        "GITHUB_OWNER_AND_REPOSITORY": "octo-org/octo-repo",
-        "GITHUB_EVENT_TYPES": "push,pull_request",
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_WEBHOOK_URL": HOOK_URL,
-        "GITHUB_TOKEN": TOKEN,
-    } | env
-
-
 async def test_command_register_and_unregister(github: FakeGitHub) -> None:
-    status, out, err = await hooks_command("register", env=command_env(github))
+    status, out, err = await hooks_command("register", env=hook_env(github))
     assert (status, err) == (0, [])
     [hook] = github.hooks_to(REPO)
     assert out == [
         f"created hook {hook['id']} on octo-org/octo-repo delivering "
         f"push,pull_request to {HOOK_URL}"
     ]
-    status, out, _ = await hooks_command("register", env=command_env(github))
+    status, out, _ = await hooks_command("register", env=hook_env(github))
     assert (status, out) == (
         0,
         [
@@ -583,12 +568,12 @@ async def test_command_register_and_unregister(github: FakeGitHub) -> None:
             f"push,pull_request to {HOOK_URL}"
         ],
     )
-    status, out, _ = await hooks_command("unregister", env=command_env(github))
+    status, out, _ = await hooks_command("unregister", env=hook_env(github))
     assert (status, out) == (
         0,
         [f"deleted hook {hook['id']} on octo-org/octo-repo delivering to {HOOK_URL}"],
     )
-    status, out, _ = await hooks_command("unregister", env=command_env(github))
+    status, out, _ = await hooks_command("unregister", env=hook_env(github))
     assert (status, out) == (
         0,
         [f"no hook on octo-org/octo-repo delivers to {HOOK_URL}: nothing to delete"],
@@ -598,14 +583,14 @@ async def test_command_register_and_unregister(github: FakeGitHub) -> None:
 
 async def test_command_failures_are_one_line(github: FakeGitHub) -> None:
     status, out, err = await hooks_command(
-        "register", env=command_env(github, GITHUB_TOKEN="ghp_wrong")
+        "register", env=hook_env(github, GITHUB_TOKEN="ghp_wrong")
     )
     assert (status, out) == (1, [])
     assert err == [
         "hooks register failed for octo-org/octo-repo: GitHub answered 401: Bad credentials"
     ]
 
-    status, _, err = await hooks_command("unregister", env=command_env(github, GITHUB_TOKEN=""))
+    status, _, err = await hooks_command("unregister", env=hook_env(github, GITHUB_TOKEN=""))
     assert status == 2
     assert len(err) == 1
     assert err[0].startswith("configuration error: GITHUB_TOKEN: required")
@@ -613,11 +598,11 @@ async def test_command_failures_are_one_line(github: FakeGitHub) -> None:
     unreachable = FakeGitHub()
     await unreachable.start()
     await unreachable.stop()  # nothing listens there any more
-    status, _, err = await hooks_command("register", env=command_env(unreachable))
+    status, _, err = await hooks_command("register", env=hook_env(unreachable))
     assert status == 1
     assert len(err) == 1
     assert err[0].startswith("hooks register failed for octo-org/octo-repo: cannot reach")
 
-    status, _, err = await hooks_command("delete", env=command_env(github))
+    status, _, err = await hooks_command("delete", env=hook_env(github))
     assert status == 2
     assert github.hooks == {}

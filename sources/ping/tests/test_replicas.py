@@ -8,6 +8,7 @@ come every second; assertions are about which ticks arrived (their ``time``), ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import uuid
 from collections import Counter
@@ -91,6 +92,19 @@ async def leader_of(processes: list[SourceProcess]) -> SourceProcess:
     return waiters[done.pop()]
 
 
+@contextlib.asynccontextmanager
+async def leader_and_standby(
+    sink: RecordingSink, env: dict[str, str]
+) -> AsyncIterator[tuple[SourceProcess, SourceProcess, int]]:
+    """Two replicas running with ``env``: yields the leader, the standby and how many events
+    had arrived once three did."""
+    first, second = SourceProcess("springhead_ping", env), SourceProcess("springhead_ping", env)
+    async with first, second:
+        leader = await leader_of([first, second])
+        standby = second if leader is first else first
+        yield leader, standby, len(await sink.wait_for(3, timeout=60))
+
+
 async def last_fired(client: KubeClient, lease_name: str) -> datetime | None:
     path = f"/apis/coordination.k8s.io/v1/namespaces/default/leases/{lease_name}"
     lease = await asyncio.to_thread(client.get, path)
@@ -101,11 +115,7 @@ async def test_each_tick_fires_once_across_replicas_over_a_leader_change(
     sink: RecordingSink, kube: KubeCluster, lease_name: str
 ) -> None:
     env = replica_env(sink, kube, lease_name)
-    first, second = SourceProcess("springhead_ping", env), SourceProcess("springhead_ping", env)
-    async with first, second:
-        leader = await leader_of([first, second])
-        standby = second if leader is first else first
-        before = len(await sink.wait_for(3, timeout=60))
+    async with leader_and_standby(sink, env) as (leader, standby, before):
         assert leader.signal(signal.SIGTERM) is None
         assert await leader.wait(timeout=60) == 0
         await standby.wait_for_log("became the leader", timeout=60)
@@ -120,11 +130,7 @@ async def test_a_handover_with_catch_up_fires_every_tick_exactly_once(
     sink: RecordingSink, kube: KubeCluster, lease_name: str
 ) -> None:
     env = replica_env(sink, kube, lease_name, PING_CATCHUP_WINDOW="PT1M")
-    first, second = SourceProcess("springhead_ping", env), SourceProcess("springhead_ping", env)
-    async with first, second:
-        leader = await leader_of([first, second])
-        standby = second if leader is first else first
-        before = len(await sink.wait_for(3, timeout=60))
+    async with leader_and_standby(sink, env) as (leader, standby, before):
         await leader.stop()
         await standby.wait_for_log("became the leader", timeout=60)
         await events_after(sink, 3, before)
@@ -137,11 +143,7 @@ async def test_a_crashed_leader_is_replaced_and_its_missed_ticks_caught_up(
     sink: RecordingSink, kube: KubeCluster, lease_name: str
 ) -> None:
     env = replica_env(sink, kube, lease_name, PING_CATCHUP_WINDOW="PT1M")
-    first, second = SourceProcess("springhead_ping", env), SourceProcess("springhead_ping", env)
-    async with first, second:
-        leader = await leader_of([first, second])
-        standby = second if leader is first else first
-        before = len(await sink.wait_for(3, timeout=60))
+    async with leader_and_standby(sink, env) as (leader, standby, before):
         leader.signal(signal.SIGKILL)  # no release: the standby waits for the lease to expire
         await leader.wait(timeout=60)
         await standby.wait_for_log("became the leader", timeout=60)

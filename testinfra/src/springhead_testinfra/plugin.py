@@ -68,6 +68,13 @@ class _Restartable(Protocol):
     def start(self) -> None: ...
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the markers (harmless when the project's configuration declares them too)."""
     for name, help_text in _MARKER_HELP.items():
@@ -157,14 +164,21 @@ def _start(
         )
 
 
+def _for_the_session(
+    config: pytest.Config, what: str, factory: Callable[[], C], component: str
+) -> Iterator[C]:
+    """The body of a session fixture: :func:`_start` the component, yield it, close it."""
+    started = _start(config, what, factory, component)
+    yield started
+    started.close()
+
+
 @pytest.fixture(scope="session")
 def kafka(pytestconfig: pytest.Config) -> Iterator[KafkaBroker]:
     """A real Apache Kafka broker (KRaft, PLAINTEXT on 127.0.0.1) for the whole session."""
     from .kafka import start_kafka
 
-    broker = _start(pytestconfig, "Apache Kafka", start_kafka, "kafka")
-    yield broker
-    broker.close()
+    yield from _for_the_session(pytestconfig, "Apache Kafka", start_kafka, "kafka")
 
 
 @pytest.fixture(scope="session")
@@ -172,9 +186,8 @@ def kafka_secure(pytestconfig: pytest.Config) -> Iterator[SecureKafkaBroker]:
     """A real Kafka broker with SASL (PLAIN, SCRAM), TLS and mutual-TLS listeners."""
     from .kafka import start_secure_kafka
 
-    broker = _start(pytestconfig, "Apache Kafka (SASL/TLS profile)", start_secure_kafka, "kafka")
-    yield broker
-    broker.close()
+    what = "Apache Kafka (SASL/TLS profile)"
+    yield from _for_the_session(pytestconfig, what, start_secure_kafka, "kafka")
 
 
 @pytest.fixture(scope="session")
@@ -182,9 +195,7 @@ def kube(pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
     """A real kube-apiserver on a real etcd (no nodes, no controllers) for the whole session."""
     from .kube import start_kube
 
-    cluster = _start(pytestconfig, "etcd + kube-apiserver", start_kube, "kube")
-    yield cluster
-    cluster.close()
+    yield from _for_the_session(pytestconfig, "etcd + kube-apiserver", start_kube, "kube")
 
 
 @pytest.fixture(scope="session")
@@ -192,9 +203,7 @@ def helm(pytestconfig: pytest.Config) -> Iterator[Helm]:
     """The pinned Helm binary (``helm.for_cluster(kube)`` binds it to the apiserver)."""
     from .helm import Helm
 
-    instance = _start(pytestconfig, "Helm", Helm, "helm")
-    yield instance
-    instance.close()
+    yield from _for_the_session(pytestconfig, "Helm", Helm, "helm")
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
-"""Test helpers against a real Kubernetes API server: raw-JSON object calls run in threads, and
-``eventually`` to wait for a condition with a deadline.
+"""Test helpers against a real Kubernetes API server: raw-JSON object calls run in threads,
+``eventually`` to wait for a condition with a deadline, minimal CustomResourceDefinitions, and
+kubeconfigs for users with few rights.
 
 Needs the ``kube`` extra (``springhead[kube]``); nothing else in :mod:`springhead.testing` imports
 this module, so the sink and process helpers stay light.
@@ -9,14 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from springhead.kube import KubeApiError, KubeClient, guess_plural
 
-__all__ = ["Cluster", "resource_path"]
+__all__ = [
+    "Cluster",
+    "custom_resource_definition",
+    "deployment_manifest",
+    "kubeconfig",
+    "resource_path",
+    "service_account_kubeconfig",
+    "token_kubeconfig",
+]
 
 T = TypeVar("T")
 
@@ -43,6 +54,115 @@ def resource_path(
     else:
         path = f"{prefix}/{plural}"
     return f"{path}/{name}" if name else path
+
+
+#: A schema that accepts any object (the default for a test CRD's spec and status).
+OPEN_OBJECT: Mapping[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+_CRD_API_VERSION = "apiextensions.k8s.io/v1"
+
+
+def custom_resource_definition(
+    group: str,
+    kind: str,
+    *,
+    plural: str = "",
+    version: str = "v1",
+    spec: Mapping[str, Any] = OPEN_OBJECT,
+    status: Mapping[str, Any] = OPEN_OBJECT,
+) -> dict[str, Any]:
+    """A minimal namespaced CRD for ``kind`` in ``group``: one served and stored ``version``
+    with a status subresource, whose ``spec`` and ``status`` follow the given OpenAPI schemas
+    (anything, unless given). ``plural`` defaults to :func:`~springhead.kube.guess_plural`'s
+    (``EventDisplay`` -> ``eventdisplaies``: name the plural of such kinds)."""
+    plural = plural or guess_plural(kind)
+    return {
+        "apiVersion": _CRD_API_VERSION,
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": dict(spec), "status": dict(status)},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def deployment_manifest(name: str, image: str = "registry.example/app:1") -> dict[str, Any]:
+    """A minimal Deployment ``name`` with one container ``app`` (no Pod ever runs here: it is
+    something to bind, patch and read back)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+def kubeconfig(
+    server: str, ca_file: str | Path, user: str, token: str, *, namespace: str = ""
+) -> dict[str, Any]:
+    """A kubeconfig (as a JSON document: every kubeconfig reader accepts JSON) with one context:
+    ``user`` authenticating with the bearer ``token`` at ``server``, trusting ``ca_file``."""
+    context: dict[str, str] = {"cluster": "kube", "user": user}
+    if namespace:
+        context["namespace"] = namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "kube", "cluster": {"server": server, "certificate-authority": str(ca_file)}}
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "kube", "context": context}],
+        "current-context": "kube",
+    }
+
+
+def token_kubeconfig(admin: KubeClient, namespace: str, name: str, directory: Path) -> Path:
+    """Request a token for the existing ServiceAccount ``name`` in ``namespace`` through the
+    TokenRequest API (as the kubelet does for a Pod), and write a :func:`kubeconfig` acting as
+    it, for the API server and CA ``admin`` uses, to ``directory/<name>.kubeconfig``. Blocking;
+    returns the file's path."""
+    ca_file = admin.api_client.configuration.ssl_ca_cert
+    if not ca_file:
+        raise ValueError("the admin client trusts no CA file to hand on to the kubeconfig")
+    account = resource_path("v1", "ServiceAccount", namespace, name)
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+    answer = admin.request("POST", f"{account}/token", body=request)
+    token = str(answer["status"]["token"])
+    path = directory / f"{name}.kubeconfig"
+    path.write_text(json.dumps(kubeconfig(admin.host, ca_file, name, token)))
+    return path
+
+
+def service_account_kubeconfig(
+    admin: KubeClient, namespace: str, name: str, directory: Path
+) -> Path:
+    """Create the ServiceAccount ``name`` in ``namespace`` with ``admin`` (it gets no roles: it
+    may do nothing until the test binds some) and return :func:`token_kubeconfig` for it."""
+    accounts = resource_path("v1", "ServiceAccount", namespace)
+    admin.request("POST", accounts, body={"metadata": {"name": name}})
+    return token_kubeconfig(admin, namespace, name, directory)
 
 
 class Cluster:
@@ -119,6 +239,21 @@ class Cluster:
             await self.call(
                 self.client.request, "DELETE", self.path(api_version, kind, namespace, name)
             )
+
+    async def ensure_crd(self, crd: Mapping[str, Any], *, timeout: float = 60.0) -> None:
+        """Create the CustomResourceDefinition ``crd`` unless one of its name exists, then wait
+        until the API server reports it Established."""
+        name = crd["metadata"]["name"]
+        kind = "CustomResourceDefinition"
+        if await self.get(_CRD_API_VERSION, kind, None, name) is None:
+            await self.create(crd)
+
+        async def established() -> bool:
+            found = await self.get(_CRD_API_VERSION, kind, None, name)
+            conditions = ((found or {}).get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+        await self.eventually(established, f"CRD {name} established", timeout=timeout)
 
     async def eventually(
         self,

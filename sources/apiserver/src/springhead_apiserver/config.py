@@ -150,30 +150,27 @@ def _resources(value: Any) -> Any:
     return parsed
 
 
-def _namespaces(value: Any) -> Any:
-    if value is None:
-        return None
+def _stripped(value: Any) -> Any:
+    """A text value without surrounding blanks, None for blank text; other values unchanged."""
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if text.startswith("["):
-            return _json_value(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
+        return value.strip() or None
+    return value
+
+
+def _namespaces(value: Any) -> Any:
+    value = _stripped(value)
+    if isinstance(value, str):
+        if value.startswith("["):
+            return _json_value(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
 
 def _namespace_selector(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if text.startswith("{"):
-            return label_selector_text(_json_value(text))
-        return text
-    return label_selector_text(value)
+    value = _stripped(value)
+    if value is None or (isinstance(value, str) and not value.startswith("{")):
+        return value
+    return label_selector_text(_json_value(value))
 
 
 def _owner(value: Any) -> Any:

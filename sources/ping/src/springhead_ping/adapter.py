@@ -7,8 +7,10 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 from cloudevents.core.v1.event import CloudEvent
+from springhead.backoff import pause
 from springhead.sender import Sender
 
 from springhead_ping.config import PingSettings
@@ -50,6 +52,23 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _EventOptions(TypedDict):
+    schedule: Schedule
+    source: str
+    content_type: str
+    payload: bytes | None
+
+
+def _event_options(settings: PingSettings) -> _EventOptions:
+    """The adapter arguments ``settings`` give, leader election or not: what to fire, when."""
+    return {
+        "schedule": settings.parsed_schedule,
+        "source": settings.event_source,
+        "content_type": settings.content_type,
+        "payload": settings.payload,
+    }
+
+
 class PingAdapter:
     """Fires the schedule's ticks until stopped; each tick's event is sent without waiting for
     the previous one, so a slow sink never delays the schedule."""
@@ -82,13 +101,7 @@ class PingAdapter:
             from springhead_ping.replicas import ReplicatedPingAdapter
 
             return ReplicatedPingAdapter.from_settings(settings, sender)
-        return cls(
-            schedule=settings.parsed_schedule,
-            sender=sender,
-            source=settings.event_source,
-            content_type=settings.content_type,
-            payload=settings.payload,
-        )
+        return cls(sender=sender, **_event_options(settings))
 
     async def run(self) -> None:
         """Fire ticks until :meth:`stop`."""
@@ -99,13 +112,8 @@ class PingAdapter:
         tick = self.schedule.next_tick(None, self.clock())
         while not self._stop.is_set():
             delay = (tick - self.clock()).total_seconds()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                else:
-                    return
+            if delay > 0 and await pause(self._stop, delay):
+                return
             self.fire(tick)
             now = self.clock()
             following = self.schedule.next_tick(tick, now)

@@ -31,7 +31,13 @@ from springhead.kube import KubeApiError, KubeClient
 from springhead.leader import LeaderElector, NotLeaderError, Term
 from springhead.sender import Sender, with_extensions
 
-from springhead_ping.adapter import MISSED_AFTER, PingAdapter, _utc_now, ping_event
+from springhead_ping.adapter import (
+    MISSED_AFTER,
+    PingAdapter,
+    _event_options,
+    _utc_now,
+    ping_event,
+)
 from springhead_ping.config import PingSettings
 from springhead_ping.schedule import Schedule
 
@@ -126,13 +132,10 @@ class ReplicatedPingAdapter(PingAdapter):
             )
 
         return cls(
-            schedule=settings.parsed_schedule,
             sender=sender,
-            source=settings.event_source,
             connect=connect,
             catchup_window=settings.catchup_window,
-            content_type=settings.content_type,
-            payload=settings.payload,
+            **_event_options(settings),
         )
 
     async def run(self) -> None:
