@@ -86,7 +86,8 @@ def go_env() -> dict[str, str]:
 
 def check_go() -> str:
     """Return the ``go`` executable after checking it is new enough for the pinned programs."""
-    go = require_tool("go", "install Go {}.{} or newer".format(*versions.GO_MINIMUM))
+    need = ".".join(map(str, versions.GO_MINIMUM))
+    go = require_tool("go", f"install Go {need} or newer")
     out = subprocess.run(
         [go, "env", "GOVERSION"], capture_output=True, text=True, check=False, env=go_env()
     ).stdout.strip()
@@ -95,8 +96,7 @@ def check_go() -> str:
         raise ComponentError(f"cannot tell the version of {go} (go env GOVERSION said {out!r})")
     found = tuple(int(part or 0) for part in match.groups())
     if found < versions.GO_MINIMUM:
-        need = ".".join(map(str, versions.GO_MINIMUM))
-        raise ComponentError(f"{go} is {out}; the pinned Kubernetes/etcd/Helm need go{need}+")
+        raise ComponentError(f"{go} is {out}; the pinned Go components need go{need}+")
     return go
 
 

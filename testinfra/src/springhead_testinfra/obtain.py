@@ -11,7 +11,7 @@ from .cache import cache_root, is_complete
 from .process import ComponentError, progress
 
 #: The names ``fetch`` accepts, in the order they are reported.
-COMPONENTS = ("kafka", "kube", "helm")
+COMPONENTS = ("kafka", "kube", "helm", "dockerfile-lint")
 
 
 def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
@@ -27,18 +27,23 @@ def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
         ]
     if component == "helm":
         return [("helm", lambda: gobuild.build(gobuild.HELM, force=force))]
+    if component == "dockerfile-lint":
+        from .dockerlint import fetch_dockerfile_lint
+
+        return [("dockerfile-lint", lambda: fetch_dockerfile_lint(force=force))]
     raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
 
 
 def missing(components: Iterable[str]) -> list[str]:
     """Return those of ``components`` that the cache does not hold yet."""
-    from . import gobuild
+    from . import dockerlint, gobuild
     from .kafka import kafka_home, kafka_recipe
 
     present = {
         "kafka": lambda: is_complete(kafka_home(), kafka_recipe()),
         "kube": lambda: gobuild.is_built(gobuild.ETCD) and gobuild.is_built(gobuild.KUBE_APISERVER),
         "helm": lambda: gobuild.is_built(gobuild.HELM),
+        "dockerfile-lint": dockerlint.is_built,
     }
     return [name for name in COMPONENTS if name in set(components) and not present[name]()]
 

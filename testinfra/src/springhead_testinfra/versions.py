@@ -15,6 +15,9 @@ Where the pins come from (all looked up through the registries' own clients):
   which the installed Go 1.26 accepts with ``GOTOOLCHAIN=local``.
 * etcd 3.6.x (newest patch on the Go proxy); Kubernetes 1.37 supports etcd 3.6 servers.
 * Helm v4 (newest v4 tag on the Go proxy).
+* BuildKit (for its Dockerfile linter) from the Go module proxy. v0.34.1: v0.34.2 needs a
+  ``github.com/tonistiigi/fsutil`` pseudo-version the proxy answers "403 not available" for.
+  Its go.mod says ``go 1.26.8``, so building the linter needs Go 1.26.8+.
 """
 
 from __future__ import annotations
@@ -41,12 +44,17 @@ KUBE_RECIPE: Final = 1
 HELM_VERSION: Final = "v4.3.1"
 HELM_RECIPE: Final = 1
 
+# --- BuildKit's Dockerfile linter (Go module proxy) --------------------------------------------
+BUILDKIT_VERSION: Final = "v0.34.1"
+DOCKERFILE_LINT_RECIPE: Final = 1
+
 #: The Kubernetes schema version handed to kubernetes-validate (a PyPI dependency of this
 #: package; the lock file pins its release). Follows the apiserver's minor version.
 KUBERNETES_VALIDATE_SCHEMA: Final = "1.37.0"
 
-#: The oldest Go toolchain that can build the Go components above (their go.mod ``go`` lines).
-GO_MINIMUM: Final = (1, 26, 0)
+#: The oldest Go toolchain that can build the Go components above (their go.mod ``go`` lines;
+#: BuildKit's linter needs 1.26.8).
+GO_MINIMUM: Final = (1, 26, 8)
 
 
 def kubernetes_minor() -> str:
@@ -67,5 +75,6 @@ def summary() -> dict[str, str]:
         "kube-apiserver": KUBERNETES_VERSION,
         "etcd": ETCD_VERSION,
         "helm": HELM_VERSION,
+        "dockerfile-lint": f"buildkit {BUILDKIT_VERSION}",
         "kubernetes-validate schemas": KUBERNETES_VALIDATE_SCHEMA,
     }
