@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: sync run test unit lint format infra bench clean
+.PHONY: sync run test unit lint format infra charts bench clean
 
 $(UV):
 	python3 -m venv .tools
@@ -33,6 +33,11 @@ format: sync
 ## infra: obtain and build the real components the tests use (cached under ~/.cache)
 infra: sync
 	$(RUN) python -m springhead_testinfra fetch
+
+## charts: lint and render every chart with each ci/ values file; validate the manifests
+charts: sync
+	$(RUN) python -m springhead_testinfra fetch helm
+	$(RUN) python tests/charts/lint_charts.py
 
 ## unit: the quick tier only (no real Kafka or apiserver)
 unit: sync

@@ -1,0 +1,84 @@
+{{/* The GitHubSource settings (GITHUB_*), read by the source and by the hooks command. */}}
+{{- define "springhead-github.env" -}}
+{{- $github := .Values.github -}}
+{{- include "springhead-common.envFromDict" (dict
+      "GITHUB_OWNER_AND_REPOSITORY" $github.ownerAndRepository
+      "GITHUB_EVENT_TYPES" (join "," $github.eventTypes)
+      "GITHUB_API_URL" $github.apiURL
+      "GITHUB_WEB_URL" $github.webURL
+      "GITHUB_ALLOW_SHA1" (ternary "true" "" $github.allowSha1)
+      "GITHUB_INSECURE_NO_SECRET" (ternary "true" "" $github.insecureNoSecret)) }}
+{{- with $github.webhookSecret.existingSecret }}
+{{ include "springhead-common.secretEnv" (dict "name" "GITHUB_WEBHOOK_SECRET" "secret" . "key" $github.webhookSecret.key) }}
+{{- end }}
+{{- end -}}
+
+{{/* What only `python -m springhead_github hooks` reads: the public URL and the credentials. */}}
+{{- define "springhead-github.hooksEnv" -}}
+{{- $hooks := .Values.hooks -}}
+{{- include "springhead-common.envFromDict" (dict
+      "GITHUB_WEBHOOK_URL" $hooks.webhookURL
+      "GITHUB_HOOK_ACTIVE" (ternary "true" "false" $hooks.active)
+      "GITHUB_HOOK_INSECURE_SSL" (ternary "true" "false" $hooks.insecureSSL)
+      "GITHUB_APP_ID" $hooks.app.id
+      "GITHUB_APP_INSTALLATION_ID" $hooks.app.installationId) }}
+{{- with $hooks.token.existingSecret }}
+{{ include "springhead-common.secretEnv" (dict "name" "GITHUB_TOKEN" "secret" . "key" $hooks.token.key) }}
+{{- end }}
+{{- with $hooks.app.privateKey.existingSecret }}
+{{ include "springhead-common.secretEnv" (dict "name" "GITHUB_APP_PRIVATE_KEY" "secret" . "key" $hooks.app.privateKey.key) }}
+{{- end }}
+{{- end -}}
+
+{{/* A hook Job running `python -m springhead_github hooks <action>`. Takes dict "ctx",
+"action" (register/unregister) and "hook" (Helm hook events). */}}
+{{- define "springhead-github.hookJob" -}}
+{{- $ctx := .ctx -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ include "springhead-common.suffixedName" (dict "ctx" $ctx "suffix" (printf "-%s-hook" .action)) }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "springhead-common.labels" $ctx | nindent 4 }}
+    app.kubernetes.io/component: {{ .action }}-hook
+  annotations:
+    helm.sh/hook: {{ .hook }}
+    helm.sh/hook-weight: "0"
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+spec:
+  backoffLimit: {{ $ctx.Values.hooks.backoffLimit }}
+  activeDeadlineSeconds: {{ $ctx.Values.hooks.activeDeadlineSeconds }}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: {{ include "springhead-common.name" $ctx }}
+        app.kubernetes.io/instance: {{ $ctx.Release.Name }}
+        app.kubernetes.io/component: {{ .action }}-hook
+    spec:
+      {{- include "springhead-common.podSpecCommon" (dict "ctx" $ctx "automountToken" false) | nindent 6 }}
+      restartPolicy: Never
+      containers:
+        - name: {{ .action }}-hook
+          image: {{ include "springhead-common.image" $ctx | quote }}
+          imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+          command: [python, -m, springhead_github]
+          args: [hooks, {{ .action }}]
+          env:
+            {{- range $part := list (include "springhead-common.contractEnv" (dict "ctx" $ctx "component" "github" "sink" false)) (include "springhead-github.env" $ctx) (include "springhead-github.hooksEnv" $ctx) }}
+            {{- with trim $part }}
+            {{- . | nindent 12 }}
+            {{- end }}
+            {{- end }}
+          securityContext:
+            {{- include "springhead-common.containerSecurityContext" $ctx | nindent 12 }}
+          resources:
+            {{- toYaml $ctx.Values.hooks.resources | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+{{- end -}}

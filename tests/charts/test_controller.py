@@ -1,0 +1,194 @@
+"""The controller chart: its CRDs are what the controller prints, it installs them, and its RBAC
+is enough for the real controller process running as the chart's ServiceAccount to bind a
+Deployment, run a ContainerSource and undo a binding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+from springhead.kube import KubeClient
+from springhead.testing import SourceProcess
+from springhead.testing.kube import (
+    Cluster,
+    deployment_manifest,
+    resource_path,
+    token_kubeconfig,
+)
+from springhead_testinfra.kube import KubeCluster
+
+CHARTS = Path(__file__).resolve().parents[2] / "charts"
+SOURCES = "sources.knative.dev/v1"
+
+
+class KnativeCluster(Cluster):
+    """The raw-JSON cluster helper, knowing the plurals of the Knative kinds."""
+
+    plurals = {"SinkBinding": "sinkbindings", "ContainerSource": "containersources"}
+
+
+def test_chart_crds_equal_what_the_controller_prints() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "springhead_controller", "crds"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    chart = (CHARTS / "controller" / "crds" / "crds.yaml").read_text()
+    assert list(yaml.safe_load_all(chart)) == list(yaml.safe_load_all(printed)), (
+        "charts/controller/crds/crds.yaml is stale: uv run --no-sync python -m "
+        "springhead_controller crds > charts/controller/crds/crds.yaml (keep its header)"
+    )
+
+
+def test_the_chart_installs_the_crds_and_least_rbac(
+    controller_release: Any, kube: KubeCluster
+) -> None:
+    namespace = controller_release.namespace
+    api = KubeClient.from_kubeconfig(str(kube.kubeconfig))
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    for name in ("sinkbindings.sources.knative.dev", "containersources.sources.knative.dev"):
+        conditions = api.get(f"{crds}/{name}")["status"]["conditions"]
+        assert {"type": "Established", "status": "True"}.items() <= next(
+            c for c in conditions if c["type"] == "Established"
+        ).items()
+    deployment = api.get(resource_path("apps/v1", "Deployment", namespace, "springhead"))
+    assert deployment["spec"]["replicas"] == 2
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CONTROLLER_INSTALL_CRDS"] == "false"
+    assert env["CONTROLLER_LEADER_ELECTION"] == "true"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    role = api.get(f"{rbac}/clusterroles/springhead")
+    verbs = {
+        (group, resource): set(rule["verbs"])
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert verbs[("sources.knative.dev", "sinkbindings")] == {
+        "list", "watch", "create", "update", "patch", "delete",
+    }  # fmt: skip
+    assert verbs[("sources.knative.dev", "containersources/finalizers")] == {"update"}
+    assert verbs[("apps", "statefulsets")] == {"get", "list", "watch", "patch"}
+    assert not any("customresourcedefinitions" in resource for _, resource in verbs)
+    assert not any(resource == "events" for _, resource in verbs)
+    resolver = api.get(f"{rbac}/clusterroles/springhead-addressable-resolver")
+    assert resolver["aggregationRule"]["clusterRoleSelectors"] == [
+        {"matchLabels": {"duck.knative.dev/addressable": "true"}}
+    ]
+    lease_role = api.get(f"{rbac}/namespaces/{namespace}/roles/springhead")
+    assert [r.get("resourceNames") for r in lease_role["rules"]] == [None, ["springhead"]]
+    api.close()
+
+
+def _env(obj: dict[str, Any] | None) -> dict[str, str]:
+    containers = (((obj or {}).get("spec") or {}).get("template") or {}).get("spec", {})
+    return {
+        e["name"]: e.get("value", "")
+        for container in containers.get("containers") or ()
+        for e in container.get("env") or ()
+    }
+
+
+async def test_the_controller_works_with_just_the_chart_rbac(
+    controller_release: Any, kube: KubeCluster, tmp_path: Path
+) -> None:
+    system = controller_release.namespace
+    admin = KubeClient.from_kubeconfig(str(kube.kubeconfig))
+    cluster = KnativeCluster(admin)
+    deployment = await cluster.get("apps/v1", "Deployment", system, "springhead")
+    assert deployment is not None
+    # The process gets the chart's environment; only the pod-provided parts are filled in.
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    env.update(
+        NAMESPACE=system,
+        SPRINGHEAD_PORT="0",
+        SPRINGHEAD_HOST="127.0.0.1",
+        CONTROLLER_KUBECONFIG=str(
+            await cluster.call(token_kubeconfig, admin, system, account, tmp_path)
+        ),
+    )
+    namespace = await cluster.new_namespace("rbac")
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "display"},
+            "spec": {"ports": [{"port": 80}], "selector": {"app": "display"}},
+        },
+        namespace,
+    )
+    await cluster.create(deployment_manifest("subject"), namespace)
+    sink = f"http://display.{namespace}.svc.cluster.local"
+    async with SourceProcess("springhead_controller", env) as controller:
+        await cluster.create(
+            {
+                "apiVersion": SOURCES,
+                "kind": "SinkBinding",
+                "metadata": {"name": "subject"},
+                "spec": {
+                    "subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "subject"},
+                    "sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}},
+                    "ceOverrides": {"extensions": {"origin": "rbac"}},
+                },
+            },
+            namespace,
+        )
+
+        async def bound() -> bool:
+            subject = await cluster.get("apps/v1", "Deployment", namespace, "subject")
+            return _env(subject).get("K_SINK") == sink
+
+        await cluster.eventually(bound, "the subject to be bound")
+
+        name = f"feed-{uuid.uuid4().hex[:6]}"
+        await cluster.create(
+            {
+                "apiVersion": SOURCES,
+                "kind": "ContainerSource",
+                "metadata": {"name": name},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [{"name": "feed", "image": "registry.example/feed:1"}]
+                        }
+                    },
+                    "sink": {"uri": "http://elsewhere.example/"},
+                },
+            },
+            namespace,
+        )
+
+        async def running() -> bool:
+            child = await cluster.get("apps/v1", "Deployment", namespace, f"{name}-deployment")
+            source = await cluster.get(SOURCES, "ContainerSource", namespace, name)
+            conditions = ((source or {}).get("status") or {}).get("conditions") or []
+            return _env(child).get("K_SINK") == "http://elsewhere.example/" and bool(conditions)
+
+        await cluster.eventually(running, "the ContainerSource's Deployment to be bound")
+
+        await cluster.delete(SOURCES, "SinkBinding", namespace, "subject")
+
+        async def unbound() -> bool:
+            subject = await cluster.get("apps/v1", "Deployment", namespace, "subject")
+            binding = await cluster.get(SOURCES, "SinkBinding", namespace, "subject")
+            return binding is None and "K_SINK" not in _env(subject)
+
+        await cluster.eventually(unbound, "the binding to be undone and gone")
+        lease = await cluster.get("coordination.k8s.io/v1", "Lease", system, "springhead")
+        assert lease is not None  # leader election ran on the chart's Lease
+    denied = [e for e in controller.logs if "forbidden" in json.dumps(e).lower()]
+    assert not denied, denied
+    admin.close()

@@ -1,0 +1,337 @@
+"""Lint and render every chart with each ci/ values file; validate the manifests offline; check
+what the templates make of the values (env, probes, security context, SinkBinding, hooks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+from springhead_testinfra.charts import CHARTS, builtin_manifests, ci_values_files
+from springhead_testinfra.helm import validate_manifests
+
+CI_FILES = [
+    pytest.param(chart, path, id=f"{chart}-{path.name}") for chart, path in ci_values_files()
+]
+Doc = dict[str, Any]
+
+
+def pod_spec(doc: Doc) -> Doc:
+    spec: Doc = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def test_library_chart_lints(charts: Any) -> None:
+    assert "1 chart(s) linted, 0 chart(s) failed" in charts.helm.lint(charts.path("common"))
+
+
+def test_library_chart_cannot_be_installed(charts: Any) -> None:
+    completed = charts.helm.run("template", "x", charts.path("common"), check=False)
+    assert completed.returncode != 0
+    assert "library charts are not installable" in completed.stderr
+
+
+@pytest.mark.parametrize(("chart", "values"), CI_FILES)
+def test_ci_values_lint_render_and_validate(charts: Any, chart: str, values: Path) -> None:
+    assert "0 chart(s) failed" in charts.helm.lint(charts.path(chart), "--values", str(values))
+    docs = charts.render(chart, "--values", str(values))
+    validate_manifests(builtin_manifests(docs))
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "Job", "ContainerSource"):
+            check_pod(doc)
+
+
+def check_pod(doc: Doc) -> None:
+    """Every pod the charts make is locked down the same way."""
+    spec = pod_spec(doc)
+    assert spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    [container] = spec["containers"]
+    assert container["securityContext"] == {
+        "runAsNonRoot": True,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]  # noqa: S108
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in spec["volumes"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["NAME"]["value"] == doc["metadata"]["name"].removesuffix(
+        "-register-hook"
+    ).removesuffix("-unregister-hook")
+    assert env["K_COMPONENT"]["value"].startswith("springhead-")
+
+
+def test_controller_renders_with_defaults(charts: Any) -> None:
+    docs = charts.render("controller")
+    validate_manifests(builtin_manifests(docs))
+    deployment = charts.find(docs, "Deployment", "demo")
+    assert deployment["spec"]["replicas"] == 2
+    [container] = pod_spec(deployment)["containers"]
+    assert container["name"] == "controller"
+    assert container["command"] == ["python", "-m", "springhead_controller"]
+    env = charts.container_env(deployment)
+    assert env["CONTROLLER_INSTALL_CRDS"] == "false"
+    assert env["CONTROLLER_LEADER_ELECTION"] == "true"
+    assert env["CONTROLLER_LEASE_NAME"] == "demo"
+    assert "K_SINK" not in env
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert pod_spec(deployment)["automountServiceAccountToken"] is True
+
+
+def test_uri_sink_becomes_the_contract_env(charts: Any) -> None:
+    docs = charts.render(
+        "ping", "--values", str(CHARTS / "ping/ci/uri-values.yaml"),
+        "--set-json", 'ceOverrides.extensions={"origin":"ci","n":3,"flag":true}',
+        "--set", "delivery.retry=7", "--set", "delivery.backoffDelay=PT1S",
+        "--set", "delivery.deadLetterSink.uri=http://dls/", "--set", "sink.caCerts=PEM",
+    )  # fmt: skip
+    assert "SinkBinding" not in charts.kinds(docs)
+    deployment = charts.find(docs, "Deployment", "demo")
+    env = charts.container_env(deployment)
+    assert env["K_SINK"] == "http://event-display.default.svc.cluster.local/"
+    assert json.loads(env["K_CE_OVERRIDES"]) == {
+        "extensions": {"origin": "ci", "n": 3, "flag": True}
+    }
+    assert env["K_CA_CERTS"] == "PEM"
+    assert env["SPRINGHEAD_DELIVERY_RETRY"] == "7"
+    assert env["SPRINGHEAD_DELIVERY_BACKOFF_DELAY"] == "PT1S"
+    assert env["SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK"] == "http://dls/"
+    assert "SPRINGHEAD_DELIVERY_TIMEOUT" not in env  # unset fields keep the source's default
+    assert env["PING_SCHEDULE"] == "@hourly"
+    assert env["PING_DATA_BASE64"] == "aGVsbG8="
+    assert pod_spec(deployment)["automountServiceAccountToken"] is False
+    assert "Role" not in charts.kinds(docs)
+
+
+def test_empty_overrides_are_still_injected(charts: Any) -> None:
+    docs = charts.render("ping", "--values", str(CHARTS / "ping/ci/uri-values.yaml"))
+    assert charts.container_env(charts.find(docs, "Deployment"))["K_CE_OVERRIDES"] == ""
+
+
+def test_sink_binding_replaces_k_sink(charts: Any) -> None:
+    docs = charts.render("ping", "--values", str(CHARTS / "ping/ci/binding-values.yaml"))
+    deployment = charts.find(docs, "Deployment", "demo")
+    env = charts.container_env(deployment)
+    assert not {"K_SINK", "K_CE_OVERRIDES", "K_CA_CERTS"} & set(env)
+    assert env["SPRINGHEAD_DELIVERY_BACKOFF_POLICY"] == "linear"
+    assert env["PING_LEADER_ELECTION"] == "true"
+    assert env["PING_LEASE_NAME"] == "pingsource-demo"
+    assert env["SPRINGHEAD_OIDC_TOKEN_FILE"] == {
+        "secretKeyRef": {"name": "ping-extra", "key": "token-file", "optional": True}
+    }
+    binding = charts.find(docs, "SinkBinding", "demo")
+    assert binding["apiVersion"] == "sources.knative.dev/v1"
+    assert binding["spec"] == {
+        "subject": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "namespace": "springhead",
+            "name": "demo",
+        },
+        "sink": {
+            "ref": {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "name": "event-display",
+                "namespace": "springhead",
+            }
+        },
+        "ceOverrides": {"extensions": {"origin": "springhead-ci", "attempt": "3"}},
+    }
+    role = charts.find(docs, "Role", "demo")
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["pingsource-demo"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    assert pod_spec(deployment)["automountServiceAccountToken"] is True
+    monitor = charts.find(docs, "ServiceMonitor", "demo")
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    service = charts.find(docs, "Service", "demo")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_http_secrets_come_from_existing_secrets(charts: Any) -> None:
+    docs = charts.render("http", "--values", str(CHARTS / "http/ci/auth-values.yaml"))
+    env = charts.container_env(charts.find(docs, "Deployment", "demo"))
+    assert env["WEBHOOK_BEARER_TOKEN"] == {
+        "secretKeyRef": {"name": "http-credentials", "key": "bearer-token"}
+    }
+    assert env["HTTP_HMAC_SECRET"] == {"secretKeyRef": {"name": "http-hmac", "key": "hmac-secret"}}
+    assert env["WEBHOOK_MAX_BODY_BYTES"] == "2097152"  # not 2.097152e+06
+    assert env["WEBHOOK_RATE_LIMIT"] == "50.5"
+    assert env["HTTP_HEADER_EXTENSIONS"] == "X-Request-Id=requestid"
+    assert env["WEBHOOK_PATH"] == "/events"
+    service = charts.find(docs, "Service", "demo")
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    ]
+
+
+def test_github_hook_jobs(charts: Any) -> None:
+    docs = charts.render("github", "--values", str(CHARTS / "github/ci/token-values.yaml"))
+    deployment = charts.find(docs, "Deployment", "demo")
+    env = charts.container_env(deployment)
+    assert env["GITHUB_WEBHOOK_SECRET"] == {
+        "secretKeyRef": {"name": "github-webhook", "key": "secret"}
+    }
+    assert "GITHUB_TOKEN" not in env  # only the hooks command needs it
+    register = charts.find(docs, "Job", "demo-register-hook")
+    unregister = charts.find(docs, "Job", "demo-unregister-hook")
+    for job, action, hook in (
+        (register, "register", "post-install,post-upgrade"),
+        (unregister, "unregister", "pre-delete"),
+    ):
+        assert job["metadata"]["annotations"] == {
+            "helm.sh/hook": hook,
+            "helm.sh/hook-weight": "0",
+            "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
+        }
+        spec = pod_spec(job)
+        assert spec["restartPolicy"] == "Never"
+        [container] = spec["containers"]
+        assert container["image"] == "ghcr.io/springhead/springhead-github:0.1.0"
+        assert container["command"] + container["args"] == [
+            "python", "-m", "springhead_github", "hooks", action,
+        ]  # fmt: skip
+        job_env = charts.container_env(job)
+        assert job_env["GITHUB_TOKEN"] == {"secretKeyRef": {"name": "github-token", "key": "token"}}
+        assert job_env["GITHUB_WEBHOOK_URL"] == "https://hooks.example.com/github"
+        assert job_env["GITHUB_OWNER_AND_REPOSITORY"] == "octo-org/octo-repo"
+        assert job_env["GITHUB_EVENT_TYPES"] == "push,pull_request"
+        assert "K_SINK" not in job_env
+
+
+def test_github_app_on_enterprise(charts: Any) -> None:
+    docs = charts.render("github", "--values", str(CHARTS / "github/ci/app-values.yaml"))
+    job_env = charts.container_env(charts.find(docs, "Job", "demo-register-hook"))
+    assert job_env["GITHUB_APP_ID"] == "123456"
+    assert job_env["GITHUB_APP_INSTALLATION_ID"] == "42"
+    assert job_env["GITHUB_APP_PRIVATE_KEY"] == {
+        "secretKeyRef": {"name": "github-app", "key": "private-key.pem"}
+    }
+    assert job_env["GITHUB_API_URL"] == "https://ghe.example.com/api/v3"
+    assert job_env["GITHUB_HOOK_INSECURE_SSL"] == "true"
+    assert "GITHUB_TOKEN" not in job_env
+
+
+def test_github_without_hooks_has_no_jobs(charts: Any) -> None:
+    docs = charts.render(
+        "github", "--values", str(CHARTS / "github/ci/token-values.yaml"),
+        "--set", "hooks.enabled=false",
+    )  # fmt: skip
+    assert "Job" not in charts.kinds(docs)
+    assert charts.kinds(docs).count("Service") == 1
+
+
+def test_kafka_sasl_and_tls_from_secrets(charts: Any) -> None:
+    docs = charts.render("kafka", "--values", str(CHARTS / "kafka/ci/secure-values.yaml"))
+    env = charts.container_env(charts.find(docs, "Deployment", "demo"))
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9093,kafka-1.kafka:9093"
+    assert env["KAFKA_TOPICS"] == "orders,payments"
+    assert env["KAFKA_ORDERING"] == "unordered"
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["KAFKA_SASL_USER"] == {"secretKeyRef": {"name": "kafka-user", "key": "user"}}
+    assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "kafka-user", "key": "password"}}
+    assert env["KAFKA_TLS_ENABLE"] == "true"
+    assert env["KAFKA_TLS_CA_CERT"] == {"secretKeyRef": {"name": "kafka-tls", "key": "ca.crt"}}
+    assert env["KAFKA_TLS_CERT"] == {"secretKeyRef": {"name": "kafka-tls", "key": "tls.crt"}}
+    assert env["KAFKA_TLS_KEY"] == {"secretKeyRef": {"name": "kafka-tls", "key": "tls.key"}}
+    assert env["KAFKA_MAX_PARTITION_FETCH_BYTES"] == "2097152"
+    assert "Service" not in charts.kinds(docs)
+
+
+def test_apiserver_state_configmap_and_env(charts: Any) -> None:
+    docs = charts.render(
+        "apiserver", "--values", str(CHARTS / "apiserver/ci/namespaced-values.yaml")
+    )
+    configmap = charts.find(docs, "ConfigMap", "demo-state")
+    assert configmap["metadata"]["namespace"] == "springhead"
+    env = charts.container_env(charts.find(docs, "Deployment", "demo"))
+    assert env["APISERVER_STATE_CONFIGMAP"] == "demo-state"
+    assert env["APISERVER_NAMESPACES"] == "team-a,team-b"
+    assert json.loads(env["APISERVER_RESOURCES"]) == [
+        {"apiVersion": "v1", "kind": "ConfigMap", "selector": {"matchLabels": {"app": "web"}}},
+        {"apiVersion": "apps/v1", "kind": "Deployment"},
+        {"apiVersion": "example.com/v1", "kind": "Policy", "resource": "policies"},
+    ]
+    assert env["APISERVER_MODE"] == "Resource"
+    assert env["APISERVER_EMIT_EXISTING"] == "true"
+
+
+def test_containersource_modes(charts: Any) -> None:
+    docs = charts.render(
+        "containersource", "--values", str(CHARTS / "containersource/ci/sinkbinding-values.yaml")
+    )
+    assert sorted(charts.kinds(docs)) == ["Deployment", "ServiceAccount", "SinkBinding"]
+    deployment = charts.find(docs, "Deployment", "demo")
+    [container] = pod_spec(deployment)["containers"]
+    assert container["name"] == "source"
+    assert "command" not in container  # the image's entry point
+    env = charts.container_env(deployment)
+    assert env["FEED_URL"] == "https://example.com/feed.xml"
+    assert env["SPRINGHEAD_DELIVERY_RETRY"] == "2"
+    assert "K_SINK" not in env
+    binding = charts.find(docs, "SinkBinding", "demo")
+    assert binding["spec"]["sink"] == {"uri": "http://event-display.default.svc.cluster.local/"}
+    assert binding["spec"]["subject"]["name"] == "demo"
+
+    docs = charts.render(
+        "containersource",
+        "--values",
+        str(CHARTS / "containersource/ci/containersource-values.yaml"),
+    )
+    assert sorted(charts.kinds(docs)) == ["ContainerSource", "ServiceAccount"]
+    source = charts.find(docs, "ContainerSource", "demo")
+    [container] = source["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["--verbose"]
+    assert "livenessProbe" not in container and "readinessProbe" not in container
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["FEED_TOKEN"] == {"secretKeyRef": {"name": "feed-token", "key": "token"}}
+    assert source["spec"]["sink"]["ref"]["name"] == "event-display"
+    assert source["spec"]["ceOverrides"] == {"extensions": {"origin": "feed"}}
+
+
+def test_examples_feed_values(charts: Any) -> None:
+    """The example custom source's values file deploys through this chart as it is."""
+    values = CHARTS.parent / "examples" / "feed" / "values.yaml"
+    assert values.is_file(), f"{values} is missing"
+    docs = charts.render("containersource", "--values", str(values))
+    validate_manifests(builtin_manifests(docs))
+    example = yaml.safe_load(values.read_text())
+    deployment = charts.find(docs, "Deployment", "demo")
+    [container] = pod_spec(deployment)["containers"]
+    image = example["image"]
+    assert container["image"] == f"{image['repository']}:{image.get('tag') or '0.1.0'}"
+    env = charts.container_env(deployment)
+    for variable in example.get("env") or []:
+        assert env[variable["name"]] == variable.get("value", variable.get("valueFrom"))
+    binding = charts.find(docs, "SinkBinding", "demo")
+    assert binding["spec"]["sink"].get("uri") == example["sink"]["uri"]
+
+
+def test_names_follow_the_release_or_fullname_override(charts: Any) -> None:
+    docs = charts.render(
+        "http", "--set", "sink.uri=http://x/", "--set", "fullnameOverride=hooks-in", release="r1"
+    )
+    assert {d["metadata"]["name"] for d in docs} == {"hooks-in"}
+    deployment = charts.find(docs, "Deployment")
+    assert pod_spec(deployment)["containers"][0]["name"] == "http"
+    assert deployment["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "springhead-http",
+        "app.kubernetes.io/instance": "r1",
+    }
