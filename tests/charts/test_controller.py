@@ -5,6 +5,7 @@ Deployment, run a ContainerSource and undo a binding."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -95,6 +96,26 @@ def _env(obj: dict[str, Any] | None) -> dict[str, str]:
         for container in containers.get("containers") or ()
         for e in container.get("env") or ()
     }
+
+
+#: API groups the chart's own roles must cover (v1 is the core group).
+CHART_GROUPS = {"v1", "apps", "batch", "sources.knative.dev", "coordination.k8s.io"}
+
+
+def denied_within_the_charts_scope(entry: dict[str, Any]) -> bool:
+    """Whether a log line reports a denial the chart's roles should have prevented.
+
+    Other tests leave SinkBindings whose sinks are custom Addressables (e.g. a Knative Service
+    CRD) in the shared cluster; by Knative's convention such a kind brings its own ClusterRole
+    labelled ``duck.knative.dev/addressable=true`` for the chart's aggregated resolver role, and
+    those test CRDs bring none, so denials naming their groups are not the chart's concern.
+    """
+    text = json.dumps(entry)
+    if "forbidden" not in text.lower() and "permission denied" not in text.lower():
+        return False
+    found = re.search(r"\(([^)]+)\)", str(entry.get("msg", "")))
+    group = found.group(1).split("/")[0] if found and "/" in found.group(1) else "v1"
+    return group in CHART_GROUPS
 
 
 async def test_the_controller_works_with_just_the_chart_rbac(
@@ -189,6 +210,6 @@ async def test_the_controller_works_with_just_the_chart_rbac(
         await cluster.eventually(unbound, "the binding to be undone and gone")
         lease = await cluster.get("coordination.k8s.io/v1", "Lease", system, "springhead")
         assert lease is not None  # leader election ran on the chart's Lease
-    denied = [e for e in controller.logs if "forbidden" in json.dumps(e).lower()]
+    denied = [e for e in controller.logs if denied_within_the_charts_scope(e)]
     assert not denied, denied
     admin.close()

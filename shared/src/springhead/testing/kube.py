@@ -138,14 +138,19 @@ def kubeconfig(
     }
 
 
+def _ca_file(admin: KubeClient) -> str:
+    ca_file = admin.api_client.configuration.ssl_ca_cert
+    if not ca_file:
+        raise ValueError("the admin client trusts no CA file to hand on to the kubeconfig")
+    return str(ca_file)
+
+
 def token_kubeconfig(admin: KubeClient, namespace: str, name: str, directory: Path) -> Path:
     """Request a token for the existing ServiceAccount ``name`` in ``namespace`` through the
     TokenRequest API (as the kubelet does for a Pod), and write a :func:`kubeconfig` acting as
     it, for the API server and CA ``admin`` uses, to ``directory/<name>.kubeconfig``. Blocking;
     returns the file's path."""
-    ca_file = admin.api_client.configuration.ssl_ca_cert
-    if not ca_file:
-        raise ValueError("the admin client trusts no CA file to hand on to the kubeconfig")
+    ca_file = _ca_file(admin)
     account = resource_path("v1", "ServiceAccount", namespace, name)
     request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
     answer = admin.request("POST", f"{account}/token", body=request)
@@ -160,6 +165,7 @@ def service_account_kubeconfig(
 ) -> Path:
     """Create the ServiceAccount ``name`` in ``namespace`` with ``admin`` (it gets no roles: it
     may do nothing until the test binds some) and return :func:`token_kubeconfig` for it."""
+    _ca_file(admin)  # before creating anything
     accounts = resource_path("v1", "ServiceAccount", namespace)
     admin.request("POST", accounts, body={"metadata": {"name": name}})
     return token_kubeconfig(admin, namespace, name, directory)
