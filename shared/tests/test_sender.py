@@ -46,6 +46,15 @@ async def test_binary_mode_headers_and_raw_body(sink: RecordingSink) -> None:
     assert request.body == b'{"hello": "world"}'
 
 
+async def test_no_datacontenttype_means_no_content_type(sink: RecordingSink) -> None:
+    event = CloudEvent({"type": "dev.example.test", "source": "/tests", "id": "e"}, b"\x00raw")
+    async with Sender(sink=sink.url) as sender:
+        await sender.send(event)
+    [request] = sink.accepted
+    assert request.header("Content-Type") is None  # aiohttp would add application/octet-stream
+    assert request.body == b"\x00raw"
+
+
 async def test_structured_mode(sink: RecordingSink) -> None:
     async with Sender(sink=sink.url, content_mode=ContentMode.STRUCTURED) as sender:
         await sender.send(make_event())

@@ -66,16 +66,19 @@ class DeliveryResult:
         return self.outcome is not DeliveryOutcome.FAILED
 
 
-@dataclass(frozen=True, slots=True)
 class _Attempt:
-    status: int | None
-    headers: Mapping[str, str]
-    body: bytes
-    error: str | None
+    """One POST's answer (a plain class: one is made per event, a frozen dataclass costs more)."""
 
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+    __slots__ = ("body", "error", "headers", "ok", "status")
+
+    def __init__(
+        self, status: int | None, headers: Mapping[str, str], body: bytes, error: str | None
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.error = error
+        self.ok = status is not None and 200 <= status < 300
 
 
 def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> BaseCloudEvent:
@@ -123,6 +126,11 @@ class Sender:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._per_type: dict[str, tuple[Any, Any]] = {}
+        """Per event type: the metrics children of a delivery (``labels()`` takes a lock and a
+        lookup per call)."""
+        self._delivered: dict[int | None, DeliveryResult] = {}
+        """Results of first-attempt deliveries by status; frozen, so one serves every event."""
 
     @classmethod
     def from_settings(cls, settings: AdapterSettings, metrics: Metrics | None = None) -> Sender:
@@ -146,7 +154,11 @@ class Sender:
                 limit=self._max_connections, keepalive_timeout=30, ssl=self._ssl
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=False
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,
+                # No datacontenttype must reach the sink as no Content-Type, not octet-stream.
+                skip_auto_headers=_NO_AUTO_CONTENT_TYPE,
             )
 
     async def close(self) -> None:
@@ -181,21 +193,33 @@ class Sender:
 
     async def send(self, event: BaseCloudEvent) -> DeliveryResult:
         """Deliver ``event`` to the sink, retrying and dead-lettering as the policy says."""
+        if self._in_flight == 0:
+            self._idle.clear()
         self._in_flight += 1
-        self._idle.clear()
         started = time.perf_counter()
         event_type = event.get_type()
         try:
-            result = await self._deliver(with_extensions(event, self._overrides))
+            if self._overrides:
+                event = with_extensions(event, self._overrides)
+            result = await self._deliver(event)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
-        self.metrics.events_sent.labels(event_type, result.outcome.value).inc()
-        self.metrics.latency.labels(event_type).observe(time.perf_counter() - started)
-        if result.outcome is DeliveryOutcome.DEAD_LETTERED:
-            self.metrics.dead_lettered.labels(event_type).inc()
-        if result.outcome is not DeliveryOutcome.DELIVERED:
+        children = self._per_type.get(event_type)
+        if children is None:
+            metrics = self.metrics
+            children = self._per_type[event_type] = (
+                metrics.events_sent.labels(event_type, DeliveryOutcome.DELIVERED.value),
+                metrics.latency.labels(event_type),
+            )
+        children[1].observe(time.perf_counter() - started)
+        if result.outcome is DeliveryOutcome.DELIVERED:
+            children[0].inc()
+        else:
+            self.metrics.events_sent.labels(event_type, result.outcome.value).inc()
+            if result.outcome is DeliveryOutcome.DEAD_LETTERED:
+                self.metrics.dead_lettered.labels(event_type).inc()
             log.warning(
                 "event not delivered to sink",
                 extra={
@@ -211,7 +235,14 @@ class Sender:
 
     async def _deliver(self, event: BaseCloudEvent) -> DeliveryResult:
         message = self._encode(event, _FORMAT)
-        attempt, attempts = await self._with_retries(self.sink, message, event.get_type())
+        first = await self._post(self.sink, message)
+        if first.ok:
+            result = self._delivered.get(first.status)
+            if result is None:
+                result = DeliveryResult(DeliveryOutcome.DELIVERED, first.status, 1)
+                self._delivered[first.status] = result
+            return result
+        attempt, attempts = await self._with_retries(self.sink, message, event.get_type(), first)
         if attempt.ok:
             return DeliveryResult(DeliveryOutcome.DELIVERED, attempt.status, attempts)
         dls = self.policy.dead_letter_sink
@@ -228,12 +259,14 @@ class Sender:
         return DeliveryResult(outcome, attempt.status, attempts + dls_attempts, error)
 
     async def _with_retries(
-        self, url: str, message: HTTPMessage, event_type: str
+        self, url: str, message: HTTPMessage, event_type: str, first: _Attempt | None = None
     ) -> tuple[_Attempt, int]:
+        """Attempts until one succeeds or the policy gives up; ``first``: one already made."""
         policy = self.policy
         retries = 0
         while True:
-            attempt = await self._post(url, message)
+            attempt = first if first is not None else await self._post(url, message)
+            first = None
             if attempt.ok or not is_retryable(attempt.status) or retries >= policy.retry:
                 return attempt, retries + 1
             retries += 1
@@ -256,8 +289,6 @@ class Sender:
                 data=message.body,
                 headers=headers,
                 allow_redirects=False,
-                # No datacontenttype must reach the sink as no Content-Type, not octet-stream.
-                skip_auto_headers=_NO_AUTO_CONTENT_TYPE,
             ) as response:
                 body = await response.read()
                 return _Attempt(response.status, response.headers, body, None)

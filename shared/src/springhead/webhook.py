@@ -77,6 +77,14 @@ class WebhookRequest:
         return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
 
 
+class _ServedRequest(WebhookRequest):
+    """A request as the server received it: its headers (aiohttp's) are case-insensitive
+    already, so a missing header is not searched for again."""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
 def _raw(value: str) -> bytes:
     """A header value's original bytes: aiohttp decodes non-UTF-8 bytes as surrogates."""
     return value.encode("utf-8", "surrogateescape")
@@ -298,8 +306,12 @@ class WebhookAdapter:
                 return self._refuse(
                     429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait + 0.5)))}
                 )
-        incoming = WebhookRequest(
-            request.method, request.path, request.headers, body, dict(request.query)
+        incoming = _ServedRequest(
+            request.method,
+            request.path,
+            request.headers,
+            body,
+            dict(request.query) if request.query_string else {},
         )
         try:
             for check in self.authenticators:
@@ -307,7 +319,10 @@ class WebhookAdapter:
             events = self.receiver(incoming)
         except Rejection as rejection:
             return self._refuse(rejection.status, rejection.reason, rejection.headers)
-        results = await asyncio.gather(*(self.sender.send(event) for event in events))
+        if len(events) == 1:  # the usual case: no task and gather for one delivery
+            results = [await self.sender.send(events[0])]
+        else:
+            results = await asyncio.gather(*(self.sender.send(event) for event in events))
         if all(result.accepted for result in results):
             return web.Response(status=self.accepted_status)
         failed = next(result for result in results if not result.accepted)
