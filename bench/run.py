@@ -1,6 +1,6 @@
 """Springhead benchmarks: one command runs them all and rewrites bench/RESULTS.md.
 
-    make bench        (or: uv run python bench/run.py [--quick])
+    make bench        (or: uv run python bench/run.py [--quick] [--only LETTERS] [--output FILE])
 
 Each scenario is compared with a baseline measured in the same run on the same machine:
 (a) sender throughput vs raw aiohttp POSTs of the same bytes at the same concurrency;
@@ -16,7 +16,13 @@ Each scenario is compared with a baseline measured in the same run on the same m
 (h) controller RSS watching 1,000 Deployments vs a bare ``import kubernetes``;
 (i) the ApiServer source on a real kube-apiserver: RSS watching 10,000 ConfigMaps vs a bare
     kubernetes-client watcher; write-to-sink latency at 100 changes/s and a 5,000-change burst vs
-    a bare watch of the same writes.
+    a bare watch of the same writes;
+(j) the Kafka source on a real Apache Kafka broker: delivered events/s for 1 and 4 partitions,
+    ordered and unordered, vs the Sender alone posting the same events from memory to the same
+    sink; RSS while draining a 1,000,000-record backlog.
+
+``--only e,j`` runs some scenarios and keeps the other sections of the results file;
+``--output FILE`` writes elsewhere than bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -48,8 +54,6 @@ from bench_controller import bench_controller, controller_lines  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "sources" / "apiserver"))
 from bench_apiserver import apiserver_lines, bench_apiserver  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "sources" / "apiserver"))
 
 RESULTS = HERE / "RESULTS.md"
 PAYLOAD = b'{"message": "Hello from Springhead", "n": 12345, "tags": ["a", "b", "c"]}'
@@ -176,6 +180,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bare_python_rss() -> float:
@@ -308,30 +318,84 @@ async def closed_loop(url: str, make: WebhookRequestFactory, total: int, concurr
         return await run_concurrently(total, concurrency, one)
 
 
-async def open_loop_latencies(
-    url: str, make: WebhookRequestFactory, rate: float, count: int
-) -> list[float]:
-    """Latency (ms) of ``count`` requests sent at a steady ``rate`` per second."""
-    latencies: list[float] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+#: Connections of the open-loop client: kept alive and bounded, like a webhook sender's pool.
+OPEN_LOOP_CONNECTIONS = 64
+#: Open-loop runs alternate direct and via-source rounds so that load from other processes on the
+#: machine falls on both alike.
+OPEN_LOOP_ROUNDS = 5
 
-        async def one(n: int) -> None:
-            body, headers = make(n)
-            started = time.perf_counter()
-            async with session.post(url, data=body, headers=headers) as response:
+
+class OpenLoop:
+    """A steady-rate client: request ``n`` is due at ``n / rate`` seconds after the start.
+
+    Latency runs from the moment a request was due, not from when the client got round to it: a
+    generator that fell behind or a request waiting for a pooled connection counts as latency
+    (no coordinated omission). ``in_flight_max`` shows whether the target kept up with the rate.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, make: WebhookRequestFactory) -> None:
+        self.session = session
+        self.make = make
+        self.numbered = 0
+
+    async def run(self, url: str, rate: float, count: int) -> dict[str, object]:
+        latencies: list[float] = []
+        in_flight = in_flight_max = 0
+
+        async def one(due: float) -> None:
+            nonlocal in_flight, in_flight_max
+            self.numbered += 1
+            body, headers = self.make(self.numbered)
+            in_flight += 1
+            in_flight_max = max(in_flight, in_flight_max)
+            async with self.session.post(url, data=body, headers=headers) as response:
                 await response.read()
-            latencies.append((time.perf_counter() - started) * 1000)
+                if response.status not in (200, 202):
+                    raise RuntimeError(f"{url} answered {response.status}")
+            in_flight -= 1
+            latencies.append((time.perf_counter() - due) * 1000)
 
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        started = time.perf_counter()
         tasks = []
         for n in range(count):
-            delay = start + n / rate - loop.time()
+            due = started + n / rate
+            delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)  # pacing the load generator, not synchronising a test
-            tasks.append(asyncio.create_task(one(n)))
+            tasks.append(asyncio.create_task(one(due)))
         await asyncio.gather(*tasks)
-    return latencies
+        return {
+            "latencies": latencies,
+            "achieved": count / (time.perf_counter() - started),
+            "in_flight_max": in_flight_max,
+        }
+
+
+async def open_loop_pair(
+    direct_url: str, source_url: str, make: WebhookRequestFactory, rate: float, count: int
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Open-loop runs at ``rate`` straight to the sink and through the source, interleaved in
+    rounds; the latencies pooled, the lowest achieved rate and the highest in-flight count."""
+    connector = aiohttp.TCPConnector(limit=OPEN_LOOP_CONNECTIONS)
+    results: dict[str, dict[str, object]] = {}
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = OpenLoop(session, make)
+        for url in (direct_url, source_url):  # warm the pool to each target
+            await client.run(url, rate, min(200, count))
+        per_round = max(100, count // OPEN_LOOP_ROUNDS)
+        for _ in range(OPEN_LOOP_ROUNDS):
+            for name, url in (("direct", direct_url), ("source", source_url)):
+                round_result = await client.run(url, rate, per_round)
+                pooled = results.setdefault(
+                    name, {"latencies": [], "achieved": rate, "in_flight_max": 0}
+                )
+                pooled["latencies"] += round_result["latencies"]  # type: ignore[operator]
+                pooled["achieved"] = min(pooled["achieved"], round_result["achieved"])  # type: ignore[type-var]
+                pooled["in_flight_max"] = max(
+                    pooled["in_flight_max"],  # type: ignore[type-var]
+                    round_result["in_flight_max"],  # type: ignore[type-var]
+                )
+    return results["direct"], results["source"]
 
 
 def p99(values: list[float]) -> float:
@@ -355,7 +419,11 @@ async def bench_webhook(
             peak_rss = rss_mib(source.process.pid)
             for concurrency in (1, 8, 32, 128):
                 direct = await closed_loop(sink.url, make, total, concurrency)
+                cpu_before = cpu_seconds(source.process.pid)
                 through = await closed_loop(source_url, make, total, concurrency)
+                # Warm-up included: closed_loop sends min(500, total) requests before timing.
+                sent = total + min(500, total)
+                cpu_per_request = (cpu_seconds(source.process.pid) - cpu_before) / sent * 1e6
                 peak_rss = max(peak_rss, rss_mib(source.process.pid))
                 log(f"{name} c={concurrency}: direct {direct:.0f}/s, via source {through:.0f}/s")
                 rows.append(
@@ -364,14 +432,16 @@ async def bench_webhook(
                         "direct": direct,
                         "source": through,
                         "ratio": through / direct,
+                        "cpu": cpu_per_request,
                     }
                 )
             peak = max(float(r["source"]) for r in rows)  # type: ignore[arg-type]
             rate = peak / 2
             count = int(min(max(rate * 5, 500), 10000))
-            direct_lat = await open_loop_latencies(sink.url, make, rate, count)
-            source_lat = await open_loop_latencies(source_url, make, rate, count)
+            direct_run, source_run = await open_loop_pair(sink.url, source_url, make, rate, count)
             peak_rss = max(peak_rss, rss_mib(source.process.pid))
+    direct_lat: list[float] = direct_run["latencies"]  # type: ignore[assignment]
+    source_lat: list[float] = source_run["latencies"]  # type: ignore[assignment]
     return {
         "name": name,
         "rows": rows,
@@ -380,6 +450,8 @@ async def bench_webhook(
         "direct_p99": p99(direct_lat),
         "source_p50": statistics.median(source_lat),
         "source_p99": p99(source_lat),
+        "source_achieved": source_run["achieved"],
+        "source_in_flight": source_run["in_flight_max"],
         "rss": peak_rss,
     }
 
@@ -390,29 +462,40 @@ def webhook_lines(results: list[dict[str, object]]) -> list[str]:
         "",
         "Targets: throughput ratio >= 0.5 of the client posting straight to the sink; added p99 "
         "latency <= 5 ms at half the source's peak rate; RSS under load <= 80 MiB. The client, "
-        "the source and the sink are three processes on the same 2 cores.",
+        "the source and the sink are three processes on the same 2 cores. Source CPU: its user + "
+        "system time per request (less sensitive to the machine's load than the rates).",
         "",
-        "| source | concurrency | direct to sink req/s | via source req/s | ratio | |",
-        "|---|---:|---:|---:|---:|---|",
+        "| source | concurrency | direct to sink req/s | via source req/s | ratio | | "
+        "source CPU µs/request |",
+        "|---|---:|---:|---:|---:|---|---:|",
     ]
     for result in results:
         for row in result["rows"]:  # type: ignore[attr-defined]
             lines.append(
                 f"| {result['name']} | {row['concurrency']} | {row['direct']:,.0f} | "
-                f"{row['source']:,.0f} | {row['ratio']:.2f} | {verdict(row['ratio'] >= 0.5)} |"
+                f"{row['source']:,.0f} | {row['ratio']:.2f} | {verdict(row['ratio'] >= 0.5)} | "
+                f"{row['cpu']:.0f} |"
             )
     lines += [
         "",
+        f"Latency: open loop at half the source's peak rate, {OPEN_LOOP_ROUNDS} rounds "
+        "alternating direct and via source (load from other processes falls on both alike), "
+        f"{OPEN_LOOP_CONNECTIONS} kept-alive connections, timed from when each request was due "
+        "(a late generator or a wait for a connection counts). Lowest achieved rate and most "
+        "requests in flight of the via-source rounds show whether the source kept up; if it "
+        "did not, the machine was too loaded for the rate and the latency is queueing.",
+        "",
         "| source | rate req/s | direct p50 / p99 ms | via source p50 / p99 ms | added p99 ms | "
-        "peak RSS MiB | |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "via source: achieved req/s, most in flight | peak RSS MiB | |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         added = float(r["source_p99"]) - float(r["direct_p99"])  # type: ignore[arg-type]
         rss = float(r["rss"])  # type: ignore[arg-type]
         lines.append(
             f"| {r['name']} | {r['rate']:,.0f} | {r['direct_p50']:.2f} / {r['direct_p99']:.2f} | "
-            f"{r['source_p50']:.2f} / {r['source_p99']:.2f} | {added:.2f} | {rss:.1f} | "
+            f"{r['source_p50']:.2f} / {r['source_p99']:.2f} | {added:.2f} | "
+            f"{float(r['source_achieved']):,.0f}, {r['source_in_flight']} | {rss:.1f} | "  # type: ignore[arg-type]
             f"{verdict(added <= 5 and rss <= 80)} |"
         )
     return [*lines, ""]
@@ -471,6 +554,24 @@ def receiver_lines(rows: list[dict[str, object]]) -> list[str]:
     return [*lines, ""]
 
 
+# --- (j) Kafka source -----------------------------------------------------------------------
+
+
+async def kafka_section(*, quick: bool) -> list[str]:
+    """Scenario (j), sources/kafka/bench_kafka.py on a broker from testinfra: throughput for 1 and
+    4 partitions, ordered and unordered, against the Sender alone; RSS draining a backlog."""
+    sys.path.insert(0, str(ROOT / "sources" / "kafka"))
+    # Imported here: bench_kafka loads this file for its helpers, which is only possible once
+    # this module is complete.
+    from bench_kafka import KAFKA_FULL, KAFKA_QUICK, bench_kafka, kafka_lines
+
+    total, backlog, seconds, rounds = KAFKA_QUICK if quick else KAFKA_FULL
+    try:
+        return kafka_lines(await bench_kafka(total, backlog, seconds, rounds))
+    except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the rest
+        return ["## (j) Kafka source", "", f"Did not complete: {exc!r}", ""]
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -497,24 +598,39 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "**misses target**"
 
 
-def write_results(
-    sender: list[dict[str, object]],
-    ping: dict[str, float],
-    startup: dict[str, float],
-    webhooks: list[dict[str, object]],
-    receivers: list[dict[str, object]],
-    controller: dict[str, float],
-    extra: list[str],
-    args: str,
-) -> str:
+#: Every scenario, in the order of RESULTS.md. b and c are measured by one run, so are g and h.
+SCENARIOS = "abcdefghij"
+_TOGETHER = {"b": "bc", "c": "bc", "g": "gh", "h": "gh"}
+
+
+def scenario_letters(text: str) -> str:
+    """``--only``'s value (``e,j`` or ``ej``) as the scenario letters in report order."""
+    asked = {letter for letter in text.replace(",", "").replace(" ", "").lower()}
+    unknown = sorted(asked - set(SCENARIOS))
+    if not asked or unknown:
+        raise argparse.ArgumentTypeError(
+            f"scenarios are letters among {SCENARIOS!r}, e.g. e,j (got {text!r})"
+        )
+    asked |= {partner for letter in asked for partner in _TOGETHER.get(letter, letter)}
+    return "".join(letter for letter in SCENARIOS if letter in asked)
+
+
+def sections_of(text: str) -> dict[str, list[str]]:
+    """A results file's ``## (x) ...`` sections (heading to the next level-2 heading) by letter."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = None
+            if line.startswith("## (") and ")" in line:
+                current = sections.setdefault(line[4 : line.index(")")], [])
+        if current is not None:
+            current.append(line)
+    return sections
+
+
+def sender_lines(sender: list[dict[str, object]]) -> list[str]:
     lines = [
-        "# Benchmark results",
-        "",
-        f"Written by `make bench` (`python bench/run.py{args}`) on "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
-        f"Machine: {machine()}. Sink: bench/fast_sink.py in its own process over loopback "
-        "(scenario a), the springhead.testing RecordingSink (b, c, d).",
-        "",
         "## (a) Sender throughput vs raw aiohttp (same bytes, same concurrency, same sink)",
         "",
         "Target: sender / raw >= 0.8. Medians of interleaved rounds.",
@@ -528,8 +644,11 @@ def write_results(
             f"| {row['concurrency']} | {float(row['raw']):,.0f} | "  # type: ignore[arg-type]
             f"{float(row['sender']):,.0f} | {ratio:.2f} | {verdict(ratio >= 0.8)} |"  # type: ignore[arg-type]
         )
-    lines += [
-        "",
+    return [*lines, ""]
+
+
+def ping_lines(ping: dict[str, float]) -> list[str]:
+    return [
         "## (b) Ping tick lateness (sink receipt time minus scheduled tick)",
         "",
         "Target: p99 < 50 ms. Receipt at the sink bounds the send time from above.",
@@ -547,6 +666,11 @@ def write_results(
         "|---:|---:|---|",
         f"| {ping['rss']:.1f} | {ping['bare_rss']:.1f} | {verdict(ping['rss'] <= 50)} |",
         "",
+    ]
+
+
+def startup_lines(startup: dict[str, float]) -> list[str]:
+    return [
         "## (d) Process start to /readyz answering 200",
         "",
         "Target: <= 1 s. Baseline: start and exit of a bare Python interpreter importing asyncio.",
@@ -556,46 +680,100 @@ def write_results(
         f"| {startup['median']:.3f} | {startup['max']:.3f} | {startup['bare']:.3f} | "
         f"{verdict(startup['median'] <= 1.0)} |",
         "",
-        *webhook_lines(webhooks),
-        *receiver_lines(receivers),
-        *controller_lines(controller),
-        *extra,
     ]
+
+
+def write_results(measured: dict[str, list[str]], args: str, output: Path) -> str:
+    """Write ``output``: the sections measured now, and for the scenarios not run this time
+    (``--only``) the sections the file already held. Returns the text."""
+    previous = sections_of(output.read_text()) if output.exists() else {}
+    sections = {**previous, **measured}
+    kept = [letter for letter in sorted(sections) if letter not in measured]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`python bench/run.py{args}`) on "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"Machine: {machine()}. Sink: bench/fast_sink.py in its own process over loopback "
+        "(scenarios a, e, j), the springhead.testing RecordingSink (b, c, d).",
+    ]
+    if kept:
+        lines.append(
+            "Measured in this run: "
+            + ", ".join(f"({letter})" for letter in sorted(measured))
+            + "; kept from the file's previous run: "
+            + ", ".join(f"({letter})" for letter in kept)
+            + "."
+        )
+    lines.append("")
+    for letter in sorted(sections):
+        body = sections[letter]
+        lines += body if body and body[-1] == "" else [*body, ""]
     text = "\n".join(lines)
-    RESULTS.write_text(text)
+    output.write_text(text)
     return text
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer events and ticks (a smoke run)")
-    args = parser.parse_args()
-    total, rounds, ticks, runs = (2000, 1, 10, 3) if args.quick else (20000, 3, 61, 7)
-    log("(a) sender throughput")
-    sender = await bench_sender(total, rounds)
-    log("(d) start to ready")
-    startup = await bench_startup(runs)
-    log("(b, c) ping lateness and RSS")
-    ping = await bench_ping(ticks)
-    log("(e) webhook sources")
-    webhooks = [
-        await bench_webhook("http", "springhead_http", {}, http_request, total),
-        await bench_webhook("github", "springhead_github", GITHUB_ENV, github_request, total),
-    ]
-    log("(f) receiver frameworks")
-    receivers = await bench_receivers(total)
-    log("(g, h) controller")
-    controller = await bench_controller(*((50, 200) if args.quick else (200, 1000)))
-    quick = " --quick" if args.quick else ""
-    log("(i) apiserver source (real kube-apiserver)")
-    try:
-        apiserver = await bench_apiserver(objects=1000 if args.quick else 10_000, quick=args.quick)
-        extra = apiserver_lines(apiserver)
-    except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the rest
-        extra = ["## (i) ApiServer source", "", f"Did not complete: {exc!r}", ""]
-    sys.stdout.write(
-        write_results(sender, ping, startup, webhooks, receivers, controller, extra, quick)
+    parser.add_argument(
+        "--only",
+        type=scenario_letters,
+        default=SCENARIOS,
+        metavar="LETTERS",
+        help="run only these scenarios, e.g. --only e,j (b with c, g with h); the output's "
+        "other sections are kept as they were",
     )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help=f"the results file to (re)write (default {RESULTS.relative_to(ROOT)})",
+    )
+    args = parser.parse_args()
+    only: str = args.only
+    total, rounds, ticks, runs = (2000, 1, 10, 3) if args.quick else (20000, 3, 61, 7)
+    measured: dict[str, list[str]] = {}
+    if "a" in only:
+        log("(a) sender throughput")
+        measured["a"] = sender_lines(await bench_sender(total, rounds))
+    if "d" in only:
+        log("(d) start to ready")
+        measured["d"] = startup_lines(await bench_startup(runs))
+    if "b" in only:
+        log("(b, c) ping lateness and RSS")
+        measured.update(sections_of("\n".join(ping_lines(await bench_ping(ticks)))))
+    if "e" in only:
+        log("(e) webhook sources")
+        webhooks = [
+            await bench_webhook("http", "springhead_http", {}, http_request, total),
+            await bench_webhook("github", "springhead_github", GITHUB_ENV, github_request, total),
+        ]
+        measured["e"] = webhook_lines(webhooks)
+    if "f" in only:
+        log("(f) receiver frameworks")
+        measured["f"] = receiver_lines(await bench_receivers(total))
+    if "g" in only:
+        log("(g, h) controller")
+        controller = await bench_controller(*((50, 200) if args.quick else (200, 1000)))
+        measured.update(sections_of("\n".join(controller_lines(controller))))
+    if "i" in only:
+        log("(i) apiserver source (real kube-apiserver)")
+        try:
+            apiserver = await bench_apiserver(
+                objects=1000 if args.quick else 10_000, quick=args.quick
+            )
+            measured["i"] = apiserver_lines(apiserver)
+        except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the rest
+            measured["i"] = ["## (i) ApiServer source", "", f"Did not complete: {exc!r}", ""]
+    if "j" in only:
+        log("(j) Kafka source (real Apache Kafka broker)")
+        measured["j"] = await kafka_section(quick=args.quick)
+    flags = " --quick" if args.quick else ""
+    if only != SCENARIOS:
+        flags += f" --only {','.join(only)}"
+    sys.stdout.write(write_results(measured, flags, args.output))
 
 
 if __name__ == "__main__":
