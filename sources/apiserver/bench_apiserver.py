@@ -4,14 +4,14 @@
 
 Scenarios (the target in brackets):
 
-(g1) RSS of the source watching N (10,000) ConfigMaps, after the first list and at its peak
+(i1) RSS of the source watching N (10,000) ConfigMaps, after the first list and at its peak
      under load, Reference and Resource mode [Reference <= 120 MiB]. Baselines: a bare Python
      process that imported the kubernetes client, and a bare kubernetes-client watcher that
      keeps the same objects as the client's typed models (what a hand-written informer does).
-(g2) End-to-end latency from an API write to the sink acknowledging the event, p50/p99, at a
+(i2) End-to-end latency from an API write to the sink acknowledging the event, p50/p99, at a
      steady 100 changes/s after a 2 s warm-up [p99 <= 100 ms]. Baseline: the same writes seen by
      the bare kubernetes-client watch (write -> watch event), measured at the same time.
-(g3) A burst of 5,000 changes written as fast as the API server takes them: time from the first
+(i3) A burst of 5,000 changes written as fast as the API server takes them: time from the first
      write to the last event acknowledged by the sink, against the time until the bare watch saw
      the last of them.
 
@@ -305,7 +305,7 @@ def latencies_ms(ids: list[str], started: dict[str, float], seen: dict[str, floa
 async def bench_apiserver(
     *, objects: int = 10_000, quick: bool = False, state: bool = True, dump_to: str = ""
 ) -> dict[str, Any]:
-    """Run (g1)-(g3); returns the figures. ``state``: the source persists its position (as in
+    """Run (i1)-(i3); returns the figures. ``state``: the source persists its position (as in
     production); ``dump_to``: a file for every change's latencies."""
     from springhead.kube import KubeClient
     from springhead_testinfra.kube import start_kube
@@ -339,7 +339,7 @@ async def bench_apiserver(
         log("warm-up: 2 s of changes, not measured")
         warm_up = await writer.paced(rate, int(rate * 2), 0)
         await sink.wait_for(set(warm_up), timeout=120)
-        log(f"(g2) steady {rate:.0f} changes/s for {steady_seconds}s")
+        log(f"(i2) steady {rate:.0f} changes/s for {steady_seconds}s")
         steady = await writer.paced(rate, int(rate * steady_seconds), len(warm_up))
         received = await sink.wait_for(set(steady), timeout=120)
         steady_source = latencies_ms(steady, writer.started, received)
@@ -360,7 +360,7 @@ async def bench_apiserver(
             f" bare watch {result['bare_p50']:.1f}/{result['bare_p99']:.1f} ms"
         )
 
-        log(f"(g3) burst of {burst} changes")
+        log(f"(i3) burst of {burst} changes")
         burst_ids, write_seconds = await writer.burst(burst, len(warm_up) + len(steady))
         first = min(writer.started[i] for i in burst_ids)
         received = await sink.wait_for(set(burst_ids), timeout=600)
@@ -401,7 +401,7 @@ def apiserver_lines(r: dict[str, Any]) -> list[str]:
     return [
         "## (i) ApiServer source (real kube-apiserver " + str(r["version"]) + ")",
         "",
-        f"### (g1) RSS watching {r['objects']:,} ConfigMaps",
+        f"### (i1) RSS watching {r['objects']:,} ConfigMaps",
         "",
         "Target: Reference mode <= 120 MiB. Baselines: a bare Python importing the kubernetes "
         "client; a bare kubernetes-client watcher keeping the same objects as typed models.",
@@ -417,7 +417,7 @@ def apiserver_lines(r: dict[str, Any]) -> list[str]:
         f"| bare kubernetes-client watcher, typed models | {r['bare_watch_rss']:.1f} | |",
         f"| bare Python + `import kubernetes` | {r['bare_import_rss']:.1f} | |",
         "",
-        f"### (g2) Latency, API write -> sink acknowledged, {r['rate']:.0f} changes/s",
+        f"### (i2) Latency, API write -> sink acknowledged, {r['rate']:.0f} changes/s",
         "",
         f"Target: p99 <= 100 ms. {r['steady_count']:,} changes to random ConfigMaps among "
         f"{r['objects']:,}; baseline: the same writes as seen by the bare watch (write -> event).",
@@ -428,7 +428,7 @@ def apiserver_lines(r: dict[str, Any]) -> list[str]:
         f" | {verdict(r['source_p99'] <= 100)} |",
         f"| write -> bare watch event | {r['bare_p50']:.1f} | {r['bare_p99']:.1f} | |",
         "",
-        f"### (g3) Burst of {r['burst']:,} changes",
+        f"### (i3) Burst of {r['burst']:,} changes",
         "",
         "Times from the first write; the writer uses 32 threads.",
         "",
