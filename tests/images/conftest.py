@@ -11,8 +11,6 @@ cache mount.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from springhead.testing import SourceProcess
 from springhead_testinfra.dockerfiles import (
     BuiltImage,
     DockerIgnore,
@@ -191,92 +190,25 @@ def image_builds(tmp_path_factory: pytest.TempPathFactory) -> ImageBuilds:
     return ImageBuilds(tmp_path_factory.mktemp("images"))
 
 
-class ImageProcess:
-    """A process started from an image's ENTRYPOINT/CMD, with its working dir and ENV.
-
-    :meth:`start` returns once the runtime logged "source started"; JSON log lines are kept in
-    :attr:`logs`, all stderr in :attr:`stderr_lines`.
-    """
-
-    def __init__(self, image: BuiltImage, env: Mapping[str, str]) -> None:
-        self.image = image
-        self.env = image.host_env(env)
-        self.argv = image.command(env)
-        self.process: asyncio.subprocess.Process | None = None
-        self.logs: list[dict[str, Any]] = []
-        self.stderr_lines: list[str] = []
-        self._started = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self, *, timeout: float = 60.0) -> ImageProcess:
-        """Start the process and wait until it reports that it started."""
-        self.process = await asyncio.create_subprocess_exec(
-            *self.argv,
-            env=self.env,
-            cwd=self.image.host_workdir(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        self._reader = asyncio.create_task(self._read())
-        started = asyncio.create_task(self._started.wait())
-        exited = asyncio.create_task(self.process.wait())
-        done, _ = await asyncio.wait(
-            {started, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        started.cancel()
-        exited.cancel()
-        if started not in done:
-            if exited in done:
-                await self._reader
-            raise AssertionError(
-                f"{' '.join(self.argv)} did not start (exit {self.process.returncode}):\n"
-                + self.stderr_text()
-            )
-        return self
-
-    async def _read(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.stderr_lines.append(line)
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                self.logs.append(entry)
-                if entry.get("msg") == "source started":
-                    self._started.set()
-
-    def stderr_text(self) -> str:
-        """Everything the process wrote to stderr so far."""
-        return "\n".join(self.stderr_lines)
-
-    async def stop(self, *, timeout: float = 60.0) -> int:
-        """SIGTERM (as Kubernetes stops a pod), then wait; kill if it does not exit in time."""
-        if self.process is None:
-            return 0
-        if self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        if self._reader is not None:
-            await self._reader
-        assert self.process.returncode is not None
-        return self.process.returncode
+def image_process(image: BuiltImage, env: Mapping[str, str]) -> SourceProcess:
+    """A process started from an image's ENTRYPOINT/CMD, with its working dir and exactly its
+    ENV plus ``env`` (nothing from the test's environment)."""
+    return SourceProcess(
+        str(image.dockerfile.path),
+        image.host_env(env),
+        command=image.command(env),
+        cwd=image.host_workdir(),
+        inherit=(),
+    )
 
 
 @pytest.fixture
 async def run_image() -> AsyncIterator[Callable[[BuiltImage, Mapping[str, str]], Any]]:
     """Start images' entry points; every process still running is stopped after the test."""
-    started: list[ImageProcess] = []
+    started: list[SourceProcess] = []
 
-    async def start(image: BuiltImage, env: Mapping[str, str]) -> ImageProcess:
-        process = ImageProcess(image, env)
+    async def start(image: BuiltImage, env: Mapping[str, str]) -> SourceProcess:
+        process = image_process(image, env)
         started.append(process)
         return await process.start()
 

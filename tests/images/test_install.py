@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from springhead.testing import RecordingSink, adapter_env
+from springhead.testing import RecordingSink, SourceProcess, adapter_env
 from springhead_testinfra.dockerfiles import (
     BuiltImage,
     DockerfileError,
@@ -34,7 +34,7 @@ from springhead_testinfra.dockerfiles import (
 from springhead_testinfra.process import free_ports
 
 if TYPE_CHECKING:
-    from conftest import ImageBuilds, ImageProcess, Service
+    from conftest import ImageBuilds, Service
 
 pytestmark = pytest.mark.integration
 
@@ -260,7 +260,7 @@ async def test_the_image_runs_reports_healthy_and_writes_nothing(
     service: Service,
     image_builds: ImageBuilds,
     sink: RecordingSink,
-    run_image: Callable[[BuiltImage, Mapping[str, str]], Awaitable[ImageProcess]],
+    run_image: Callable[[BuiltImage, Mapping[str, str]], Awaitable[SourceProcess]],
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:

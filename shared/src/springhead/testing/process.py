@@ -32,8 +32,16 @@ def adapter_env(sink_url: str, **settings: str) -> dict[str, str]:
     return env
 
 
+#: Variables a source process takes from the test's environment unless told otherwise.
+INHERITED = ("PATH", "HOME", "LANG", "TZ")
+
+
 class SourceProcess:
     """A source started as ``python -m <module>`` with exactly ``env`` (plus PATH and HOME).
+
+    ``command`` replaces ``python -m <module> <args>`` with another argv (an image's entry
+    point, say; ``module`` then only names it in messages), ``cwd`` sets its working directory and
+    ``inherit`` which variables come from the test's environment before ``env`` is applied.
 
     :meth:`start` returns once the runtime logged "source started" (readiness), with the health
     port in :attr:`port`. Every JSON log line lands in :attr:`logs`; other stderr lines in
@@ -47,11 +55,17 @@ class SourceProcess:
         *,
         python: str = sys.executable,
         args: Sequence[str] = (),
+        command: Sequence[str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        inherit: Sequence[str] = INHERITED,
     ) -> None:
         self.module = module
         self.env = dict(env)
         self.python = python
         self.args = list(args)
+        self.command = list(command) if command is not None else [python, "-m", module, *args]
+        self.cwd = cwd
+        self.inherit = tuple(inherit)
         self.process: asyncio.subprocess.Process | None = None
         self.port: int | None = None
         self.logs: list[dict[str, Any]] = []
@@ -62,14 +76,13 @@ class SourceProcess:
 
     async def start(self, *, timeout: float = 30.0) -> SourceProcess:
         """Start the process and wait until it reports that it started."""
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
+        env = {k: v for k, v in os.environ.items() if k in self.inherit}
         env.update(self.env)
         self.process = await asyncio.create_subprocess_exec(
-            self.python,
-            "-m",
-            self.module,
-            *self.args,
+            *self.command,
             env=env,
+            cwd=self.cwd,
+            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
