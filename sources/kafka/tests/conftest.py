@@ -88,6 +88,7 @@ class KafkaTools:
                     key=r.key,
                     headers=list(r.headers) or None,
                     partition=r.partition,
+                    timestamp_ms=r.timestamp_ms,
                 )
                 for r in records
             ]

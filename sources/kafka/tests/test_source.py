@@ -92,7 +92,9 @@ async def test_every_kind_of_record_arrives_as_knative_maps_it(
     by_offset = {int(r.header("ce-knativekafkaoffset") or -1): r for r in sink.accepted}
     assert sorted(by_offset) == [p.offset for p in produced]
     for out, where in zip(records, produced, strict=True):
-        record = _Record(topic, where.partition, where.offset, where.timestamp, out)
+        # The timestamp the record was produced with (CreateTime): the producer's metadata
+        # gives a batch's timestamp, not each record's.
+        record = _Record(topic, where.partition, where.offset, out.timestamp_ms, out)
         expected = record_to_event(record, namespace="testns", name="test")
         request = by_offset[where.offset]
         assert received_attributes(request) == {
@@ -112,7 +114,7 @@ async def test_every_kind_of_record_arrives_as_knative_maps_it(
     assert plain.header("ce-key") == plain.header("ce-partitionkey") == "order-7"
     assert plain.header("ce-kafkaheaderxtraceid") == "abc"
     assert plain.header("Content-Type") == "application/json"
-    sent = datetime.fromtimestamp(produced[1].timestamp / 1000, UTC)
+    sent = datetime.fromtimestamp(1_700_000_000_124 / 1000, UTC)  # records[1]'s timestamp
     assert plain.event.get_time() == sent
     binary = by_offset[produced[2].offset].event
     assert (binary.get_id(), binary.get_type()) == ("1234-1234-1234", "com.example.someevent")

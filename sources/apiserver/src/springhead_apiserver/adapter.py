@@ -104,6 +104,9 @@ class ApiServerAdapter:
         self._states: dict[str, WatchState] = {}
         self._saved_at: dict[str, float] = {}
         self._dirty: set[str] = set()
+        self._save_lock = asyncio.Lock()
+        """One save at a time: a save's write runs in a thread and updates the positions' state
+        there, so a second save (the final one) must not start before it finished."""
         self._first_saved: dict[str, asyncio.Event] = {}
         self._informer_of: dict[str, Informer] = {}
         self._redelivery_base = max(0.05, settings.backoff_delay.total_seconds())
@@ -281,9 +284,14 @@ class ApiServerAdapter:
             await informer.wait_synced()
             state = self._states.get(informer.selection.key)
             if state is not None and state.needs_base:
-                await self._save_base(informer, state)
+                await asyncio.shield(self._save_first_base(informer, state))
         finally:
             released.set()
+
+    async def _save_first_base(self, informer: Informer, state: WatchState) -> None:
+        async with self._save_lock:
+            if state.needs_base:
+                await self._save_base(informer, state)
 
     async def _announce_sync(self) -> None:
         await asyncio.gather(*(i.wait_synced() for i in self.informers))
@@ -373,7 +381,9 @@ class ApiServerAdapter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), interval)
             if not self._stopping.is_set():
-                await self._save_all()
+                # Shielded: cancelling this helper on shutdown must not abandon a write whose
+                # thread still runs; the final save waits for it (the lock) instead.
+                await asyncio.shield(self._save_all())
 
     async def _save_all(self, *, final: bool = False) -> None:
         """Save every position that moved: at once when a change was handled since the last
@@ -384,6 +394,11 @@ class ApiServerAdapter:
         """
         if self._store is None:
             return
+        async with self._save_lock:
+            await self._save_positions(final=final)
+
+    async def _save_positions(self, *, final: bool) -> None:
+        assert self._store is not None  # noqa: S101 - only called with a store
         now = asyncio.get_running_loop().time()
         total = sum(state.stored_bytes for state in self._states.values())
         for informer in self.informers:
