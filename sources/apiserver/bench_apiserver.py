@@ -59,35 +59,6 @@ def p99(values: list[float]) -> float:
 # --- helper processes ----------------------------------------------------------------------
 
 
-def run_sink() -> None:
-    """``bench_apiserver.py _sink``: answer 202, record each event id's arrival time."""
-    from aiohttp import web
-
-    received: dict[str, float] = {}
-
-    async def accept(request: web.Request) -> web.Response:
-        await request.read()
-        received[request.headers.get("ce-id", "")] = time.time()
-        return web.Response(status=202)
-
-    async def dump(_: web.Request) -> web.Response:
-        return web.json_response(received)
-
-    async def serve() -> None:
-        app = web.Application()
-        app.router.add_post("/", accept)
-        app.router.add_get("/received", dump)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        sys.stdout.write(f"{runner.addresses[0][1]}\n")
-        sys.stdout.flush()
-        await asyncio.Event().wait()
-
-    asyncio.run(serve())
-
-
 def run_bare_watch(kubeconfig: str, namespace: str) -> None:
     """``bench_apiserver.py _watch``: the baseline - list into typed models, watch, print
     ``uid rv type time`` per event."""
@@ -145,11 +116,12 @@ class BareWatcher:
 
 
 class TimingSink:
-    """The recording sink as a child process."""
+    """bench/fast_sink.py as a child process, recording each event's arrival time."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, this script
-            [sys.executable, __file__, "_sink"], stdout=subprocess.PIPE, text=True
+        fast_sink = Path(__file__).resolve().parents[2] / "bench" / "fast_sink.py"
+        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our script
+            [sys.executable, str(fast_sink), "--record-arrivals"], stdout=subprocess.PIPE, text=True
         )
         port = self.process.stdout.readline() if self.process.stdout else ""
         self.url = f"http://127.0.0.1:{int(port)}/"
@@ -458,9 +430,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["_sink"]:
-        run_sink()
-    elif sys.argv[1:2] == ["_watch"]:
+    if sys.argv[1:2] == ["_watch"]:
         run_bare_watch(sys.argv[2], sys.argv[3])
     else:
         asyncio.run(main())
