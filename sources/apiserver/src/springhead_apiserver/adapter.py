@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from springhead.backoff import exponential_backoff, pause
 from springhead.informer import (
     Change,
     ChangeType,
@@ -271,9 +272,8 @@ class ApiServerAdapter:
                 if problem != self._problem:
                     log.error(problem, extra={"status": exc.status, "detail": str(exc)})
                 self._problem = problem
-            delay = min(REDELIVERY_MAX_DELAY, 0.5 * 2 ** min(failures, 6))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = exponential_backoff(failures, base=0.5, maximum=REDELIVERY_MAX_DELAY)
+            await pause(self._stopping, delay)
         return None
 
     async def _save_first_position(self, informer: Informer) -> None:
@@ -362,28 +362,24 @@ class ApiServerAdapter:
             if self._stopping.is_set():
                 raise StopInformer
             attempt += 1
-            delay = min(REDELIVERY_MAX_DELAY, self._redelivery_base * 2 ** min(attempt, 10))
+            delay = exponential_backoff(
+                attempt, base=self._redelivery_base, maximum=REDELIVERY_MAX_DELAY
+            )
             log.warning(
                 "event not accepted by the sink nor a dead-letter sink; sending it again",
                 extra={"event_id": event.get_id(), "retry_in_s": round(delay, 3)},
             )
-            try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except TimeoutError:
-                continue
-            raise StopInformer
+            if await pause(self._stopping, delay):
+                raise StopInformer
 
     # -- persistence ----------------------------------------------------------------------------
 
     async def _persist_periodically(self) -> None:
         interval = self.settings.state_interval.total_seconds()
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
-            if not self._stopping.is_set():
-                # Shielded: cancelling this helper on shutdown must not abandon a write whose
-                # thread still runs; the final save waits for it (the lock) instead.
-                await asyncio.shield(self._save_all())
+        while not await pause(self._stopping, interval):
+            # Shielded: cancelling this helper on shutdown must not abandon a write whose
+            # thread still runs; the final save waits for it (the lock) instead.
+            await asyncio.shield(self._save_all())
 
     async def _save_all(self, *, final: bool = False) -> None:
         """Save every position that moved: at once when a change was handled since the last
