@@ -33,6 +33,7 @@ from aiokafka import (
     ConsumerRebalanceListener,
 )
 from aiokafka.errors import KafkaError
+from springhead.backoff import pause
 from springhead.delivery import backoff_delay
 from springhead.sender import Sender
 
@@ -280,8 +281,7 @@ class KafkaAdapter:
                     },
                 )
                 return consumer
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            await pause(self._stopping, delay)
             delay = min(delay * 2, START_BACKOFF_MAX)
         return None
 
@@ -316,8 +316,7 @@ class KafkaAdapter:
             error = fetch.exception()
             if isinstance(error, KafkaError):
                 log.warning("fetching failed", extra={"error": f"{type(error).__name__}: {error}"})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                await pause(self._stopping, 1.0)
                 continue
             if error is not None:
                 raise error
