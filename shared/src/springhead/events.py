@@ -4,6 +4,11 @@ The SDK's event classes fill in a missing ``id`` (a random UUID) and ``time`` (n
 forwards events it received must neither invent an id for an event that lacks one (that event is
 malformed) nor add a time its producer did not set. :func:`exact_event` builds an event with exactly
 the given attributes, still validated by the SDK.
+
+The SDK's validation costs about 10 µs per event (measured: `exact_event` 11 µs of the Kafka
+source's 20 µs record mapping). :func:`built_event` skips it for attributes a source assembled
+itself in a shape that cannot fail it (fixed names, non-empty strings, an aware ``time``); each
+source that uses it has tests putting its events through the SDK's validation.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from cloudevents.core.exceptions import MissingRequiredAttributeError
 from cloudevents.core.v03.event import CloudEvent as CloudEventV03
 from cloudevents.core.v1.event import CloudEvent
 
-__all__ = ["exact_event"]
+__all__ = ["built_event", "exact_event"]
 
 EventData = dict[str, Any] | str | bytes | None
 
@@ -24,6 +29,12 @@ EventData = dict[str, Any] | str | bytes | None
 class _ExactV1(CloudEvent):
     def __init__(self, attributes: dict[str, Any], data: EventData = None) -> None:
         self._validate_attribute(attributes=attributes)
+        self._attributes = attributes
+        self._data = data
+
+
+class _BuiltV1(CloudEvent):
+    def __init__(self, attributes: dict[str, Any], data: EventData = None) -> None:
         self._attributes = attributes
         self._data = data
 
@@ -48,3 +59,12 @@ def exact_event(attributes: Mapping[str, Any], data: EventData = None) -> BaseCl
     if copied["specversion"] == "0.3":
         return _ExactV03(copied, data)
     return _ExactV1(copied, data)
+
+
+def built_event(attributes: dict[str, Any], data: EventData = None) -> BaseCloudEvent:
+    """A CloudEvents 1.0 event of ``attributes`` (taken as they are, not copied) and ``data``,
+    without the SDK's validation: only for attributes the caller built valid by construction
+    (see the module documentation). Anything received from outside goes through
+    :func:`exact_event`.
+    """
+    return _BuiltV1(attributes, data)

@@ -157,8 +157,6 @@ class Sender:
                 connector=connector,
                 timeout=self._timeout,
                 auto_decompress=False,
-                # No datacontenttype must reach the sink as no Content-Type, not octet-stream.
-                skip_auto_headers=_NO_AUTO_CONTENT_TYPE,
             )
 
     async def close(self) -> None:
@@ -289,6 +287,10 @@ class Sender:
                 data=message.body,
                 headers=headers,
                 allow_redirects=False,
+                # An event without datacontenttype reaches the sink without Content-Type, not
+                # octet-stream. Per request, only then: a session-wide skip list costs every
+                # request a header merge in aiohttp.
+                skip_auto_headers=None if "content-type" in headers else _NO_AUTO_CONTENT_TYPE,
             ) as response:
                 body = await response.read()
                 return _Attempt(response.status, response.headers, body, None)

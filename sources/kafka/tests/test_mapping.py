@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from springhead_kafka.mapping import (
     KAFKA_EVENT_TYPE,
     KeyType,
@@ -337,6 +340,67 @@ def test_every_float_text_reads_back_as_the_same_float() -> None:
         value = struct.unpack(">f", struct.pack(">I", bits))[0]
         text = java_float_text(value, single=True)
         assert struct.unpack(">f", struct.pack(">f", float(text)))[0] == value, text
+
+
+# --- plain events are built without the SDK's validation: they must always pass it ----------------
+
+_HEADER_NAMES = st.one_of(
+    st.text(max_size=12), st.sampled_from(["Content-Type", "content-type", "CE_ID", "-", "Ü"])
+)
+_NOT_CLOUDEVENTS = st.one_of(
+    st.none(),
+    st.binary(max_size=8),
+    st.sampled_from([b"", b"text/plain", b"application/json; charset=utf-8", b"\xff\xfe"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.one_of(st.none(), st.binary(max_size=32)),
+    key=st.one_of(st.none(), st.binary(max_size=9)),
+    key_type=st.sampled_from(list(KeyType)),
+    headers=st.lists(
+        st.tuples(_HEADER_NAMES, st.one_of(st.none(), st.binary(max_size=8))), max_size=4
+    ),
+    content_type=_NOT_CLOUDEVENTS,
+    topic=st.text(min_size=1, max_size=10),
+    partition=st.integers(0, 2**31 - 1),
+    offset=st.integers(0, 2**63 - 1),
+    timestamp=st.one_of(st.just(-1), st.integers(0, 253_402_300_799_999)),
+)
+def test_plain_events_pass_the_sdks_validation(
+    value: bytes | None,
+    key: bytes | None,
+    key_type: KeyType,
+    headers: list[tuple[str, bytes | None]],
+    content_type: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp: int,
+) -> None:
+    plain_headers = [
+        (name, header_value)
+        for name, header_value in headers
+        if name.lower() not in ("content-type", "ce_specversion")
+    ]
+    if content_type is not None:
+        plain_headers.append(("content-type", content_type))
+    record = Record(
+        value=value,
+        key=key,
+        headers=tuple(plain_headers),
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=timestamp,
+    )
+    result = mapped(record, key_type)
+    if result.form is not RecordForm.PLAIN:
+        return  # a content type of the CloudEvents formats: parsed and validated by the SDK
+    attributes = dict(result.event.get_attributes())
+    CloudEvent._validate_attribute(attributes)  # raises CloudEventValidationError when invalid
+    assert CloudEvent(attributes, value).get_attributes() == attributes  # nothing defaulted
 
 
 # --- CloudEvents conformance (Kafka protocol binding) ----------------------------------------
