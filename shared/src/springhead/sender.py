@@ -154,9 +154,7 @@ class Sender:
                 limit=self._max_connections, keepalive_timeout=30, ssl=self._ssl
             )
             self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                auto_decompress=False,
+                connector=connector, timeout=self._timeout, auto_decompress=False
             )
 
     async def close(self) -> None:

@@ -33,7 +33,7 @@ from aiokafka import (
     ConsumerRebalanceListener,
 )
 from aiokafka.errors import KafkaError
-from springhead.backoff import pause
+from springhead.backoff import exponential_backoff, pause
 from springhead.delivery import backoff_delay
 from springhead.sender import Sender
 
@@ -249,7 +249,7 @@ class KafkaAdapter:
         options = self._consumer_options()
         if settings.tls:
             options["ssl_context"] = await asyncio.to_thread(settings.ssl_context)
-        delay = 1.0
+        failures = 0
         while not self._stopping.is_set():
             consumer = AIOKafkaConsumer(**options)
             if settings.topic_pattern:
@@ -262,12 +262,14 @@ class KafkaAdapter:
             try:
                 await consumer.start()
             except KafkaError as exc:
+                failures += 1
+                delay = exponential_backoff(failures, base=1.0, maximum=START_BACKOFF_MAX)
                 log.error(
                     "cannot reach Kafka; retrying",
                     extra={
                         "bootstrap_servers": settings.bootstrap_servers,
                         "error": f"{type(exc).__name__}: {exc}",
-                        "retry_in_s": delay,
+                        "retry_in_s": round(delay, 3),
                     },
                 )
                 await consumer.stop()
@@ -282,7 +284,6 @@ class KafkaAdapter:
                 )
                 return consumer
             await pause(self._stopping, delay)
-            delay = min(delay * 2, START_BACKOFF_MAX)
         return None
 
     async def _fetch_loop(self) -> None:
@@ -485,17 +486,17 @@ class KafkaAdapter:
                 break
             rounds += 1
             self.metrics.redeliveries.labels(part.topic).inc()
-            pause = min(backoff_delay(self.sender.policy, min(rounds, 16)), REDELIVERY_PAUSE_MAX)
+            wait = min(backoff_delay(self.sender.policy, min(rounds, 16)), REDELIVERY_PAUSE_MAX)
             log.warning(
                 "event not accepted; delivering it again, its partition waits",
                 extra={
                     **_where(record),
                     "round": rounds,
                     "status": result.status,
-                    "pause_s": pause,
+                    "pause_s": wait,
                 },
             )
-            await asyncio.sleep(pause)
+            await asyncio.sleep(wait)
         part.offsets.done(record.offset)
         counter = part.done_counters.get(outcome)
         if counter is None:
