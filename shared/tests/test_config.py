@@ -12,6 +12,7 @@ from springhead.config import (
     BackoffPolicy,
     ConfigError,
     ContentMode,
+    EventLoop,
     load_settings,
 )
 
@@ -30,6 +31,7 @@ def test_defaults_follow_knative() -> None:
     assert settings.timeout is None and settings.attempt_timeout is None
     assert settings.dead_letter_sink is None
     assert settings.content_mode is ContentMode.BINARY
+    assert settings.event_loop is EventLoop.AUTO
 
 
 def test_every_setting_read_from_its_variable() -> None:
@@ -46,6 +48,7 @@ def test_every_setting_read_from_its_variable() -> None:
         "SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX": "PT1M",
         "SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK": "https://dls.example/",
         "SPRINGHEAD_CONTENT_MODE": "structured",
+        "SPRINGHEAD_EVENT_LOOP": "asyncio",
     }
     settings = load_settings(AdapterSettings, env)
     assert settings.ce_overrides == {"team": "blue", "tier": "2"}
@@ -58,6 +61,7 @@ def test_every_setting_read_from_its_variable() -> None:
     assert settings.retry_after_max == timedelta(minutes=1)
     assert settings.dead_letter_sink == "https://dls.example/"
     assert settings.content_mode is ContentMode.STRUCTURED
+    assert settings.event_loop is EventLoop.ASYNCIO
 
 
 def test_delivery_timeout_wins_over_k_sink_timeout() -> None:
@@ -116,6 +120,7 @@ def test_empty_overrides_mean_none() -> None:
         ({"SPRINGHEAD_CONTENT_MODE": "batched"}, "SPRINGHEAD_CONTENT_MODE", "binary"),
         ({"SPRINGHEAD_PORT": "70000"}, "SPRINGHEAD_PORT", "less than or equal"),
         ({"SPRINGHEAD_LOG_LEVEL": "LOUD"}, "SPRINGHEAD_LOG_LEVEL", "DEBUG, INFO"),
+        ({"SPRINGHEAD_EVENT_LOOP": "trio"}, "SPRINGHEAD_EVENT_LOOP", "'auto', 'asyncio'"),
         ({"K_AUDIENCE": "sink-aud"}, "SPRINGHEAD_OIDC_TOKEN_FILE", "token file"),
     ],
 )

@@ -4,10 +4,17 @@ sink: health, readiness, metrics, JSON logs, draining on SIGTERM, a second signa
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import os
 import signal
+import subprocess
+import sys
 
 import aiohttp
+import pytest
+from springhead.config import AdapterSettings, load_settings
+from springhead.runtime import serve
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
 
 EVERY_SECOND = "* * * * * *"
@@ -95,3 +102,71 @@ async def test_grace_period_bounds_draining(sink: RecordingSink) -> None:
 
 def await_log(source: SourceProcess, message: str) -> bool:
     return any(entry.get("msg") == message for entry in source.logs)
+
+
+@pytest.mark.parametrize(
+    ("choice", "loop"),
+    # The workspace installs uvloop (the webhook and Kafka sources depend on springhead[uvloop]),
+    # so auto picks it here.
+    [("asyncio", "asyncio"), ("uvloop", "uvloop"), ("auto", "uvloop")],
+)
+async def test_event_loop_follows_the_setting(sink: RecordingSink, choice: str, loop: str) -> None:
+    env = ping_env(sink, SPRINGHEAD_EVENT_LOOP=choice)
+    async with SourceProcess("springhead_ping", env) as source:
+        await sink.wait_for(1)
+    assert (await source.wait_for_log("source started"))["event_loop"] == loop
+    assert source.process is not None and source.process.returncode == 0
+
+
+#: The ping source started in an interpreter where uvloop cannot be imported (as in its image).
+WITHOUT_UVLOOP = (
+    "import sys; sys.modules['uvloop'] = None; from springhead_ping.__main__ import run; run()"
+)
+
+
+async def test_auto_falls_back_to_asyncio_without_uvloop(sink: RecordingSink) -> None:
+    command = [sys.executable, "-c", WITHOUT_UVLOOP]
+    async with SourceProcess("springhead_ping", ping_env(sink), command=command) as source:
+        await sink.wait_for(1)
+    assert (await source.wait_for_log("source started"))["event_loop"] == "asyncio"
+
+
+def test_uvloop_required_but_missing_is_a_configuration_error(sink: RecordingSink) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_UVLOOP],
+        env={**os.environ, **ping_env(sink, SPRINGHEAD_EVENT_LOOP="uvloop")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "configuration error: SPRINGHEAD_EVENT_LOOP: uvloop is not installed "
+        "(install springhead[uvloop]) or choose auto or asyncio"
+    ]
+    assert not sink.requests
+
+
+class _RecordsFreeze:
+    """An adapter whose run() notes how many objects the collector holds frozen, then ends."""
+
+    def __init__(self) -> None:
+        self.frozen: int | None = None
+
+    async def run(self) -> None:
+        self.frozen = gc.get_freeze_count()
+
+    async def stop(self) -> None:
+        """Nothing to stop: run() ends by itself."""
+
+
+async def test_start_up_objects_are_frozen_once_serving(sink: RecordingSink) -> None:
+    settings = load_settings(AdapterSettings, adapter_env(sink.url))
+    adapter = _RecordsFreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        status = await serve(settings, lambda _s, _sender: adapter, freeze_startup=True)
+    finally:
+        gc.unfreeze()
+    assert status == 0
+    assert adapter.frozen is not None and adapter.frozen > 1000

@@ -237,6 +237,15 @@ def _settings(
     raise AssertionError(f"no settings for {service}")
 
 
+#: The services whose images install uvloop (``springhead[uvloop]``), so that the default
+#: SPRINGHEAD_EVENT_LOOP=auto runs them on it; every other image runs on asyncio's loop.
+THROUGHPUT_LOOP = {
+    "springhead-http": "uvloop",
+    "springhead-github": "uvloop",
+    "springhead-kafka": "uvloop",
+}
+
+
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {
         path.relative_to(root).as_posix(): (path.lstat().st_size, path.lstat().st_mtime_ns)
@@ -271,6 +280,8 @@ async def test_the_image_runs_reports_healthy_and_writes_nothing(
     before = _snapshot(image.root)
 
     process = await run_image(image, env)
+    started = await process.wait_for_log("source started")
+    assert started["event_loop"] == THROUGHPUT_LOOP.get(service.package, "asyncio")
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 200

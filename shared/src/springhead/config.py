@@ -32,6 +32,7 @@ __all__ = [
     "BackoffPolicy",
     "ConfigError",
     "ContentMode",
+    "EventLoop",
     "IsoDuration",
     "SPEC_ATTRIBUTES",
     "load_settings",
@@ -86,6 +87,17 @@ class BackoffPolicy(StrEnum):
 
     LINEAR = "linear"
     EXPONENTIAL = "exponential"
+
+
+class EventLoop(StrEnum):
+    """The asyncio event loop a source runs on (``SPRINGHEAD_EVENT_LOOP``)."""
+
+    AUTO = "auto"
+    """uvloop when installed (the webhook and Kafka sources' images have it), else asyncio's."""
+    ASYNCIO = "asyncio"
+    """The standard library's loop: the smallest footprint (no uvloop library in memory)."""
+    UVLOOP = "uvloop"
+    """uvloop, required: a start-up error when it is not installed."""
 
 
 class ContentMode(StrEnum):
@@ -235,6 +247,9 @@ class AdapterSettings(BaseSettings):
 
     log_level: str = Field(default="INFO", validation_alias="SPRINGHEAD_LOG_LEVEL")
     """Log level: DEBUG, INFO, WARNING or ERROR."""
+
+    event_loop: EventLoop = Field(default=EventLoop.AUTO, validation_alias="SPRINGHEAD_EVENT_LOOP")
+    """Event loop: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``."""
 
     @field_validator("log_level")
     @classmethod

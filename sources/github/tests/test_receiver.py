@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from springhead.config import load_settings
 from springhead.webhook import Rejection, WebhookRequest, hmac_signature, sign
 from springhead_github.adapter import github_receiver
@@ -209,3 +214,55 @@ def test_github_official_hmac_vector() -> None:
             github_signature(vector["secret"])(
                 request({"X-Hub-Signature-256": expected}, body + b"\n")
             )
+
+
+# --- events are built without the SDK's validation: they must always pass it ---------------
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {key for item in value.values() for key in _keys(item)}
+    if isinstance(value, list):
+        return {key for item in value for key in _keys(item)}
+    return set()
+
+
+_PAYLOADS = sorted((DATA / "payloads").glob("*/payload.json"))
+#: Event names and the object keys of GitHub's own payloads, so that generated payloads reach the
+#: fields the mapping reads (repository.owner.login, comment.html_url, pages[].page_name ...).
+_EVENTS = sorted({path.parent.name for path in _PAYLOADS} | {"ping", "not_a_known_event"})
+_VOCABULARY = sorted(set().union(*(_keys(json.loads(p.read_bytes())) for p in _PAYLOADS)))
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+    st.sampled_from(["", "https://github.com/o/r/pull/1", "a/", "\ud800"]),
+)
+_JSON = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(_VOCABULARY), inner, max_size=5),
+    ),
+    max_leaves=25,
+)
+
+
+@examples(max_examples=300, deadline=None)
+@given(
+    event=st.sampled_from(_EVENTS),
+    payload=st.dictionaries(st.sampled_from(_VOCABULARY), _JSON, max_size=8),
+    delivery=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40),
+)
+def test_events_pass_the_sdks_validation(
+    event: str, payload: dict[str, Any], delivery: str
+) -> None:
+    body = json.dumps(payload).encode()
+    [built] = github_receiver(settings(GITHUB_EVENT_TYPES="*"))(
+        request(github_headers(event, delivery), body)
+    )
+    attributes = dict(built.get_attributes())
+    CloudEvent._validate_attribute(attributes)  # raises CloudEventValidationError when invalid
+    assert CloudEvent(attributes, body).get_attributes() == attributes  # nothing defaulted

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from springhead.config import load_settings
 from springhead.webhook import Rejection, WebhookRequest
 from springhead_http.adapter import http_receiver
@@ -185,3 +188,52 @@ def test_malformed_cloudevents_are_rejected(
         receive(headers, body)
     assert caught.value.status == status
     assert reason in caught.value.reason
+
+
+# --- plain events are built without the SDK's validation: they must always pass it ----------------
+
+_HEADER_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.sampled_from([" ", "\t", "text/plain", "application/json; charset=utf-8", "\udcff"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=_HEADER_VALUES,
+    content_type=_HEADER_VALUES,
+    traceparent=_HEADER_VALUES,
+    tenant=_HEADER_VALUES,
+    body=st.binary(max_size=16),
+    event_source=st.text(max_size=8),
+)
+def test_plain_events_pass_the_sdks_validation(
+    key: str | None,
+    content_type: str | None,
+    traceparent: str | None,
+    tenant: str | None,
+    body: bytes,
+    event_source: str,
+) -> None:
+    assume(not _media(content_type).startswith("application/cloudevents"))
+    given_headers = {
+        "Idempotency-Key": key,
+        "Content-Type": content_type,
+        "traceparent": traceparent,
+        "X-Tenant": tenant,
+    }
+    headers = {name: value for name, value in given_headers.items() if value is not None}
+    [event] = receive(
+        headers,
+        body,
+        HTTP_EVENT_SOURCE=event_source,
+        HTTP_HEADER_EXTENSIONS="X-Tenant=tenant",
+    )
+    attributes = dict(event.get_attributes())
+    CloudEvent._validate_attribute(attributes)  # raises CloudEventValidationError when invalid
+    assert CloudEvent(attributes, body or None).get_attributes() == attributes  # nothing defaulted
+
+
+def _media(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
