@@ -106,7 +106,7 @@ def await_log(source: SourceProcess, message: str) -> bool:
 
 @pytest.mark.parametrize(
     ("choice", "loop"),
-    # The workspace installs uvloop (the webhook and Kafka sources depend on springhead[uvloop]),
+    # The workspace installs uvloop (the webhook sources depend on springhead[uvloop]),
     # so auto picks it here.
     [("asyncio", "asyncio"), ("uvloop", "uvloop"), ("auto", "uvloop")],
 )

@@ -8,9 +8,8 @@ a 4-partition topic; the Kafka source (its own process) delivers them to bench/f
 process), ordered and unordered. Measured from 10 % to 100 % delivered (start-up and group join
 excluded), from the sink's own count. Baseline, same run, same sink: the shared Sender alone posting
 the same events from memory at the same concurrency (ordered: one per partition; unordered:
-KAFKA_MAX_IN_FLIGHT), on the event loop the source runs on. Targets: unordered >= 0.8 of the
-baseline, ordered with 4 partitions >= 0.5 (one partition ordered is one event at a time: shown,
-no target).
+KAFKA_MAX_IN_FLIGHT). Targets: unordered >= 0.8 of the baseline, ordered with 4 partitions
+>= 0.5 (one partition ordered is one event at a time: shown, no target).
 (j2) Memory: RSS of the source while it works through a backlog of ``backlog`` records (4
 partitions), sampled every 100 ms; beside it the bare-Python baseline of run.py. Target: peak
 <= 150 MiB.
@@ -31,9 +30,6 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-from springhead.config import EventLoop
-from springhead.runtime import loop_factory
 
 _RUN = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 _spec = importlib.util.spec_from_file_location("springhead_bench_run", _RUN)
@@ -130,6 +126,9 @@ def kafka_source_env(sink_url: str, bootstrap: str, topic: str, **env: str) -> d
         KAFKA_INITIAL_OFFSET="earliest",
         KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:8]}",
         SPRINGHEAD_DELIVERY_RETRY="0",
+        # As its image runs (no uvloop installed there; the workspace has it), and on the same
+        # loop as the baseline's Sender in this process.
+        SPRINGHEAD_EVENT_LOOP="asyncio",
         **env,
     )
 
@@ -203,15 +202,6 @@ async def kafka_baseline_rate(
         return rate, (time.process_time() - cpu_start) / total * 1e6
 
 
-def on_the_sources_loop(coroutine: Any) -> Any:
-    """Run ``coroutine`` on the event loop the Kafka source runs on (its default,
-    SPRINGHEAD_EVENT_LOOP=auto: uvloop, which springhead-kafka installs), so that the baseline and
-    the source differ only in the consumer. Called in a thread of its own (the bench's loop
-    waits)."""
-    with asyncio.Runner(loop_factory=loop_factory(EventLoop.AUTO)) as runner:
-        return runner.run(coroutine)
-
-
 async def kafka_backlog_rss(
     sink_url: str, bootstrap: str, topic: str, backlog: int, seconds: float
 ) -> dict[str, float]:
@@ -262,10 +252,7 @@ async def bench_kafka(
                     baselines, sources = [], []
                     for _ in range(rounds):  # interleaved so drift hits both alike
                         baselines.append(
-                            await asyncio.to_thread(
-                                on_the_sources_loop,
-                                kafka_baseline_rate(sink.url, total, concurrency, partitions),
-                            )
+                            await kafka_baseline_rate(sink.url, total, concurrency, partitions)
                         )
                         sources.append(
                             await kafka_source_rate(

@@ -242,7 +242,6 @@ def _settings(
 THROUGHPUT_LOOP = {
     "springhead-http": "uvloop",
     "springhead-github": "uvloop",
-    "springhead-kafka": "uvloop",
 }
 
 

@@ -93,7 +93,7 @@ class EventLoop(StrEnum):
     """The asyncio event loop a source runs on (``SPRINGHEAD_EVENT_LOOP``)."""
 
     AUTO = "auto"
-    """uvloop when installed (the webhook and Kafka sources' images have it), else asyncio's."""
+    """uvloop when installed (the webhook sources' images have it), else asyncio's."""
     ASYNCIO = "asyncio"
     """The standard library's loop: the smallest footprint (no uvloop library in memory)."""
     UVLOOP = "uvloop"
