@@ -132,21 +132,41 @@ def test_bad_value_names_its_variable(env: dict[str, str], variable: str, reason
     assert reason in caught.value.reason
 
 
-def test_bad_config_exits_with_one_line_and_no_traceback() -> None:
-    code = (
-        "from springhead.runtime import main; from springhead.config import AdapterSettings; "
-        "main(AdapterSettings, None)"
-    )
+MAIN = (
+    "from springhead.runtime import main; from springhead.config import AdapterSettings; "
+    "main(AdapterSettings, None)"
+)
+#: The same, in an interpreter where uvloop cannot be imported (as in the ping image).
+MAIN_WITHOUT_UVLOOP = "import sys; sys.modules['uvloop'] = None; " + MAIN
+
+
+@pytest.mark.parametrize(
+    ("code", "env", "line"),
+    [
+        (
+            MAIN,
+            {"SPRINGHEAD_DELIVERY_RETRY": "many"},
+            "configuration error: SPRINGHEAD_DELIVERY_RETRY: Input should be a valid integer, "
+            "unable to parse string as an integer",
+        ),
+        (
+            MAIN_WITHOUT_UVLOOP,
+            {"SPRINGHEAD_EVENT_LOOP": "uvloop"},
+            "configuration error: SPRINGHEAD_EVENT_LOOP: uvloop is not installed "
+            "(install springhead[uvloop]) or choose auto or asyncio",
+        ),
+    ],
+)
+def test_bad_config_exits_with_one_line_and_no_traceback(
+    code: str, env: dict[str, str], line: str
+) -> None:
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={"K_SINK": "http://sink/", "SPRINGHEAD_DELIVERY_RETRY": "many"},
+        env={"K_SINK": "http://sink/", **env},
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        "configuration error: SPRINGHEAD_DELIVERY_RETRY: Input should be a valid integer, "
-        "unable to parse string as an integer"
-    ]
+    assert result.stderr.splitlines() == [line]
     assert "Traceback" not in result.stderr

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import signal
-import subprocess
 import sys
 
 import aiohttp
@@ -118,7 +116,8 @@ async def test_event_loop_follows_the_setting(sink: RecordingSink, choice: str, 
     assert source.process is not None and source.process.returncode == 0
 
 
-#: The ping source started in an interpreter where uvloop cannot be imported (as in its image).
+#: The ping source started in an interpreter where uvloop cannot be imported (as in its image);
+#: SPRINGHEAD_EVENT_LOOP=uvloop there is a configuration error (tests/test_config.py).
 WITHOUT_UVLOOP = (
     "import sys; sys.modules['uvloop'] = None; from springhead_ping.__main__ import run; run()"
 )
@@ -129,22 +128,6 @@ async def test_auto_falls_back_to_asyncio_without_uvloop(sink: RecordingSink) ->
     async with SourceProcess("springhead_ping", ping_env(sink), command=command) as source:
         await sink.wait_for(1)
     assert (await source.wait_for_log("source started"))["event_loop"] == "asyncio"
-
-
-def test_uvloop_required_but_missing_is_a_configuration_error(sink: RecordingSink) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_UVLOOP],
-        env={**os.environ, **ping_env(sink, SPRINGHEAD_EVENT_LOOP="uvloop")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        "configuration error: SPRINGHEAD_EVENT_LOOP: uvloop is not installed "
-        "(install springhead[uvloop]) or choose auto or asyncio"
-    ]
-    assert not sink.requests
 
 
 class _RecordsFreeze:
