@@ -1,5 +1,5 @@
 """Receiver framework candidates for the webhook sources, each run as its own process:
-``python bench/receivers.py aiohttp|fastapi`` prints its port, then serves POST / -> 202 after
+``python bench/receivers.py aiohttp|fastapi|asgi`` prints its port, then serves POST / -> 202 after
 reading the body, until killed. The webhook sources use the winner (see bench/RESULTS.md)."""
 
 # No ``from __future__ import annotations`` here: FastAPI resolves the handler's annotations at
@@ -51,5 +51,24 @@ def serve_fastapi(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def serve_asgi(port: int) -> None:
+    """What the sources run: springhead.asgi's server (uvicorn, httptools) with a plain ASGI app."""
+    from springhead.asgi import Receive, Scope, Send, Server, read_body, respond
+
+    async def accept(scope: Scope, receive: Receive, send: Send) -> None:
+        await read_body(receive, 1024 * 1024)
+        await respond(send, 202)
+
+    async def main() -> None:
+        server = Server("127.0.0.1", port, {"/": accept})
+        await server.start()
+        sys.stdout.write(f"{port}\n")
+        sys.stdout.flush()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
 if __name__ == "__main__":
-    {"aiohttp": serve_aiohttp, "fastapi": serve_fastapi}[sys.argv[1]](free_port())
+    serve = {"aiohttp": serve_aiohttp, "fastapi": serve_fastapi, "asgi": serve_asgi}
+    serve[sys.argv[1]](free_port())

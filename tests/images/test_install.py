@@ -44,7 +44,9 @@ HEAVY_CLIENTS = frozenset({"kubernetes", "aiokafka", "pygithub", "apscheduler"})
 #: Development tools and test infrastructure: never in an image.
 DEV_ONLY = frozenset(
     {"pytest", "pytest-asyncio", "mypy", "ruff", "hypothesis", "import-linter"}
-    | {"springhead-testinfra", "fastapi", "uvicorn"}
+    | {"springhead-testinfra", "fastapi"}
+    # uvicorn serves every source, but without [standard]'s reloader and websockets
+    | {"watchfiles", "websockets"}
 )
 SITE_PACKAGES = "/app/.venv/lib/python3.11/site-packages"
 

@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable
 from typing import NoReturn, Protocol, TypeVar
 
-from aiohttp import web
-
+from springhead.asgi import AsgiApp, Receive, Scope, Send, Server, respond, text_route
 from springhead.config import AdapterSettings, ConfigError, EventLoop, load_settings
 from springhead.logs import configure_logging
 from springhead.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -42,8 +41,8 @@ EXIT_ABORTED = 1
 class Adapter(Protocol):
     """What a source implements: produce events with the sender until asked to stop.
 
-    Optional: ``is_ready() -> bool`` joins the readiness check; ``routes() -> list[RouteDef]``
-    adds HTTP routes (webhooks) to the runtime's server.
+    Optional: ``is_ready() -> bool`` joins the readiness check; ``routes() -> Mapping[str,
+    AsgiApp]`` adds HTTP routes (exact path -> ASGI app; webhooks) to the runtime's server.
     """
 
     async def run(self) -> None:
@@ -74,50 +73,47 @@ class HealthServer:
         self.live = True
         self.ready = False
         self.ready_check: Callable[[], bool] | None = None
-        self.extra_routes: list[web.RouteDef] = []
-        self._runner: web.AppRunner | None = None
+        self.extra_routes: dict[str, AsgiApp] = {}
+        self._server: Server | None = None
 
     def _is_ready(self) -> bool:
         if not (self.live and self.ready):
             return False
         return self.ready_check() if self.ready_check is not None else True
 
-    async def _health(self, _: web.Request) -> web.Response:
-        return web.Response(
-            text="ok\n" if self.live else "shutting down\n", status=200 if self.live else 503
-        )
+    def _health(self) -> tuple[int, str]:
+        return (200, "ok\n") if self.live else (503, "shutting down\n")
 
-    async def _readiness(self, _: web.Request) -> web.Response:
-        ready = self._is_ready()
-        return web.Response(
-            text="ready\n" if ready else "not ready\n", status=200 if ready else 503
-        )
+    def _readiness(self) -> tuple[int, str]:
+        return (200, "ready\n") if self._is_ready() else (503, "not ready\n")
 
-    async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(
-            body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+    async def _metrics(self, scope: Scope, _receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond(send, 405, "method not allowed\n", {"Allow": "GET, HEAD"})
+            return
+        await respond(send, 200, body=self.metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
     async def start(self) -> None:
         """Bind and serve; ``port`` is updated with the bound port when 0 was asked for."""
-        app = web.Application()
-        app.router.add_get("/healthz", self._health)
-        app.router.add_get("/health", self._health)
-        app.router.add_get("/readyz", self._readiness)
-        app.router.add_get("/readiness", self._readiness)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_routes(self.extra_routes)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        health = text_route(self._health)
+        readiness = text_route(self._readiness)
+        routes: dict[str, AsgiApp] = {
+            "/healthz": health,
+            "/health": health,
+            "/readyz": readiness,
+            "/readiness": readiness,
+            "/metrics": self._metrics,
+            **self.extra_routes,
+        }
+        self._server = Server(self.host, self.port, routes)
+        await self._server.start()
+        self.port = self._server.port
 
-    async def stop(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    async def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop serving; answers in progress get ``timeout`` seconds to finish."""
+        if self._server is not None:
+            await self._server.stop(timeout)
+            self._server = None
 
 
 async def serve(
@@ -158,7 +154,7 @@ async def serve(
         health.ready_check = getattr(adapter, "is_ready", None)
         routes = getattr(adapter, "routes", None)
         if routes is not None:
-            health.extra_routes = list(routes())
+            health.extra_routes = dict(routes())
         await health.start()
         run_task = asyncio.create_task(adapter.run(), name="adapter")
         if freeze_startup:
@@ -198,7 +194,7 @@ async def serve(
                 extra={"in_flight": sender.in_flight},
             )
             status = EXIT_ABORTED
-        await health.stop()
+        await health.stop(max(1.0, _remaining(deadline)))
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(signum)
     log.info("source stopped", extra={"exit_status": status})

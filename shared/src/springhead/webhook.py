@@ -22,11 +22,22 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Self
+from urllib.parse import parse_qsl
 
-from aiohttp import web
 from cloudevents.core.base import BaseCloudEvent
 from pydantic import AfterValidator, Field, model_validator
 
+from springhead.asgi import (
+    AsgiApp,
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    request_headers,
+    respond,
+)
 from springhead.config import AdapterSettings, ConfigError
 from springhead.sender import Sender
 
@@ -234,6 +245,9 @@ class WebhookSettings(AdapterSettings):
         return checks
 
 
+#: What a webhook request gets: status, text (None: no body) and headers.
+Answer = tuple[int, str | None, Mapping[str, str] | None]
+
 #: Turns a request into the events it carries, or raises :class:`Rejection`.
 Receiver = Callable[[WebhookRequest], Sequence[BaseCloudEvent]]
 
@@ -263,9 +277,9 @@ class WebhookAdapter:
         )
         self._stopping = asyncio.Event()
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> dict[str, AsgiApp]:
         """Routes the runtime adds to its HTTP server."""
-        return [web.route("*", self.settings.webhook_path, self.handle)]
+        return {self.settings.webhook_path: self.handle}
 
     async def run(self) -> None:
         """The runtime's server does the receiving; this waits for :meth:`stop`."""
@@ -275,61 +289,72 @@ class WebhookAdapter:
         """Refuse new requests (503, so callers redeliver); accepted ones finish sending."""
         self._stopping.set()
 
-    def _refuse(
-        self, status: int, reason: str, headers: Mapping[str, str] | None = None
-    ) -> web.Response:
-        log.info("request refused", extra={"status": status, "reason": reason})
-        return web.Response(status=status, text=reason + "\n", headers=headers)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The webhook path's ASGI app: check, receive, deliver, answer."""
+        try:
+            status, text, headers = await self.answer(scope, receive)
+        except ClientGone:  # nobody to answer; nothing was forwarded
+            return
+        await respond(send, status, text, headers)
 
-    async def handle(self, request: web.Request) -> web.Response:
-        """Check, receive, deliver, answer."""
+    async def answer(self, scope: Scope, receive: Receive) -> Answer:
+        """The status, text and headers a request gets, after its events were delivered."""
         retry_after = {"Retry-After": str(self.settings.retry_after)}
         if self._stopping.is_set():
-            return self._refuse(503, "shutting down", retry_after)
-        if request.method != "POST":
-            return self._refuse(405, "only POST is accepted", {"Allow": "POST"})
+            return _refused(503, "shutting down", retry_after)
+        if scope["method"] != "POST":
+            return _refused(405, "only POST is accepted", {"Allow": "POST"})
+        headers = request_headers(scope)
         limit = self.settings.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            return self._refuse(413, f"body larger than {limit} bytes")
-        # read() returns what has arrived so far, not the whole body: read to the end.
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                return self._refuse(413, f"body larger than {limit} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        length = headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return _refused(413, f"body larger than {limit} bytes")
+        try:
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
+            return _refused(413, f"body larger than {limit} bytes")
         if self.limiter is not None:
             wait = self.limiter.take()
             if wait > 0:
-                return self._refuse(
+                return _refused(
                     429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait + 0.5)))}
                 )
+        query = scope["query_string"]
         incoming = _ServedRequest(
-            request.method,
-            request.path,
-            request.headers,
+            scope["method"],
+            scope["path"],
+            headers,
             body,
-            dict(request.query) if request.query_string else {},
+            _first_values(query.decode("latin-1")) if query else {},
         )
         try:
             for check in self.authenticators:
                 check(incoming)
             events = self.receiver(incoming)
         except Rejection as rejection:
-            return self._refuse(rejection.status, rejection.reason, rejection.headers)
+            return _refused(rejection.status, rejection.reason, rejection.headers)
         if len(events) == 1:  # the usual case: no task and gather for one delivery
             results = [await self.sender.send(events[0])]
         else:
             results = await asyncio.gather(*(self.sender.send(event) for event in events))
         if all(result.accepted for result in results):
-            return web.Response(status=self.accepted_status)
+            return self.accepted_status, None, None
         failed = next(result for result in results if not result.accepted)
         log.warning(
             "sink did not accept the event; caller asked to redeliver",
             extra={"status": failed.status, "error": failed.error},
         )
-        return web.Response(
-            status=503, text="sink unavailable, redeliver later\n", headers=retry_after
-        )
+        return 503, "sink unavailable, redeliver later\n", retry_after
+
+
+def _refused(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Answer:
+    log.info("request refused", extra={"status": status, "reason": reason})
+    return status, reason + "\n", headers
+
+
+def _first_values(query: str) -> dict[str, str]:
+    """Query parameters, the first value of each name."""
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        values.setdefault(name, value)
+    return values

@@ -4,9 +4,9 @@ Whatever arrives — any method, headers, body — the GitHub source answers wit
 (503 only when the sink fails, which it does not here), never lets an exception out of the handler
 (that would be a 500), and forwards nothing that is not signed with the secret.
 
-The receiver runs behind the shared WebhookAdapter on a real aiohttp server, with a real
-loopback sink, on an event loop in a background thread, so each example is a plain blocking HTTP
-request from the test thread. Bounded to a few hundred examples (a few seconds).
+The receiver runs behind the shared WebhookAdapter on the runtime's real server (uvicorn), with a
+real loopback sink, on an event loop in a background thread, so each example is a plain blocking
+HTTP request from the test thread. Bounded to a few hundred examples (a few seconds).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from cloudevents.core.bindings.http import to_binary
 from cloudevents.core.formats.json import JSONFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
+from springhead.asgi import Server
 from springhead.config import load_settings
 from springhead.sender import Sender
 from springhead.testing import RecordingSink
@@ -53,7 +53,7 @@ class ServedSource:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.sink = RecordingSink()
         self.port = 0
-        self._runner: web.AppRunner | None = None
+        self._server: Server | None = None
         self._sender: Sender | None = None
 
     def _call(self, coroutine: Any) -> Any:
@@ -64,17 +64,13 @@ class ServedSource:
         config = load_settings(GitHubSettings, self.env | {"K_SINK": self.sink.url})
         self._sender = Sender.from_settings(config)
         await self._sender.start()
-        app = web.Application()
-        app.router.add_routes(github_adapter(config, self._sender).routes())
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._server = Server("127.0.0.1", 0, github_adapter(config, self._sender).routes())
+        await self._server.start()
+        self.port = self._server.port
 
     async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
         if self._sender is not None:
             await self._sender.close()
         await self.sink.stop()

@@ -1,0 +1,232 @@
+"""The runtime's HTTP server: plain ASGI callables served by uvicorn (httptools parser).
+
+Every source serves its health, readiness and metrics endpoints (and a webhook source its webhook
+path) on one port. No web framework sits in between: the routes are a handful of exact paths, and
+per request uvicorn with plain ASGI costs the HTTP source about 16 % less CPU than aiohttp's
+server did (bench/RESULTS.md (f) compares the candidates).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+import uvicorn
+from multidict import CIMultiDict, CIMultiDictProxy
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = [
+    "AsgiApp",
+    "BodyTooLarge",
+    "ClientGone",
+    "Receive",
+    "Scope",
+    "Send",
+    "Server",
+    "read_body",
+    "request_headers",
+    "respond",
+    "text_route",
+]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+#: What a route is: an ASGI application for one path.
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+
+#: Largest request head (request line and headers) read before answering 431: httptools has no
+#: limit of its own, so a caller streaming an endless header would grow the process without bound.
+MAX_HEAD_BYTES = 64 * 1024
+_LINGER = 10.0
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+)
+
+
+class _BoundedHeadProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the request head.
+
+    A head's size is counted from the read after the one it began in (so at most one read
+    buffer more than :data:`MAX_HEAD_BYTES` is held): a body's tail read together with the next
+    pipelined request's start is never miscounted as head.
+    """
+
+    _head_open = False
+    _head_bytes = 0
+    _discarding = False
+
+    def _refuse_head(self) -> None:
+        """Answer 431 and end our side; read and drop what the caller still sends (closing with
+        unread bytes would reset the connection, and the caller would lose the answer) until it
+        closes, or :data:`_LINGER` seconds passed."""
+        self._head_open = False
+        self._discarding = True
+        reason = b"request head larger than %d bytes\n" % MAX_HEAD_BYTES
+        self.transport.write(_HEAD_TOO_LARGE % (len(reason), reason))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(_LINGER, self.transport.close)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_open = True
+        self._head_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        if self._head_open:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse_head()
+                return
+        super().data_received(data)
+
+
+class BodyTooLarge(Exception):
+    """The request body is longer than the limit :func:`read_body` was given."""
+
+
+class ClientGone(Exception):
+    """The caller disconnected before its request body arrived whole."""
+
+
+def request_headers(scope: Scope) -> CIMultiDictProxy[str]:
+    """The request's headers, case-insensitive; values decoded as UTF-8 with surrogate escapes,
+    so ``value.encode("utf-8", "surrogateescape")`` gives back the bytes that were sent."""
+    return CIMultiDictProxy(
+        CIMultiDict(
+            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
+            for name, value in scope["headers"]
+        )
+    )
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; :class:`BodyTooLarge` as soon as more than ``limit`` bytes came,
+    :class:`ClientGone` when the caller hung up first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def respond(
+    send: Send,
+    status: int,
+    text: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> None:
+    """Answer with ``status``; ``text`` as a text/plain body, or ``body`` of ``content_type``."""
+    raw: list[tuple[bytes, bytes]] = []
+    if text is not None:
+        body = text.encode()
+        raw.append(_TEXT)
+    elif content_type is not None:
+        raw.append((b"content-type", content_type.encode("latin-1")))
+    if headers:
+        raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    raw.append((b"content-length", b"%d" % len(body)))  # else uvicorn answers chunked
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Server:
+    """Serves ``routes`` (exact path -> ASGI app) on ``host``:``port``; 404 for other paths.
+
+    Signals stay the runtime's: uvicorn's own handlers are never installed (its ``serve`` is not
+    used, only start-up and shutdown).
+    """
+
+    def __init__(self, host: str, port: int, routes: Mapping[str, AsgiApp]) -> None:
+        self.host = host
+        self.port = port
+        self.routes = dict(routes)
+        self._server: uvicorn.Server | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan is off and websockets are not served
+            return
+        route = self.routes.get(scope["path"])
+        if route is None:
+            await respond(send, 404, "not found\n")
+            return
+        await route(scope, receive, send)
+
+    async def start(self) -> None:
+        """Bind and serve; ``port`` is updated with the bound port when 0 was asked for."""
+        config = uvicorn.Config(
+            self,
+            host=self.host,
+            port=self.port,
+            loop="none",
+            http=_BoundedHeadProtocol,
+            ws="none",
+            lifespan="off",
+            interface="asgi3",
+            log_config=None,
+            log_level=logging.WARNING,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            # Callers that pool connections (GitHub, other services) keep them open a while;
+            # closing idle ones after uvicorn's default 5 s races their next request.
+            timeout_keep_alive=75,
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        try:
+            await server.startup()
+        except SystemExit:  # uvicorn logged why (the port is taken, say)
+            raise OSError(f"cannot listen on {self.host}:{self.port}") from None
+        self._server = server
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop listening, close idle connections, let answers in progress finish within
+        ``timeout`` seconds."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.config.timeout_graceful_shutdown = timeout  # type: ignore[assignment]
+        await server.shutdown()
+
+
+def text_route(
+    answer: Callable[[], tuple[int, str]], *, methods: Iterable[str] = ("GET", "HEAD")
+) -> AsgiApp:
+    """A route answering ``answer()``'s (status, text) to ``methods``, 405 to others."""
+    allowed = frozenset(methods)
+    allow = ", ".join(sorted(allowed))
+
+    async def route(scope: Scope, _receive: Receive, send: Send) -> None:
+        if scope["method"] not in allowed:
+            await respond(send, 405, "method not allowed\n", {"Allow": allow})
+            return
+        status, text = answer()
+        await respond(send, status, text)
+
+    return route

@@ -1,0 +1,128 @@
+"""The runtime's HTTP server (springhead.asgi.Server, uvicorn) over real loopback connections:
+routing, methods, headers as sent, and a port that is taken."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aiohttp
+import pytest
+from springhead.asgi import (
+    MAX_HEAD_BYTES,
+    Receive,
+    Scope,
+    Send,
+    Server,
+    read_body,
+    request_headers,
+    respond,
+)
+from springhead.metrics import Metrics
+from springhead.runtime import HealthServer
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with what it saw: a header's raw bytes back, the body's length."""
+    headers = request_headers(scope)
+    raw = headers.get("X-Raw", "").encode("utf-8", "surrogateescape")
+    body = await read_body(receive, 1024)
+    await respond(send, 200, body=raw + b"|" + str(len(body)).encode())
+
+
+async def test_routes_by_exact_path_and_answers_404_elsewhere() -> None:
+    server = Server("127.0.0.1", 0, {"/echo": echo})
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{server.port}"
+            async with session.post(
+                f"{url}/echo", data=b"x" * 700, headers={"X-Raw": "caf\xe9"}
+            ) as response:
+                assert response.status == 200
+                assert await response.read() == "caf\xe9".encode() + b"|700"
+            for path in ("/", "/echo/", "/ECHO", "/elsewhere"):
+                async with session.get(f"{url}{path}") as response:
+                    assert response.status == 404, path
+        # bytes that are not UTF-8 come back as they were sent
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nX-Raw: caf\xe9\r\nContent-Length: 3\r\n"
+            b"Connection: close\r\n\r\nabc"
+        )
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert b"\r\ncontent-length: 6\r\n" in answer  # not chunked
+        assert answer.endswith(b"\r\n\r\ncaf\xe9|3")
+    finally:
+        await server.stop()
+
+
+async def test_health_endpoints_answer_get_and_head_and_refuse_other_methods() -> None:
+    health = HealthServer(host="127.0.0.1", port=0, metrics=Metrics())
+    health.ready = True
+    await health.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{health.port}"
+            for path in ("/healthz", "/readyz", "/metrics"):
+                async with session.head(f"{url}{path}") as response:
+                    assert response.status == 200, path
+                async with session.post(f"{url}{path}", data=b"") as response:
+                    assert response.status == 405, path
+                    assert response.headers["Allow"] == "GET, HEAD"
+            health.live = False
+            async with session.get(f"{url}/healthz") as response:
+                assert (response.status, await response.text()) == (503, "shutting down\n")
+            async with session.get(f"{url}/readyz") as response:
+                assert (response.status, await response.text()) == (503, "not ready\n")
+    finally:
+        await health.stop()
+
+
+async def test_a_taken_port_is_an_error_at_start() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = Server("127.0.0.1", taken.getsockname()[1], {})
+        with pytest.raises(OSError, match="cannot listen on 127.0.0.1"):
+            await server.start()
+
+
+async def test_a_request_head_over_the_bound_gets_431_and_never_reaches_the_route() -> None:
+    seen: list[str] = []
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["path"])
+        await respond(send, 202)
+
+    server = Server("127.0.0.1", 0, {"/": route})
+    await server.start()
+    try:
+        # 1 MiB of one header: more reads than one (a read is at most 256 KiB), so the bound
+        # applies whatever way the bytes arrive
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+        for _ in range(64):
+            writer.write(b"a" * 16 * 1024)
+        writer.write(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")  # unbounded: 202
+        answer = await reader.read()  # until the server closes the connection
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 431 ")
+        assert answer.endswith(b"request head larger than %d bytes\n" % MAX_HEAD_BYTES)
+        assert seen == []
+
+        # a large head under the bound, sent in small pieces, is served
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n")
+        for n in range(48):
+            writer.write(b"X-Filler-%d: %s\r\n" % (n, b"b" * 1000))
+            await writer.drain()
+        writer.write(b"\r\n")
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 202 ")
+        assert seen == ["/"]
+    finally:
+        await server.stop()
