@@ -1,9 +1,10 @@
 """The runtime's HTTP server: plain ASGI callables served by uvicorn (httptools parser).
 
 Every source serves its health, readiness and metrics endpoints (and a webhook source its webhook
-path) on one port. No web framework sits in between: the routes are a handful of exact paths, and
-per request uvicorn with plain ASGI costs the HTTP source about 16 % less CPU than aiohttp's
-server did (bench/RESULTS.md (f) compares the candidates).
+path) on one port. No web framework sits in between: the routes are a handful of exact paths.
+Per request this server costs about 30 % less CPU than aiohttp's (bench/RESULTS.md (f) compares
+the candidates); the HTTP source as a whole runs 11 % fewer instructions per request (callgrind:
+632k against 709k) and uses ~15 % less CPU under load.
 """
 
 from __future__ import annotations
