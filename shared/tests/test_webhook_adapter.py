@@ -92,3 +92,31 @@ async def test_a_caller_hanging_up_mid_body_gets_nothing_forwarded(sink: Recordi
         await adapter.handle(post_scope(), exchange.receive, exchange.send)
     assert exchange.sent == []
     assert sink.requests == []
+
+
+async def test_the_receiver_sees_method_path_query_and_headers_as_sent(sink: RecordingSink) -> None:
+    settings = load_settings(WebhookSettings, {"K_SINK": sink.url, "WEBHOOK_PATH": "/hooks/a b"})
+    seen: list[WebhookRequest] = []
+
+    def record(request: WebhookRequest) -> list[CloudEvent]:
+        seen.append(request)
+        return as_event(request)
+
+    exchange = Exchange()
+    exchange.piece(b"{}", more=False)
+    scope = post_scope() | {
+        "path": "/hooks/a b",
+        "query_string": b"a=1&a=2&b=&c=%C3%A9",
+        "headers": [(b"x-signature", b"caf\xe9"), (b"x-multi", b"one"), (b"x-multi", b"two")],
+    }
+    async with Sender(sink=sink.url) as sender:
+        adapter = WebhookAdapter(settings=settings, sender=sender, receiver=record)
+        assert list(adapter.routes()) == ["/hooks/a b"]
+        await adapter.handle(scope, exchange.receive, exchange.send)
+    assert exchange.status == 202
+    [request] = seen
+    assert (request.method, request.path, request.body) == ("POST", "/hooks/a b", b"{}")
+    assert request.query == {"a": "1", "b": "", "c": "\xe9"}  # first value of each name
+    # a header's value gives back the bytes that were sent; lookups ignore case
+    assert request.header("X-SIGNATURE").encode("utf-8", "surrogateescape") == b"caf\xe9"
+    assert request.header("x-multi") == "one"

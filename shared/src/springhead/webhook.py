@@ -89,7 +89,7 @@ class WebhookRequest:
 
 
 class _ServedRequest(WebhookRequest):
-    """A request as the server received it: its headers (aiohttp's) are case-insensitive
+    """A request as the server received it: its headers (a multidict) are case-insensitive
     already, so a missing header is not searched for again."""
 
     def header(self, name: str) -> str | None:
@@ -97,7 +97,7 @@ class _ServedRequest(WebhookRequest):
 
 
 def _raw(value: str) -> bytes:
-    """A header value's original bytes: aiohttp decodes non-UTF-8 bytes as surrogates."""
+    """A header value's original bytes: the server decodes non-UTF-8 bytes as surrogates."""
     return value.encode("utf-8", "surrogateescape")
 
 
