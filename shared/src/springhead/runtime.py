@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import NoReturn, Protocol, TypeVar
 
-from springhead.asgi import AsgiApp, Receive, Scope, Send, Server, respond, text_route
+from springhead.asgi import TEXT_PLAIN, AsgiApp, Server, read_only_route
 from springhead.config import AdapterSettings, ConfigError, EventLoop, load_settings
 from springhead.logs import configure_logging
 from springhead.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -81,28 +81,25 @@ class HealthServer:
             return False
         return self.ready_check() if self.ready_check is not None else True
 
-    def _health(self) -> tuple[int, str]:
-        return (200, "ok\n") if self.live else (503, "shutting down\n")
+    def _health(self) -> tuple[int, bytes]:
+        return (200, b"ok\n") if self.live else (503, b"shutting down\n")
 
-    def _readiness(self) -> tuple[int, str]:
-        return (200, "ready\n") if self._is_ready() else (503, "not ready\n")
+    def _readiness(self) -> tuple[int, bytes]:
+        return (200, b"ready\n") if self._is_ready() else (503, b"not ready\n")
 
-    async def _metrics(self, scope: Scope, _receive: Receive, send: Send) -> None:
-        if scope["method"] not in ("GET", "HEAD"):
-            await respond(send, 405, "method not allowed\n", {"Allow": "GET, HEAD"})
-            return
-        await respond(send, 200, body=self.metrics.render(), content_type=CONTENT_TYPE_LATEST)
+    def _metrics(self) -> tuple[int, bytes]:
+        return 200, self.metrics.render()
 
     async def start(self) -> None:
         """Bind and serve; ``port`` is updated with the bound port when 0 was asked for."""
-        health = text_route(self._health)
-        readiness = text_route(self._readiness)
+        health = read_only_route(self._health, TEXT_PLAIN)
+        readiness = read_only_route(self._readiness, TEXT_PLAIN)
         routes: dict[str, AsgiApp] = {
             "/healthz": health,
             "/health": health,
             "/readyz": readiness,
             "/readiness": readiness,
-            "/metrics": self._metrics,
+            "/metrics": read_only_route(self._metrics, CONTENT_TYPE_LATEST),
             **self.extra_routes,
         }
         self._server = Server(self.host, self.port, routes)
