@@ -1,6 +1,9 @@
 """Receiver framework candidates for the webhook sources, each run as its own process:
 ``python bench/receivers.py aiohttp|fastapi|asgi`` prints its port, then serves POST / -> 202 after
-reading the body, until killed. The webhook sources use the winner (see bench/RESULTS.md)."""
+reading the body, until killed. The webhook sources use the winner (see bench/RESULTS.md).
+
+``python bench/receivers.py forward SINK_URL`` is the floor of scenario (e): the least a webhook
+source written in Python on Springhead's stack does per request (see :func:`serve_forward`)."""
 
 # No ``from __future__ import annotations`` here: FastAPI resolves the handler's annotations at
 # definition time, and the names are imported inside the function.
@@ -69,6 +72,41 @@ def serve_asgi(port: int) -> None:
     asyncio.run(main())
 
 
+def serve_forward(port: int, sink: str) -> None:
+    """A bare forwarder: the sources' server (springhead.asgi on uvloop) and a pooled aiohttp
+    session like the Sender's; each request's body is POSTed to ``sink`` with its Content-Type,
+    and the caller gets 202 once the sink answered 2xx (502 otherwise). No CloudEvent, no checks,
+    no metrics, no retries: what any Python webhook forwarder on this stack cannot avoid."""
+    import aiohttp
+    import uvloop
+    from springhead.asgi import Receive, Scope, Send, Server, read_body, request_headers, respond
+
+    async def main() -> None:
+        connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+
+            async def forward(scope: Scope, receive: Receive, send: Send) -> None:
+                body = await read_body(receive, 1024 * 1024)
+                content_type = request_headers(scope).get("Content-Type", "")
+                async with session.post(
+                    sink, data=body, headers={"Content-Type": content_type}
+                ) as response:
+                    await response.read()
+                    status = 202 if 200 <= response.status < 300 else 502
+                await respond(send, status)
+
+            server = Server("127.0.0.1", port, {"/": forward})
+            await server.start()
+            sys.stdout.write(f"{port}\n")
+            sys.stdout.flush()
+            await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
 if __name__ == "__main__":
-    serve = {"aiohttp": serve_aiohttp, "fastapi": serve_fastapi, "asgi": serve_asgi}
-    serve[sys.argv[1]](free_port())
+    if sys.argv[1] == "forward":
+        serve_forward(free_port(), sys.argv[2])
+    else:
+        serve = {"aiohttp": serve_aiohttp, "fastapi": serve_fastapi, "asgi": serve_asgi}
+        serve[sys.argv[1]](free_port())
