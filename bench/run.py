@@ -336,7 +336,10 @@ async def closed_loop(url: str, make: WebhookRequestFactory, total: int, concurr
 OPEN_LOOP_CONNECTIONS = 64
 #: Open-loop runs alternate direct and via-source rounds so that load from other processes on the
 #: machine falls on both alike.
-OPEN_LOOP_ROUNDS = 5
+OPEN_LOOP_ROUNDS = 7
+#: Seconds of traffic per round: at ~1,500 requests/s a p99 of one second's requests moves with a
+#: single 10 ms stall of the machine (15 requests); two seconds' halve that.
+OPEN_LOOP_ROUND_SECONDS = 2
 
 
 class OpenLoop:
@@ -500,7 +503,7 @@ async def bench_webhook(
                 )
             peak = max(float(r["source"]) for r in rows)  # type: ignore[arg-type]
             rate = peak / 2
-            count = int(min(max(rate * 5, 500), 10000))
+            count = int(max(rate * OPEN_LOOP_ROUND_SECONDS, 100) * OPEN_LOOP_ROUNDS)
             direct_run, source_run = await open_loop_pair(sink.url, source_url, make, rate, count)
             peak_rss = max(peak_rss, rss_mib(source_pid))
     direct_lat: list[float] = direct_run["latencies"]  # type: ignore[assignment]
@@ -575,8 +578,9 @@ def webhook_lines(results: list[dict[str, object]]) -> list[str]:
             )
     lines += [
         "",
-        f"Latency: open loop at half the source's peak rate, {OPEN_LOOP_ROUNDS} rounds "
-        "alternating direct and via source (load from other processes falls on both alike), "
+        f"Latency: open loop at half the source's peak rate, {OPEN_LOOP_ROUNDS} rounds of "
+        f"{OPEN_LOOP_ROUND_SECONDS} s alternating direct and via source (load from other "
+        "processes falls on both alike), "
         f"{OPEN_LOOP_CONNECTIONS} kept-alive connections, timed from when each request was due "
         "(a late generator or a wait for a connection counts). Lowest achieved rate and most "
         "requests in flight of the via-source rounds show whether the source kept up; if it "
