@@ -51,7 +51,15 @@ def serve_fastapi(port: int) -> None:
 
     sys.stdout.write(f"{port}\n")
     sys.stdout.flush()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="asyncio",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def serve_asgi(port: int) -> None:
