@@ -36,8 +36,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -707,6 +707,47 @@ def machine() -> str:
     )
 
 
+def cpu_times() -> tuple[int, int]:
+    """The machine's (stolen, total) CPU time in clock ticks since boot, from /proc/stat: steal is
+    time the hypervisor ran something else while this machine's CPUs wanted to run."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return 0, 0
+    fields = [int(value) for value in stat.read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+class Steal:
+    """Share of the machine's CPU time stolen by the hypervisor, per scenario measured."""
+
+    def __init__(self) -> None:
+        self.shares: dict[str, float] = {}
+
+    @contextmanager
+    def during(self, letters: str) -> Iterator[None]:
+        stolen, total = cpu_times()
+        yield
+        stolen_after, total_after = cpu_times()
+        if total_after > total:
+            for letter in letters:
+                self.shares[letter] = (stolen_after - stolen) / (total_after - total)
+
+    def annotate(self, measured: dict[str, list[str]]) -> None:
+        """Add each measured section's steal as its last line: the figure stays with the
+        section when a later ``--only`` run keeps it."""
+        for letter, share in self.shares.items():
+            lines = measured.get(letter)
+            if lines:
+                at = len(lines) - 1 if lines[-1] == "" else len(lines)
+                lines[at:at] = [
+                    "",
+                    f"Host CPU steal while this was measured: {share:.1%} of the cores' time "
+                    "(/proc/stat; time the hypervisor gave to other machines, falling on every "
+                    "process alike).",
+                ]
+
+
 def verdict(ok: bool) -> str:
     return "meets target" if ok else "**misses target**"
 
@@ -848,44 +889,56 @@ async def main() -> None:
     only: str = args.only
     total, rounds, ticks, runs = (2000, 1, 10, 3) if args.quick else (20000, 3, 61, 7)
     measured: dict[str, list[str]] = {}
+    steal = Steal()
     if "a" in only:
-        log("(a) sender throughput")
-        measured["a"] = sender_lines(await bench_sender(total, rounds))
+        with steal.during("a"):
+            log("(a) sender throughput")
+            measured["a"] = sender_lines(await bench_sender(total, rounds))
     if "d" in only:
-        log("(d) start to ready")
-        measured["d"] = startup_lines(await bench_startup(runs))
+        with steal.during("d"):
+            log("(d) start to ready")
+            measured["d"] = startup_lines(await bench_startup(runs))
     if "b" in only:
-        log("(b, c) ping lateness and RSS")
-        measured.update(sections_of("\n".join(ping_lines(await bench_ping(ticks)))))
+        with steal.during("bc"):
+            log("(b, c) ping lateness and RSS")
+            measured.update(sections_of("\n".join(ping_lines(await bench_ping(ticks)))))
     if "e" in only:
-        log("(e) webhook sources")
-        webhooks = [
-            await bench_webhook("http", webhook_source("springhead_http", {}), http_request, total),
-            await bench_webhook(
-                "github", webhook_source("springhead_github", GITHUB_ENV), github_request, total
-            ),
-            await bench_webhook(FLOOR, bare_forwarder, http_request, total),
-        ]
-        measured["e"] = webhook_lines(webhooks)
+        with steal.during("e"):
+            log("(e) webhook sources")
+            webhooks = [
+                await bench_webhook(
+                    "http", webhook_source("springhead_http", {}), http_request, total
+                ),
+                await bench_webhook(
+                    "github", webhook_source("springhead_github", GITHUB_ENV), github_request, total
+                ),
+                await bench_webhook(FLOOR, bare_forwarder, http_request, total),
+            ]
+            measured["e"] = webhook_lines(webhooks)
     if "f" in only:
-        log("(f) receiver frameworks")
-        measured["f"] = receiver_lines(await bench_receivers(total))
+        with steal.during("f"):
+            log("(f) receiver frameworks")
+            measured["f"] = receiver_lines(await bench_receivers(total))
     if "g" in only:
-        log("(g, h) controller")
-        controller = await bench_controller(*((50, 200) if args.quick else (200, 1000)))
-        measured.update(sections_of("\n".join(controller_lines(controller))))
+        with steal.during("gh"):
+            log("(g, h) controller")
+            controller = await bench_controller(*((50, 200) if args.quick else (200, 1000)))
+            measured.update(sections_of("\n".join(controller_lines(controller))))
     if "i" in only:
-        log("(i) apiserver source (real kube-apiserver)")
-        try:
-            apiserver = await bench_apiserver(
-                objects=1000 if args.quick else 10_000, quick=args.quick
-            )
-            measured["i"] = apiserver_lines(apiserver)
-        except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the rest
-            measured["i"] = ["## (i) ApiServer source", "", f"Did not complete: {exc!r}", ""]
+        with steal.during("i"):
+            log("(i) apiserver source (real kube-apiserver)")
+            try:
+                apiserver = await bench_apiserver(
+                    objects=1000 if args.quick else 10_000, quick=args.quick
+                )
+                measured["i"] = apiserver_lines(apiserver)
+            except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the rest
+                measured["i"] = ["## (i) ApiServer source", "", f"Did not complete: {exc!r}", ""]
     if "j" in only:
-        log("(j) Kafka source (real Apache Kafka broker)")
-        measured["j"] = await kafka_section(quick=args.quick)
+        with steal.during("j"):
+            log("(j) Kafka source (real Apache Kafka broker)")
+            measured["j"] = await kafka_section(quick=args.quick)
+    steal.annotate(measured)
     flags = " --quick" if args.quick else ""
     if only != SCENARIOS:
         flags += f" --only {','.join(only)}"
