@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import statistics
@@ -372,18 +373,27 @@ class OpenLoop:
             in_flight -= 1
             latencies.append((time.perf_counter() - due) * 1000)
 
-        started = time.perf_counter()
-        tasks = []
-        for n in range(count):
-            due = started + n / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)  # pacing the load generator, not synchronising a test
-            tasks.append(asyncio.create_task(one(due)))
-        await asyncio.gather(*tasks)
+        # The client's own garbage collections would stall every request in flight (a full one
+        # takes ~30 ms in this process, which holds the kubernetes client's modules): they are not
+        # the target's latency. Collected before each round, off during it.
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            tasks = []
+            for n in range(count):
+                due = started + n / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # pacing the load generator, not synchronising
+                tasks.append(asyncio.create_task(one(due)))
+            await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - started
+        finally:
+            gc.enable()
         return {
             "latencies": latencies,
-            "achieved": count / (time.perf_counter() - started),
+            "achieved": count / elapsed,
             "in_flight_max": in_flight_max,
         }
 
@@ -582,7 +592,9 @@ def webhook_lines(results: list[dict[str, object]]) -> list[str]:
         f"{OPEN_LOOP_ROUND_SECONDS} s alternating direct and via source (load from other "
         "processes falls on both alike), "
         f"{OPEN_LOOP_CONNECTIONS} kept-alive connections, timed from when each request was due "
-        "(a late generator or a wait for a connection counts). Lowest achieved rate and most "
+        "(a late generator or a wait for a connection counts); the client's garbage collector is "
+        "off during a round (it collects between rounds), the sources' run as usual. Lowest "
+        "achieved rate and most "
         "requests in flight of the via-source rounds show whether the source kept up; if it "
         "did not, the machine was too loaded for the rate and the latency is queueing. Added p99: "
         "per round, the via-source p99 minus the p99 of the direct round just before it; the "
