@@ -410,7 +410,9 @@ async def open_loop_pair(
         for url in (direct_url, source_url):  # warm the pool to each target
             await client.run(url, rate, min(200, count))
         per_round = max(100, count // OPEN_LOOP_ROUNDS)
+        steals: list[float] = []
         for _ in range(OPEN_LOOP_ROUNDS):
+            stolen, total = cpu_times()
             for name, url in (("direct", direct_url), ("source", source_url)):
                 round_result = await client.run(url, rate, per_round)
                 pooled = results.setdefault(
@@ -423,6 +425,9 @@ async def open_loop_pair(
                     pooled["in_flight_max"],  # type: ignore[type-var]
                     round_result["in_flight_max"],  # type: ignore[type-var]
                 )
+            stolen_after, total_after = cpu_times()
+            steals.append((stolen_after - stolen) / max(1, total_after - total))
+        results["source"]["steals"] = steals
     return results["direct"], results["source"]
 
 
@@ -530,6 +535,7 @@ async def bench_webhook(
         "rate": rate,
         "added_p99": statistics.median(paired),
         "added_p99_rounds": paired,
+        "added_p99_steals": source_run["steals"],
         "direct_p50": statistics.median(direct_lat),
         "direct_p99": p99(direct_lat),
         "source_p50": statistics.median(source_lat),
@@ -599,7 +605,9 @@ def webhook_lines(results: list[dict[str, object]]) -> list[str]:
         "did not, the machine was too loaded for the rate and the latency is queueing. Added p99: "
         "per round, the via-source p99 minus the p99 of the direct round just before it; the "
         "median of the rounds is judged (each round's difference in brackets), so one stall of "
-        "the machine moves one round, not the verdict. p50 / p99 columns: all rounds pooled.",
+        "the machine moves one round, not the verdict; [steal x %]: the hypervisor took that "
+        "share of the cores' time during the round's direct and via runs (/proc/stat). "
+        "p50 / p99 columns: all rounds pooled.",
         "",
         "| source | rate req/s | direct p50 / p99 ms | via source p50 / p99 ms | added p99 ms "
         "(rounds) | via source: achieved req/s, most in flight | peak RSS MiB | |",
@@ -607,7 +615,10 @@ def webhook_lines(results: list[dict[str, object]]) -> list[str]:
     ]
     for r in results:
         added = float(r["added_p99"])  # type: ignore[arg-type]
-        rounds = ", ".join(f"{d:.1f}" for d in r["added_p99_rounds"])  # type: ignore[attr-defined]
+        rounds = ", ".join(
+            f"{d:.1f}" + (f" [steal {st:.1%}]" if st > 0 else "")
+            for d, st in zip(r["added_p99_rounds"], r["added_p99_steals"], strict=True)  # type: ignore[call-overload]
+        )
         rss = float(r["rss"])  # type: ignore[arg-type]
         lines.append(
             f"| {r['name']} | {r['rate']:,.0f} | {r['direct_p50']:.2f} / {r['direct_p99']:.2f} | "
