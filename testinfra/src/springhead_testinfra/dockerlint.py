@@ -18,17 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import versions
-from .cache import cache_root, component_dir, is_complete, locked, mark_complete, remove_tree
-from .gobuild import check_go, go_env
-from .process import ComponentError, progress, run_step, with_tail
+from .cache import component_dir, is_complete, locked
+from .gobuild import GoBuild
+from .process import ComponentError, progress
 
 __all__ = [
     "DockerfileLintFailed",
@@ -131,42 +129,22 @@ def fetch_dockerfile_lint(*, force: bool = False) -> Path:
 
 
 def _build_locked() -> Path:
-    go = check_go()
-    env = go_env()
-    label = f"dockerfile-lint (buildkit {versions.BUILDKIT_VERSION})"
-    started = time.monotonic()
-    progress(f"{label}: building from the Go module proxy")
-    staging = Path(tempfile.mkdtemp(prefix=f"{_home().name}.", dir=cache_root()))
-    src = staging / "src"
-    src.mkdir()
-    (src / "main.go").write_bytes(SOURCE.read_bytes())
-    log = staging / "build.log"
-
-    def go_step(*args: str, what: str) -> None:
-        run_step([go, *args], what=f"{label}: {what}", log_path=log, env=env, cwd=src)
-
-    go_step("mod", "init", "springhead-testinfra.local/dockerfile-lint", what="go mod init")
-    go_step("get", f"{BUILDKIT_MODULE}@{versions.BUILDKIT_VERSION}", what="downloading modules")
-    go_step("mod", "tidy", what="go mod tidy")
-    output = staging / "bin" / "dockerfile-lint"
-    go_step("build", "-trimpath", "-ldflags", "-s -w", "-o", str(output), ".", what="go build")
-    probe = staging / "self-check.Dockerfile"
+    build = GoBuild(_home(), f"dockerfile-lint (buildkit {versions.BUILDKIT_VERSION})")
+    progress(f"{build.label}: building from the Go module proxy")
+    (build.src / "main.go").write_bytes(SOURCE.read_bytes())
+    build.step("mod", "init", "springhead-testinfra.local/dockerfile-lint", what="go mod init")
+    build.step("get", f"{BUILDKIT_MODULE}@{versions.BUILDKIT_VERSION}", what="downloading modules")
+    build.step("mod", "tidy", what="go mod tidy")
+    output = build.staging / "bin" / "dockerfile-lint"
+    build.step("build", "-trimpath", "-ldflags", "-s -w", "-o", str(output), ".", what="go build")
+    probe = build.staging / "self-check.Dockerfile"
     probe.write_text(_SELF_CHECK)
-    checked = subprocess.run(
-        [str(output), str(probe)], capture_output=True, text=True, check=False, timeout=60
+    build.check(
+        [str(output), str(probe)],
+        "MaintainerDeprecated",
+        "it did not flag MAINTAINER in its self-check",
     )
-    if "MaintainerDeprecated" not in checked.stdout:
-        raise ComponentError(
-            with_tail(
-                f"{label}: built, but it did not flag MAINTAINER in its self-check: "
-                f"{checked.stdout}{checked.stderr}",
-                log,
-            )
-        )
-    mark_complete(staging, _recipe())
-    remove_tree(_home())
-    staging.rename(_home())
-    progress(f"{label}: built in {time.monotonic() - started:.0f}s")
+    build.install(_recipe())
     return dockerfile_lint_binary()
 
 

@@ -100,6 +100,58 @@ def check_go() -> str:
     return go
 
 
+class GoBuild:
+    """One build in a fresh staging folder beside the cache folder it will replace.
+
+    The steps run ``go`` in ``src`` with :func:`go_env`, logging to ``build.log``; :meth:`install`
+    marks the staging folder complete and renames it into place, so an interrupted or failed
+    build never leaves a half-built folder where a complete one is looked for.
+    """
+
+    def __init__(self, home: Path, label: str) -> None:
+        self.go = check_go()
+        self.env = go_env()
+        self.home = home
+        self.label = label
+        self.started = time.monotonic()
+        self.staging = Path(tempfile.mkdtemp(prefix=f"{home.name}.", dir=cache_root()))
+        self.src = self.staging / "src"
+        self.src.mkdir()
+        self.log = self.staging / "build.log"
+
+    def step(self, *args: str, what: str, status: Callable[[], str] | None = None) -> None:
+        """Run ``go <args>`` in ``src``; ``what`` names it in progress lines and errors."""
+        run_step(
+            [self.go, *args],
+            what=f"{self.label}: {what}",
+            log_path=self.log,
+            env=self.env,
+            cwd=self.src,
+            status=status,
+        )
+
+    def check(self, argv: list[str], expected: str, failure: str) -> None:
+        """Run the built program; :class:`ComponentError` (``failure``, its output and the build
+        log's tail) unless its output contains ``expected``."""
+        checked = subprocess.run(
+            argv, capture_output=True, text=True, env=self.env, check=False, timeout=60
+        )
+        if expected not in checked.stdout + checked.stderr:
+            raise ComponentError(
+                with_tail(
+                    f"{self.label}: built, but {failure}: {checked.stdout}{checked.stderr}",
+                    self.log,
+                )
+            )
+
+    def install(self, recipe: dict[str, Any]) -> None:
+        """Mark the build complete with ``recipe`` and move it to its cache folder."""
+        mark_complete(self.staging, recipe)
+        remove_tree(self.home)
+        self.staging.rename(self.home)
+        progress(f"{self.label}: built in {time.monotonic() - self.started:.0f}s")
+
+
 def _recipe(program: GoProgram) -> dict[str, Any]:
     return {
         "name": program.name,
@@ -126,68 +178,48 @@ def build(program: GoProgram, *, force: bool = False) -> Path:
 
 
 def _build_locked(program: GoProgram) -> Path:
-    go = check_go()
-    env = go_env()
-    label = f"{program.name} {program.version}"
-    started = time.monotonic()
-    progress(f"{label}: building from the Go module proxy (a cold build takes minutes)")
-    staging = Path(tempfile.mkdtemp(prefix=f"{program.home.name}.", dir=cache_root()))
-    src = staging / "src"
-    src.mkdir()
-    log = staging / "build.log"
-
-    def go_step(*args: str, what: str, status: Callable[[], str] | None = None) -> None:
-        run_step(
-            [go, *args], what=f"{label}: {what}", log_path=log, env=env, cwd=src, status=status
-        )
-
-    go_step("mod", "init", f"springhead-testinfra.local/{program.name}", what="go mod init")
+    build = GoBuild(program.home, f"{program.name} {program.version}")
+    progress(f"{build.label}: building from the Go module proxy (a cold build takes minutes)")
+    build.step("mod", "init", f"springhead-testinfra.local/{program.name}", what="go mod init")
     replacements = program.replacements()
     if replacements:
-        go_step("mod", "edit", *[f"-replace={item}" for item in replacements], what="go mod edit")
-    modcache = Path(env["GOMODCACHE"]) / "cache" / "download"
-    go_step(
+        build.step(
+            "mod", "edit", *[f"-replace={item}" for item in replacements], what="go mod edit"
+        )
+    modcache = Path(build.env["GOMODCACHE"]) / "cache" / "download"
+    build.step(
         "get", "-tool", f"{program.package}@{program.package_version}",
         what="downloading modules",
         status=lambda: f"{sum(1 for _ in modcache.rglob('*.zip'))} module zips in the cache",
     )  # fmt: skip
     listed = subprocess.run(
-        [go, "list", "-deps", program.package],
-        capture_output=True, text=True, env=env, cwd=src, check=False,
+        [build.go, "list", "-deps", program.package],
+        capture_output=True, text=True, env=build.env, cwd=build.src, check=False,
     )  # fmt: skip
     total = len(listed.stdout.split()) if listed.returncode == 0 else 0
-    mark = log.stat().st_size
+    mark = build.log.stat().st_size
 
     def compiled() -> str:
-        with open(log, "rb") as handle:
+        with open(build.log, "rb") as handle:
             handle.seek(mark)
             count = sum(1 for line in handle if not line.startswith((b"$", b"\n")))
         return f"{count}/{total or '?'} packages compiled"
 
-    output = staging / "bin" / program.name
+    output = build.staging / "bin" / program.name
     x_flags = [*program.x_flags, *program.build_x_flags()]
     ldflags = " ".join(["-s", "-w", *[f"-X {flag}" for flag in x_flags]])
-    go_step(
+    build.step(
         "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(output), program.package,
         what="go build",
         status=compiled,
     )  # fmt: skip
     args, expected = program.version_check
-    checked = subprocess.run(
-        [str(output), *args], capture_output=True, text=True, env=env, check=False
+    build.check(
+        [str(output), *args],
+        expected,
+        f"`{program.name} {' '.join(args)}` did not report {expected!r}",
     )
-    if expected not in checked.stdout + checked.stderr:
-        raise ComponentError(
-            with_tail(
-                f"{label}: built, but `{program.name} {' '.join(args)}` did not report "
-                f"{expected!r}: {checked.stdout}{checked.stderr}",
-                log,
-            )
-        )
-    mark_complete(staging, _recipe(program))
-    remove_tree(program.home)
-    staging.rename(program.home)
-    progress(f"{label}: built in {time.monotonic() - started:.0f}s")
+    build.install(_recipe(program))
     return program.binary
 
 
