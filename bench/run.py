@@ -5,7 +5,8 @@
 Each scenario is compared with a baseline measured in the same run on the same machine:
 (a) sender throughput vs raw aiohttp POSTs of the same bytes at the same concurrency;
 (b) ping tick lateness (sink receipt minus scheduled tick) over at least 60 ticks;
-(c) idle RSS of a running ping source vs a bare ``python -c 'import asyncio'`` process;
+(c) idle RSS of a running ping source vs a bare ``python -c 'import asyncio'`` process and vs its
+    third-party dependencies imported alone;
 (d) process start to /readyz ready vs the start of a bare Python interpreter;
 (e) webhook sources end to end (client -> source -> sink acknowledged) vs the same client posting
     straight to the sink: throughput at increasing concurrency, added p99 latency at half the
@@ -204,6 +205,50 @@ def bare_python_rss() -> float:
     return rss
 
 
+#: Prints every module importing argv[1] loads from outside the standard library and Springhead.
+_LIST_IMPORTS = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+stdlib = set(sys.stdlib_module_names)
+for name in sorted(sys.modules):
+    top = name.partition(".")[0]
+    if top not in stdlib and not top.startswith(("_", "springhead", "cython_runtime")):
+        print(name)
+"""
+#: Imports the modules named in argv[1:], says ready and idles on asyncio's loop.
+_IMPORT_AND_IDLE = """
+import asyncio, importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+async def idle():
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+asyncio.run(idle())
+"""
+
+
+def dependencies_rss(module: str) -> float:
+    """RSS of a process that imported every third-party module ``module`` imports (submodules
+    included), no Springhead code, and idles on asyncio's loop: what the dependencies alone cost."""
+    listed = subprocess.run(
+        [sys.executable, "-c", _LIST_IMPORTS, module], capture_output=True, text=True, check=True
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", _IMPORT_AND_IDLE, *listed.stdout.split()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    if process.stdout.readline() != "ready\n":
+        raise RuntimeError(f"importing {module}'s dependencies failed")
+    rss = rss_mib(process.pid)
+    process.stdin.close()
+    process.wait()
+    return rss
+
+
 #: The ping image does not install uvloop, so it runs on asyncio's loop; the workspace has uvloop
 #: (for the webhook and Kafka sources) and SPRINGHEAD_EVENT_LOOP=auto would pick it.
 PING_AS_SHIPPED = {"SPRINGHEAD_EVENT_LOOP": "asyncio"}
@@ -232,6 +277,7 @@ async def bench_ping(ticks: int) -> dict[str, float]:
         "max": max(lateness_ms),
         "rss": rss,
         "bare_rss": bare_python_rss(),
+        "deps_rss": dependencies_rss("springhead_ping.__main__"),
     }
 
 
@@ -837,11 +883,15 @@ def ping_lines(ping: dict[str, float]) -> list[str]:
         "",
         "## (c) Idle RSS of a running ping source",
         "",
-        "Target: <= 50 MiB. Baseline: bare `python -c 'import asyncio'`.",
+        "Target: <= 50 MiB. Baseline: bare `python -c 'import asyncio'`. Floor: a process that "
+        "imported every third-party module the ping source imports (aiohttp, pydantic-settings, "
+        "cloudevents, prometheus-client, APScheduler, uvicorn ... with their submodules) and "
+        "idles on asyncio's loop, without Springhead's code.",
         "",
-        "| ping source MiB | bare Python MiB | |",
-        "|---:|---:|---|",
-        f"| {ping['rss']:.1f} | {ping['bare_rss']:.1f} | {verdict(ping['rss'] <= 50)} |",
+        "| ping source MiB | its dependencies alone MiB | bare Python MiB | |",
+        "|---:|---:|---:|---|",
+        f"| {ping['rss']:.1f} | {ping['deps_rss']:.1f} | {ping['bare_rss']:.1f} | "
+        f"{verdict(ping['rss'] <= 50)} |",
         "",
     ]
 
