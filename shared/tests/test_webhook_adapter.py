@@ -9,9 +9,10 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 from springhead.config import load_settings
+from springhead.delivery import DeliveryPolicy
 from springhead.sender import Sender
 from springhead.testing import RecordingSink
-from springhead.webhook import WebhookAdapter, WebhookRequest, WebhookSettings
+from springhead.webhook import Rejection, WebhookAdapter, WebhookRequest, WebhookSettings
 
 
 def as_event(request: WebhookRequest) -> list[CloudEvent]:
@@ -120,3 +121,74 @@ async def test_the_receiver_sees_method_path_query_and_headers_as_sent(sink: Rec
     # a header's value gives back the bytes that were sent; lookups ignore case
     assert request.header("X-SIGNATURE").encode("utf-8", "surrogateescape") == b"caf\xe9"
     assert request.header("x-multi") == "one"
+
+
+async def test_requests_over_the_in_flight_limit_get_503_until_one_finishes(
+    sink: RecordingSink,
+) -> None:
+    env = {"K_SINK": sink.url, "WEBHOOK_MAX_IN_FLIGHT": "2", "WEBHOOK_RETRY_AFTER": "7"}
+    settings = load_settings(WebhookSettings, env)
+    gate = asyncio.Event()
+    sink.respond_with(gate=gate)  # the sink holds every answer until the test opens the gate
+    async with Sender(sink=sink.url) as sender:
+        adapter = WebhookAdapter(settings=settings, sender=sender, receiver=as_event)
+
+        def started(body: bytes) -> tuple[Exchange, asyncio.Task[None]]:
+            exchange = Exchange()
+            exchange.piece(body, more=False)
+            handling = adapter.handle(post_scope(), exchange.receive, exchange.send)
+            return exchange, asyncio.create_task(handling)
+
+        held = [started(b"one"), started(b"two")]
+        await sink.wait_held(2)
+        assert adapter.in_flight == 2
+        refused, refusing = started(b"three")
+        reached_sink = asyncio.create_task(sink.wait_held(3))
+        await asyncio.wait({refusing, reached_sink}, return_when=asyncio.FIRST_COMPLETED)
+        reached_sink.cancel()
+        assert refusing.done(), "a third request was let through to the sink"
+        assert refused.status == 503
+        assert (b"retry-after", b"7") in refused.sent[0]["headers"]
+        assert refused.sent[1]["body"] == b"2 requests in flight already (WEBHOOK_MAX_IN_FLIGHT)\n"
+        assert not refused.waiting.is_set()  # refused before its body was read
+        gate.set()
+        for exchange, handling in held:
+            await handling
+            assert exchange.status == 202
+        assert adapter.in_flight == 0
+        later, handling = started(b"four")
+        await handling
+        assert later.status == 202
+    assert sorted(r.body for r in sink.requests) == [b"four", b"one", b"two"]
+
+
+async def test_every_way_a_request_ends_gives_its_place_back(sink: RecordingSink) -> None:
+    env = {"K_SINK": sink.url, "WEBHOOK_MAX_IN_FLIGHT": "1", "WEBHOOK_MAX_BODY_BYTES": "4"}
+    settings = load_settings(WebhookSettings, env)
+
+    def receiver(request: WebhookRequest) -> list[CloudEvent]:
+        if request.body == b"bad":
+            raise Rejection(400, "not this one")
+        return as_event(request)
+
+    async with Sender(sink=sink.url, policy=DeliveryPolicy(retry=0)) as sender:
+        adapter = WebhookAdapter(settings=settings, sender=sender, receiver=receiver)
+
+        async def status_of(*messages: dict[str, Any]) -> int | None:
+            exchange = Exchange()
+            for message in messages:
+                exchange.incoming.put_nowait(message)
+            await adapter.handle(post_scope(), exchange.receive, exchange.send)
+            assert adapter.in_flight == 0
+            return exchange.status if exchange.sent else None
+
+        def body(data: bytes) -> dict[str, Any]:
+            return {"type": "http.request", "body": data, "more_body": False}
+
+        assert await status_of(body(b"12345")) == 413
+        assert await status_of(body(b"bad")) == 400
+        assert await status_of({"type": "http.disconnect"}) is None  # the caller hung up
+        sink.fail_next(status=500)
+        assert await status_of(body(b"down")) == 503  # the sink refused it
+        assert await status_of(body(b"ok")) == 202
+    assert [r.body for r in sink.accepted] == [b"ok"]

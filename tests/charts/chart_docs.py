@@ -365,6 +365,11 @@ def webhook_settings() -> dict[str, Schema]:
                     "description": "WEBHOOK_RATE_LIMIT: requests/s accepted; null: unlimited",
                 },
                 "rateBurst": integer("WEBHOOK_RATE_BURST; null: 100", nullable=True, minimum=1),
+                "maxInFlight": integer(
+                    "WEBHOOK_MAX_IN_FLIGHT: requests handled at once, more get 503; null: 256",
+                    nullable=True,
+                    minimum=1,
+                ),
                 "retryAfter": integer(
                     "WEBHOOK_RETRY_AFTER: seconds in a 503's Retry-After; null: 5",
                     nullable=True,

@@ -173,6 +173,7 @@ def test_http_secrets_come_from_existing_secrets(charts: Any) -> None:
     assert env["HTTP_HMAC_SECRET"] == {"secretKeyRef": {"name": "http-hmac", "key": "hmac-secret"}}
     assert env["WEBHOOK_MAX_BODY_BYTES"] == "2097152"  # not 2.097152e+06
     assert env["WEBHOOK_RATE_LIMIT"] == "50.5"
+    assert env["WEBHOOK_MAX_IN_FLIGHT"] == "64"
     assert env["HTTP_HEADER_EXTENSIONS"] == "X-Request-Id=requestid"
     assert env["WEBHOOK_PATH"] == "/events"
     service = charts.find(docs, "Service", "demo")

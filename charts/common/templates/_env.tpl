@@ -115,6 +115,7 @@ webhook.auth.existingSecret. */}}
       "WEBHOOK_MAX_BODY_BYTES" $webhook.maxBodyBytes
       "WEBHOOK_RATE_LIMIT" $webhook.rateLimit
       "WEBHOOK_RATE_BURST" $webhook.rateBurst
+      "WEBHOOK_MAX_IN_FLIGHT" $webhook.maxInFlight
       "WEBHOOK_RETRY_AFTER" $webhook.retryAfter) }}
 {{- $auth := $webhook.auth }}
 {{- with $auth.bearerTokenKey }}

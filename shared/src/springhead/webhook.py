@@ -6,8 +6,9 @@ the receiver on the runtime's HTTP server and answers the caller only after the 
 event: 202 then, or 503 with Retry-After when the sink failed after the delivery policy's retries,
 so the caller redelivers and nothing is lost.
 
-Order of checks: method (405), body size (413), rate limit (429), authentication (401/403), then
-the receiver (400/404/415 ... with the reason in the body). A caller's mistake is never a 5xx.
+Order of checks: method (405), requests in flight (503), body size (413), rate limit (429),
+authentication (401/403), then the receiver (400/404/415 ... with the reason in the body). A
+caller's mistake is never a 5xx.
 """
 
 from __future__ import annotations
@@ -214,6 +215,11 @@ class WebhookSettings(AdapterSettings):
     rate_burst: int = Field(default=100, ge=1, validation_alias="WEBHOOK_RATE_BURST")
     """Requests accepted at once above ``WEBHOOK_RATE_LIMIT`` before 429s start."""
 
+    max_in_flight: int = Field(default=256, ge=1, validation_alias="WEBHOOK_MAX_IN_FLIGHT")
+    """Requests handled at once (being read, checked or waiting for the sink); more get 503 with
+    Retry-After at once. Bounds what a burst or a slow sink can hold in memory: at most this many
+    bodies of up to ``WEBHOOK_MAX_BODY_BYTES``. Health, readiness and metrics are not counted."""
+
     retry_after: int = Field(default=5, ge=0, validation_alias="WEBHOOK_RETRY_AFTER")
     """Seconds in the Retry-After of a 503 (sink failed) or of a request refused while draining."""
 
@@ -276,6 +282,13 @@ class WebhookAdapter:
             else None
         )
         self._stopping = asyncio.Event()
+        self._in_flight = 0
+        self._retry_after = {"Retry-After": str(settings.retry_after)}
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled now (counted against ``WEBHOOK_MAX_IN_FLIGHT``)."""
+        return self._in_flight
 
     def routes(self) -> dict[str, AsgiApp]:
         """Routes the runtime adds to its HTTP server."""
@@ -299,11 +312,23 @@ class WebhookAdapter:
 
     async def answer(self, scope: Scope, receive: Receive) -> Answer:
         """The status, text and headers a request gets, after its events were delivered."""
-        retry_after = {"Retry-After": str(self.settings.retry_after)}
         if self._stopping.is_set():
-            return _refused(503, "shutting down", retry_after)
+            return _refused(503, "shutting down", self._retry_after)
         if scope["method"] != "POST":
             return _refused(405, "only POST is accepted", {"Allow": "POST"})
+        if self._in_flight >= self.settings.max_in_flight:
+            return _refused(
+                503,
+                f"{self._in_flight} requests in flight already (WEBHOOK_MAX_IN_FLIGHT)",
+                self._retry_after,
+            )
+        self._in_flight += 1
+        try:
+            return await self._admitted(scope, receive)
+        finally:
+            self._in_flight -= 1
+
+    async def _admitted(self, scope: Scope, receive: Receive) -> Answer:
         headers = request_headers(scope)
         limit = self.settings.max_body_bytes
         length = headers.get("Content-Length")
@@ -344,7 +369,7 @@ class WebhookAdapter:
             "sink did not accept the event; caller asked to redeliver",
             extra={"status": failed.status, "error": failed.error},
         )
-        return 503, "sink unavailable, redeliver later\n", retry_after
+        return 503, "sink unavailable, redeliver later\n", self._retry_after
 
 
 def _refused(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Answer:

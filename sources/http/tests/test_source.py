@@ -211,6 +211,31 @@ async def test_rate_limit_answers_429_with_retry_after(
     assert len(sink.requests) == 2
 
 
+async def test_requests_beyond_max_in_flight_get_503_and_health_still_answers(
+    sink: RecordingSink, client: aiohttp.ClientSession
+) -> None:
+    gate = asyncio.Event()
+    sink.respond_with(status=202, gate=gate)  # a slow sink: holds every answer
+    env = {"WEBHOOK_MAX_IN_FLIGHT": "2", "WEBHOOK_RETRY_AFTER": "9"}
+    async with http_source(sink, **env) as source:
+        held = [
+            asyncio.create_task(post(client, source, body, {"Idempotency-Key": body.decode()}))
+            for body in (b"one", b"two")
+        ]
+        await sink.wait_held(2)
+        status, text, headers = await post(client, source, b"three")
+        health = await post(client, source, b"", path="/healthz", method="GET")
+        ready = await post(client, source, b"", path="/readyz", method="GET")
+        gate.set()
+        results = await asyncio.gather(*held)
+        after = await post(client, source, b"four", {"Idempotency-Key": "four"})
+    assert (status, headers["Retry-After"]) == (503, "9")
+    assert "WEBHOOK_MAX_IN_FLIGHT" in text
+    assert (health[0], ready[0]) == (200, 200)  # probes are not requests in flight
+    assert [r[0] for r in results] == [202, 202] and after[0] == 202
+    assert sorted(r.header("ce-id") or "" for r in sink.accepted) == ["four", "one", "two"]
+
+
 # --- the sink failing, restarts ------------------------------------------------------------
 
 
