@@ -9,7 +9,9 @@
 - Answers, after the shared adapter checked the signature: 400 for a missing
   ``X-GitHub-Event``/``X-GitHub-Delivery`` or a body that is not a JSON object, 404 for an event
   type that is not configured (``ping`` always passes), 415 for a form-encoded delivery; 202 once
-  the sink accepted the event, 503 with Retry-After when it did not (GitHub redelivers).
+  the sink accepted the event, 503 with Retry-After when it did not: GitHub records the delivery
+  as failed, and a redelivery (by hand or through its REST API; GitHub does not retry on its own)
+  is forwarded with the same id.
 """
 
 from __future__ import annotations
