@@ -5,9 +5,13 @@ github.com cannot be reached from here, so :class:`FakeGitHub` is a small aiohtt
 "Using pagination in the REST API", "Create an installation access token for an app"): list hooks
 with ``per_page``/``page`` and a ``Link`` header, create (201, or 422 "Hook already exists on this
 repository"), update (PATCH, 200), delete (204), 404 for what does not exist, 401 "Bad
-credentials" for a bad token, and ``POST /app/installations/{id}/access_tokens`` (201 with
-``token`` and ``expires_at``) that verifies the App's JWT. It serves under a path prefix to stand
-in for GitHub Enterprise Server (``/api/v3``). The code under test is the real PyGithub client.
+credentials" for a bad token, ``POST /app/installations/{id}/access_tokens`` (201 with
+``token`` and ``expires_at``) that verifies the App's JWT, and a hook's deliveries ("List
+deliveries for a repository webhook": newest first, ``per_page`` up to 100 and an opaque
+``cursor`` in the ``Link`` header's next URL; "Redeliver a delivery": ``POST .../deliveries/
+{delivery_id}/attempts`` answers 202 Accepted, 404 for an unknown delivery). It serves under a
+path prefix to stand in for GitHub Enterprise Server (``/api/v3``). The code under test is the
+real PyGithub client.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from springhead_github.hooks import (
     HookOutcome,
     HookSpec,
     github_client,
+    redeliver,
     register,
     unregister,
 )
@@ -69,6 +74,12 @@ class FakeGitHub:
     """Before answering the next create, another client creates the same hook (then 422)."""
     gone_before_delete: bool = False
     """Another client deletes each hook just before our DELETE arrives (then 404)."""
+    deliveries: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    """Delivery attempts per hook id, newest first."""
+    redelivered: list[tuple[int, int]] = field(default_factory=list)
+    """(hook id, delivery id) of every redelivery asked for."""
+    refuse_redelivery: bool = False
+    """Answer redelivery requests 422 (GitHub refuses deliveries older than 3 days so)."""
     requests: list[tuple[str, str]] = field(default_factory=list)
     """(method, path with query) of every request."""
     authorizations: list[str] = field(default_factory=list)
@@ -103,6 +114,31 @@ class FakeGitHub:
         }
         return hook_id
 
+    def add_delivery(
+        self, hook_id: int, guid: str, status_code: int, at: datetime, *, redelivery: bool = False
+    ) -> int:
+        """One delivery attempt as GitHub records it (status code 0: no answer)."""
+        delivery_id = next(self._ids)
+        statuses = {0: "timed out", 202: "OK", 200: "OK"}
+        attempts = self.deliveries.setdefault(hook_id, [])
+        attempts.append(
+            {
+                "id": delivery_id,
+                "guid": guid,
+                "delivered_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "redelivery": redelivery,
+                "duration": 0.05,
+                "status": statuses.get(status_code, f"Invalid HTTP Response: {status_code}"),
+                "status_code": status_code,
+                "event": "push",
+                "action": None,
+                "installation_id": None,
+                "repository_id": 1,
+            }
+        )
+        attempts.sort(key=lambda attempt: (attempt["delivered_at"], attempt["id"]), reverse=True)
+        return delivery_id
+
     def hooks_to(self, owner: str, url: str = HOOK_URL) -> list[dict[str, Any]]:
         return [h for h in self.hooks.get(owner, {}).values() if h["config"]["url"] == url]
 
@@ -134,6 +170,11 @@ class FakeGitHub:
             app.router.add_post(f"{p}/{kind}/hooks", self._create)
             app.router.add_patch(f"{p}/{kind}/hooks/{{hook_id}}", self._update)
             app.router.add_delete(f"{p}/{kind}/hooks/{{hook_id}}", self._delete)
+            app.router.add_get(f"{p}/{kind}/hooks/{{hook_id}}/deliveries", self._deliveries)
+            app.router.add_post(
+                f"{p}/{kind}/hooks/{{hook_id}}/deliveries/{{delivery_id}}/attempts",
+                self._redeliver,
+            )
         app.router.add_post(f"{p}/app/installations/{{installation}}/access_tokens", self._token)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -184,6 +225,37 @@ class FakeGitHub:
             links.append(f'<{url}?per_page={per_page}&page=1>; rel="first"')
         headers = {"Link": ", ".join(links)} if links else {}
         return web.json_response(shown, headers=headers)
+
+    def _hook(self, request: web.Request) -> tuple[str, int]:
+        owner = self._owner(request)
+        hook_id = int(request.match_info["hook_id"])
+        if hook_id not in self.hooks.get(owner, {}):
+            raise web.HTTPNotFound(
+                text=json.dumps({"message": "Not Found", "documentation_url": DOCS}),
+                content_type="application/json",
+            )
+        return owner, hook_id
+
+    async def _deliveries(self, request: web.Request) -> web.Response:
+        owner, hook_id = self._hook(request)
+        per_page = min(int(request.query.get("per_page", "30")), 100)
+        start = int(request.query.get("cursor", "0"))
+        attempts = self.deliveries.get(hook_id, [])
+        headers = {}
+        if start + per_page < len(attempts):
+            url = f"{self.api_url}/{owner}/hooks/{hook_id}/deliveries"
+            headers["Link"] = f'<{url}?per_page={per_page}&cursor={start + per_page}>; rel="next"'
+        return web.json_response(attempts[start : start + per_page], headers=headers)
+
+    async def _redeliver(self, request: web.Request) -> web.Response:
+        _, hook_id = self._hook(request)
+        delivery_id = int(request.match_info["delivery_id"])
+        if not any(a["id"] == delivery_id for a in self.deliveries.get(hook_id, [])):
+            return _error(404, "Not Found")
+        if self.refuse_redelivery:
+            return _error(422, "Validation Failed")
+        self.redelivered.append((hook_id, delivery_id))
+        return web.json_response({}, status=202)
 
     async def _create(self, request: web.Request) -> web.Response:
         owner = self._owner(request)
@@ -606,3 +678,81 @@ async def test_command_failures_are_one_line(github: FakeGitHub) -> None:
     status, _, err = await hooks_command("delete", env=hook_env(github))
     assert status == 2
     assert github.hooks == {}
+
+
+# --- redelivering what GitHub failed to deliver ----------------------------------------------
+
+
+async def test_redeliver_asks_only_for_deliveries_that_failed_and_may_succeed(
+    github: FakeGitHub,
+) -> None:
+    hook_id = github.add_hook(REPO, HOOK_URL, ["push"], SECRET)
+    elsewhere = github.add_hook(REPO, "https://elsewhere.example.com/hook", ["push"])
+    now = datetime.now(UTC)
+
+    def ago(minutes: int) -> datetime:
+        return now - timedelta(minutes=minutes)
+
+    for n in range(120):  # delivered; they push the failures onto the second page
+        github.add_delivery(hook_id, f"ok-{n}", 202, ago(n))
+    sink_down = github.add_delivery(hook_id, "sink-down", 503, ago(130))
+    no_answer = github.add_delivery(hook_id, "no-answer", 0, ago(131))
+    github.add_delivery(hook_id, "failed-twice", 503, ago(140))
+    failed_again = github.add_delivery(hook_id, "failed-twice", 502, ago(135), redelivery=True)
+    github.add_delivery(hook_id, "redelivered-fine", 503, ago(150))
+    github.add_delivery(hook_id, "redelivered-fine", 202, ago(125), redelivery=True)
+    github.add_delivery(hook_id, "delivered-before", 202, ago(155))
+    github.add_delivery(hook_id, "delivered-before", 503, ago(126), redelivery=True)
+    github.add_delivery(hook_id, "event-not-configured", 404, ago(132))
+    github.add_delivery(hook_id, "bad-signature", 403, ago(133))
+    github.add_delivery(hook_id, "too-old", 503, now - timedelta(hours=25))
+    github.add_delivery(elsewhere, "not-our-hook", 503, ago(130))
+
+    [done] = await redeliver(settings(github))
+
+    assert done.hook_id == hook_id
+    assert sorted(done.requested) == ["failed-twice", "no-answer", "sink-down"]
+    assert sorted(github.redelivered) == sorted(
+        [(hook_id, sink_down), (hook_id, no_answer), (hook_id, failed_again)]
+    )
+    assert done.examined == 120 + 10  # stopped at the first attempt outside the window
+    pages = [q for m, q in github.requests if m == "GET" and "/deliveries" in q]
+    assert len(pages) == 2  # the second page through the Link header's cursor
+
+
+async def test_redeliver_on_an_organization_hook_and_a_shorter_window(github: FakeGitHub) -> None:
+    hook_id = github.add_hook("orgs/octo-org", HOOK_URL, ["push"], SECRET)
+    now = datetime.now(UTC)
+    recent = github.add_delivery(hook_id, "recent", 503, now - timedelta(minutes=10))
+    github.add_delivery(hook_id, "earlier", 503, now - timedelta(hours=2))
+    org = settings(github, GITHUB_OWNER_AND_REPOSITORY="octo-org", GITHUB_REDELIVER_WINDOW="PT1H")
+    [done] = await redeliver(org)
+    assert (done.requested, github.redelivered) == (("recent",), [(hook_id, recent)])
+
+
+async def test_redeliver_window_is_bounded_by_what_github_keeps() -> None:
+    env = {"GITHUB_REDELIVER_WINDOW": "P4D", "K_SINK": "http://sink"}
+    with pytest.raises(ConfigError, match="GITHUB_REDELIVER_WINDOW"):
+        load_settings(HookSettings, hook_env(FakeGitHub(base="http://127.0.0.1:9"), **env))
+
+
+async def test_command_redeliver(github: FakeGitHub) -> None:
+    status, out, _ = await hooks_command("redeliver", env=hook_env(github))
+    assert (status, out) == (
+        0,
+        [f"octo-org/octo-repo delivering to {HOOK_URL}: no hook there, nothing to redeliver"],
+    )
+    hook_id = github.add_hook(REPO, HOOK_URL, ["push"], SECRET)
+    github.add_delivery(hook_id, "sink-down", 503, datetime.now(UTC) - timedelta(minutes=1))
+    status, out, err = await hooks_command("redeliver", env=hook_env(github))
+    assert (status, err) == (0, [])
+    assert out == [
+        f"octo-org/octo-repo delivering to {HOOK_URL}: hook {hook_id}: 1 attempts in the last "
+        "24 h, redelivery asked for 1 (sink-down)"
+    ]
+    github.refuse_redelivery = True
+    status, out, err = await hooks_command("redeliver", env=hook_env(github))
+    assert (status, out) == (1, [])
+    assert err == [
+        "hooks redeliver failed for octo-org/octo-repo: GitHub answered 422: Validation Failed"
+    ]

@@ -9,13 +9,14 @@ does not need a sink.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import ConfigError
+from springhead.config import ConfigError, IsoDuration
 from springhead.webhook import Authenticator, WebhookSettings
 
 from springhead_github.signature import github_signature
@@ -270,6 +271,15 @@ class HookSettings(GitHubSettings):
     hook_insecure_ssl: bool = Field(default=False, validation_alias="GITHUB_HOOK_INSECURE_SSL")
     """The hook's ``insecure_ssl``: let GitHub deliver to a URL whose TLS certificate it cannot
     verify. Off by default."""
+
+    redeliver_window: IsoDuration = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        le=timedelta(days=3),
+        validation_alias="GITHUB_REDELIVER_WINDOW",
+    )
+    """How far back ``hooks redeliver`` looks for failed deliveries (ISO-8601; GitHub redelivers
+    deliveries of the past 3 days only)."""
 
     _token: str | None = PrivateAttr(default=None)
     _private_key: str | None = PrivateAttr(default=None)

@@ -23,11 +23,13 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import jwt
 from github import Auth, Github, GithubException, GithubRetry
 from github.Hook import Hook
+from github.HookDelivery import HookDeliverySummary
 from github.Organization import Organization
 from github.Repository import Repository
 from springhead import __version__
@@ -40,8 +42,11 @@ __all__ = [
     "HookOutcome",
     "HookResult",
     "HookSpec",
+    "Redelivery",
     "github_client",
     "hooks_command",
+    "redeliver",
+    "redeliver_failed",
     "register",
     "register_hook",
     "unregister",
@@ -223,6 +228,73 @@ def unregister_hook(client: Github, owner_and_repository: str, url: str) -> Hook
     return HookResult(HookOutcome.DELETED, existing[0].id, tuple(h.id for h in existing))
 
 
+@dataclass(frozen=True)
+class Redelivery:
+    """What ``hooks redeliver`` did for one hook."""
+
+    hook_id: int
+    examined: int
+    """Delivery attempts inside the window."""
+    requested: tuple[str, ...]
+    """Deliveries (their ``X-GitHub-Delivery`` GUIDs) GitHub was asked to redeliver."""
+
+
+def _succeeded(attempt: HookDeliverySummary) -> bool:
+    return attempt.status_code is not None and 200 <= attempt.status_code < 300
+
+
+def _worth_retrying(attempt: HookDeliverySummary) -> bool:
+    """An attempt that may succeed when made again: no answer (GitHub records status code 0 when
+    it timed out or could not connect), 408, 429 or 5xx (the source's 503 when the sink did not
+    accept the event). Any other 4xx (bad signature, an event type not configured) would be
+    refused again."""
+    code = attempt.status_code
+    return not code or code in (408, 429) or code >= 500
+
+
+def redeliver_failed(
+    client: Github, owner_and_repository: str, url: str, since: datetime
+) -> list[Redelivery]:
+    """Ask GitHub to redeliver each delivery made since ``since`` to the hooks delivering to
+    ``url`` that no attempt delivered and whose latest attempt is worth retrying (blocking).
+
+    GitHub does not redeliver failed deliveries on its own; a redelivery keeps the delivery's
+    GUID, so the event keeps its id. A redelivery asked for but not yet attempted when this runs
+    again is asked for again: the sink may see that event twice, with the same id."""
+    owner = _owner(client, owner_and_repository)
+    done: list[Redelivery] = []
+    for hook in _hooks_for(owner, url):
+        attempts: dict[str, list[HookDeliverySummary]] = {}
+        examined = 0
+        for attempt in owner.get_hook_deliveries(hook.id):  # newest first
+            if attempt.delivered_at is not None and attempt.delivered_at < since:
+                break
+            examined += 1
+            attempts.setdefault(attempt.guid or "", []).append(attempt)
+        requested = []
+        for guid, tries in attempts.items():
+            latest = tries[0]
+            if any(_succeeded(t) for t in tries) or not _worth_retrying(latest):
+                continue
+            client.requester.requestJsonAndCheck(
+                "POST", f"{hook.url}/deliveries/{latest.id}/attempts"
+            )
+            requested.append(guid)
+        done.append(Redelivery(hook.id, examined, tuple(requested)))
+    return done
+
+
+def _redeliver_blocking(settings: HookSettings) -> list[Redelivery]:
+    since = datetime.now(UTC) - settings.redeliver_window
+    with github_client(settings) as client:
+        return redeliver_failed(client, settings.owner_and_repository, settings.hook_url, since)
+
+
+async def redeliver(settings: HookSettings) -> list[Redelivery]:
+    """Redeliver the failed deliveries ``settings`` describe, in a worker thread."""
+    return await asyncio.to_thread(_redeliver_blocking, settings)
+
+
 def _register_blocking(settings: HookSettings) -> HookResult:
     with github_client(settings) as client:
         return register_hook(
@@ -262,25 +334,43 @@ def _describe(result: HookResult, settings: HookSettings) -> str:
     return line
 
 
+def _describe_redeliveries(done: list[Redelivery], settings: HookSettings) -> str:
+    where = f"{settings.owner_and_repository} delivering to {settings.hook_url}"
+    if not done:
+        return f"{where}: no hook there, nothing to redeliver"
+    hours = f"{settings.redeliver_window.total_seconds() / 3600:g} h"
+    parts = []
+    for redelivery in done:
+        asked = ", ".join(redelivery.requested) or "none"
+        parts.append(
+            f"hook {redelivery.hook_id}: {redelivery.examined} attempts in the last {hours}, "
+            f"redelivery asked for {len(redelivery.requested)} ({asked})"
+        )
+    return f"{where}: " + "; ".join(parts)
+
+
 def _failure(exc: GithubException) -> str:
     message = exc.data.get("message") if isinstance(exc.data, dict) else None
     return f"GitHub answered {exc.status}" + (f": {message}" if message else "")
 
 
 def hooks_command(argv: Sequence[str]) -> int:
-    """``python -m springhead_github hooks register|unregister``: one line, an exit status
+    """``python -m springhead_github hooks register|unregister|redeliver``: one line, an exit status
     (0 done, 1 GitHub refused or could not be reached, 2 bad configuration)."""
     parser = argparse.ArgumentParser(
         prog="python -m springhead_github hooks",
         description="Register or remove the GitHub webhook described by the GITHUB_* "
-        "environment variables.",
+        "environment variables, or have GitHub redeliver what it failed to deliver to it.",
     )
-    parser.add_argument("action", choices=("register", "unregister"))
+    parser.add_argument("action", choices=("register", "unregister", "redeliver"))
     action = parser.parse_args(list(argv)).action
     try:
         settings = load_settings(HookSettings)
-        run = _register_blocking if action == "register" else _unregister_blocking
-        result = run(settings)
+        if action == "redeliver":
+            line = _describe_redeliveries(_redeliver_blocking(settings), settings)
+        else:
+            run = _register_blocking if action == "register" else _unregister_blocking
+            line = _describe(run(settings), settings)
     except ConfigError as exc:
         sys.stderr.write(f"configuration error: {exc}\n")
         return EXIT_CONFIG
@@ -291,7 +381,7 @@ def hooks_command(argv: Sequence[str]) -> int:
     except OSError as exc:  # requests' connection errors are OSErrors
         reason = f"cannot reach the GitHub API: {exc}"
     else:
-        sys.stdout.write(_describe(result, settings) + "\n")
+        sys.stdout.write(line + "\n")
         return EXIT_OK
     sys.stderr.write(f"hooks {action} failed for {settings.owner_and_repository}: {reason}\n")
     return EXIT_FAILED
