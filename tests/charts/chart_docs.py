@@ -565,7 +565,8 @@ def github_schema() -> Schema:
     )
     hooks = obj(
         "Register the webhook on GitHub after install/upgrade and remove it before delete "
-        "(Helm hook Jobs running `python -m springhead_github hooks register|unregister`)",
+        "(Helm hook Jobs running `python -m springhead_github hooks register|unregister`), "
+        "and redeliver failed deliveries",
         {
             "enabled": boolean("Create the hook Jobs"),
             "webhookURL": string(
@@ -584,6 +585,16 @@ def github_schema() -> Schema:
                     ),
                     "privateKey": secret_ref(
                         "GITHUB_APP_PRIVATE_KEY (PEM) from an existing Secret", "private-key"
+                    ),
+                },
+            ),
+            "redeliver": obj(
+                "A CronJob running `hooks redeliver`: GitHub redelivers what failed while the "
+                "source or the sink was down",
+                {
+                    "schedule": string("Cron schedule; empty: no CronJob"),
+                    "window": duration(
+                        "GITHUB_REDELIVER_WINDOW: how far back, at most P3D; PT24H by default"
                     ),
                 },
             ),

@@ -217,6 +217,27 @@ def test_github_hook_jobs(charts: Any) -> None:
         assert "K_SINK" not in job_env
 
 
+def test_github_redeliver_cronjob(charts: Any) -> None:
+    values = str(CHARTS / "github/ci/token-values.yaml")
+    docs = charts.render("github", "--values", values, "--set", "hooks.redeliver.window=PT6H")
+    cron = charts.find(docs, "CronJob", "demo-redeliver")
+    assert cron["spec"]["schedule"] == "*/10 * * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cron["spec"]["jobTemplate"]
+    assert job["spec"]["backoffLimit"] == 3
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] + container["args"] == [
+        "python", "-m", "springhead_github", "hooks", "redeliver",
+    ]  # fmt: skip
+    env = {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
+    assert env["GITHUB_REDELIVER_WINDOW"] == "PT6H"
+    assert env["GITHUB_TOKEN"] == {"secretKeyRef": {"name": "github-token", "key": "token"}}
+    assert env["GITHUB_WEBHOOK_URL"] == "https://hooks.example.com/github"
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    off = charts.render("github", "--values", values, "--set", "hooks.redeliver.schedule=")
+    assert "CronJob" not in charts.kinds(off)
+
+
 def test_github_app_on_enterprise(charts: Any) -> None:
     docs = charts.render("github", "--values", str(CHARTS / "github/ci/app-values.yaml"))
     job_env = charts.container_env(charts.find(docs, "Job", "demo-register-hook"))

@@ -21,13 +21,51 @@
       "GITHUB_HOOK_ACTIVE" (ternary "true" "false" $hooks.active)
       "GITHUB_HOOK_INSECURE_SSL" (ternary "true" "false" $hooks.insecureSSL)
       "GITHUB_APP_ID" $hooks.app.id
-      "GITHUB_APP_INSTALLATION_ID" $hooks.app.installationId) }}
+      "GITHUB_APP_INSTALLATION_ID" $hooks.app.installationId
+      "GITHUB_REDELIVER_WINDOW" $hooks.redeliver.window) }}
 {{- with $hooks.token.existingSecret }}
 {{ include "springhead-common.secretEnv" (dict "name" "GITHUB_TOKEN" "secret" . "key" $hooks.token.key) }}
 {{- end }}
 {{- with $hooks.app.privateKey.existingSecret }}
 {{ include "springhead-common.secretEnv" (dict "name" "GITHUB_APP_PRIVATE_KEY" "secret" . "key" $hooks.app.privateKey.key) }}
 {{- end }}
+{{- end -}}
+
+{{/* The pod running `python -m springhead_github hooks <action>`: a Job's or a CronJob's
+template. Takes dict "ctx" and "action". */}}
+{{- define "springhead-github.hookPod" -}}
+{{- $ctx := .ctx -}}
+metadata:
+  labels:
+    app.kubernetes.io/name: {{ include "springhead-common.name" $ctx }}
+    app.kubernetes.io/instance: {{ $ctx.Release.Name }}
+    app.kubernetes.io/component: {{ .action }}-hook
+spec:
+  {{- include "springhead-common.podSpecCommon" (dict "ctx" $ctx "automountToken" false) | nindent 2 }}
+  restartPolicy: Never
+  containers:
+    - name: {{ .action }}-hook
+      image: {{ include "springhead-common.image" $ctx | quote }}
+      imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+      command: [python, -m, springhead_github]
+      args: [hooks, {{ .action }}]
+      env:
+        {{- range $part := list (include "springhead-common.contractEnv" (dict "ctx" $ctx "component" "github" "sink" false)) (include "springhead-github.env" $ctx) (include "springhead-github.hooksEnv" $ctx) }}
+        {{- with trim $part }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- end }}
+      securityContext:
+        {{- include "springhead-common.containerSecurityContext" $ctx | nindent 8 }}
+      resources:
+        {{- toYaml $ctx.Values.hooks.resources | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
 {{- end -}}
 
 {{/* A hook Job running `python -m springhead_github hooks <action>`. Takes dict "ctx",
@@ -50,35 +88,5 @@ spec:
   backoffLimit: {{ $ctx.Values.hooks.backoffLimit }}
   activeDeadlineSeconds: {{ $ctx.Values.hooks.activeDeadlineSeconds }}
   template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: {{ include "springhead-common.name" $ctx }}
-        app.kubernetes.io/instance: {{ $ctx.Release.Name }}
-        app.kubernetes.io/component: {{ .action }}-hook
-    spec:
-      {{- include "springhead-common.podSpecCommon" (dict "ctx" $ctx "automountToken" false) | nindent 6 }}
-      restartPolicy: Never
-      containers:
-        - name: {{ .action }}-hook
-          image: {{ include "springhead-common.image" $ctx | quote }}
-          imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
-          command: [python, -m, springhead_github]
-          args: [hooks, {{ .action }}]
-          env:
-            {{- range $part := list (include "springhead-common.contractEnv" (dict "ctx" $ctx "component" "github" "sink" false)) (include "springhead-github.env" $ctx) (include "springhead-github.hooksEnv" $ctx) }}
-            {{- with trim $part }}
-            {{- . | nindent 12 }}
-            {{- end }}
-            {{- end }}
-          securityContext:
-            {{- include "springhead-common.containerSecurityContext" $ctx | nindent 12 }}
-          resources:
-            {{- toYaml $ctx.Values.hooks.resources | nindent 12 }}
-          volumeMounts:
-            - name: tmp
-              mountPath: /tmp
-      volumes:
-        - name: tmp
-          emptyDir:
-            sizeLimit: 64Mi
+    {{- include "springhead-github.hookPod" (dict "ctx" $ctx "action" .action) | nindent 4 }}
 {{- end -}}
