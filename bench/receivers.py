@@ -10,6 +10,11 @@ source written in Python on Springhead's stack does per request (see :func:`serv
 import asyncio
 import socket
 import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from springhead.asgi import AsgiApp
 
 
 def free_port() -> int:
@@ -62,22 +67,26 @@ def serve_fastapi(port: int) -> None:
     )
 
 
+async def serve_routes(port: int, routes: "Mapping[str, AsgiApp]") -> None:
+    """springhead.asgi's server with ``routes``: prints the port once listening, serves forever."""
+    from springhead.asgi import Server
+
+    server = Server("127.0.0.1", port, routes)
+    await server.start()
+    sys.stdout.write(f"{port}\n")
+    sys.stdout.flush()
+    await asyncio.Event().wait()
+
+
 def serve_asgi(port: int) -> None:
     """What the sources run: springhead.asgi's server (uvicorn, httptools) with a plain ASGI app."""
-    from springhead.asgi import Receive, Scope, Send, Server, read_body, respond
+    from springhead.asgi import Receive, Scope, Send, read_body, respond
 
     async def accept(scope: Scope, receive: Receive, send: Send) -> None:
         await read_body(receive, 1024 * 1024)
         await respond(send, 202)
 
-    async def main() -> None:
-        server = Server("127.0.0.1", port, {"/": accept})
-        await server.start()
-        sys.stdout.write(f"{port}\n")
-        sys.stdout.flush()
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    asyncio.run(serve_routes(port, {"/": accept}))
 
 
 def serve_forward(port: int, sink: str) -> None:
@@ -87,7 +96,7 @@ def serve_forward(port: int, sink: str) -> None:
     no metrics, no retries: what any Python webhook forwarder on this stack cannot avoid."""
     import aiohttp
     import uvloop
-    from springhead.asgi import Receive, Scope, Send, Server, read_body, request_headers, respond
+    from springhead.asgi import Receive, Scope, Send, read_body, request_headers, respond
 
     async def main() -> None:
         connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
@@ -103,11 +112,7 @@ def serve_forward(port: int, sink: str) -> None:
                     status = 202 if 200 <= response.status < 300 else 502
                 await respond(send, status)
 
-            server = Server("127.0.0.1", port, {"/": forward})
-            await server.start()
-            sys.stdout.write(f"{port}\n")
-            sys.stdout.flush()
-            await asyncio.Event().wait()
+            await serve_routes(port, {"/": forward})
 
     uvloop.run(main())
 

@@ -192,17 +192,42 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bare_python_rss() -> float:
-    code = "import asyncio, sys; sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()"
+#: Says ready, then idles on asyncio's loop (no thread) until its stdin closes; argv[1:] are
+#: modules to import first.
+_IMPORT_AND_IDLE = """
+import asyncio, importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+async def idle():
+    loop = asyncio.get_running_loop()
+    closed = loop.create_future()
+    loop.add_reader(sys.stdin.fileno(), lambda: closed.done() or closed.set_result(None))
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
+    await closed
+asyncio.run(idle())
+"""
+
+
+def idle_rss(*modules: str) -> float:
+    """RSS of an idle Python process on asyncio's loop that imported ``modules``."""
     process = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _IMPORT_AND_IDLE, *modules],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None and process.stdin is not None
-    process.stdout.readline()
+    if process.stdout.readline() != "ready\n":
+        raise RuntimeError(f"importing {len(modules)} modules failed")
     rss = rss_mib(process.pid)
     process.stdin.close()
     process.wait()
     return rss
+
+
+def bare_python_rss() -> float:
+    return idle_rss()
 
 
 #: Prints every module importing argv[1] loads from outside the standard library and Springhead.
@@ -215,38 +240,15 @@ for name in sorted(sys.modules):
     if top not in stdlib and not top.startswith(("_", "springhead", "cython_runtime")):
         print(name)
 """
-#: Imports the modules named in argv[1:], says ready and idles on asyncio's loop.
-_IMPORT_AND_IDLE = """
-import asyncio, importlib, sys
-for name in sys.argv[1:]:
-    importlib.import_module(name)
-async def idle():
-    sys.stdout.write("ready\\n")
-    sys.stdout.flush()
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-asyncio.run(idle())
-"""
 
 
 def dependencies_rss(module: str) -> float:
-    """RSS of a process that imported every third-party module ``module`` imports (submodules
-    included), no Springhead code, and idles on asyncio's loop: what the dependencies alone cost."""
+    """RSS of an idle process that imported every third-party module ``module`` imports
+    (submodules included) and no Springhead code: what the dependencies alone cost."""
     listed = subprocess.run(
         [sys.executable, "-c", _LIST_IMPORTS, module], capture_output=True, text=True, check=True
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", _IMPORT_AND_IDLE, *listed.stdout.split()],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None and process.stdin is not None
-    if process.stdout.readline() != "ready\n":
-        raise RuntimeError(f"importing {module}'s dependencies failed")
-    rss = rss_mib(process.pid)
-    process.stdin.close()
-    process.wait()
-    return rss
+    return idle_rss(*listed.stdout.split())
 
 
 #: The ping image does not install uvloop, so it runs on asyncio's loop; the workspace has uvloop
@@ -458,7 +460,7 @@ async def open_loop_pair(
         per_round = max(100, count // OPEN_LOOP_ROUNDS)
         steals: list[float] = []
         for _ in range(OPEN_LOOP_ROUNDS):
-            stolen, total = cpu_times()
+            start = cpu_times()
             for name, url in (("direct", direct_url), ("source", source_url)):
                 round_result = await client.run(url, rate, per_round)
                 pooled = results.setdefault(
@@ -471,8 +473,7 @@ async def open_loop_pair(
                     pooled["in_flight_max"],  # type: ignore[type-var]
                     round_result["in_flight_max"],  # type: ignore[type-var]
                 )
-            stolen_after, total_after = cpu_times()
-            steals.append((stolen_after - stolen) / max(1, total_after - total))
+            steals.append(stolen_since(start))
         results["source"]["steals"] = steals
     return results["direct"], results["source"]
 
@@ -787,6 +788,12 @@ def cpu_times() -> tuple[int, int]:
     return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
+def stolen_since(start: tuple[int, int]) -> float:
+    """Share of the cores' time the hypervisor took since ``start`` (a :func:`cpu_times`)."""
+    stolen, total = cpu_times()
+    return (stolen - start[0]) / max(1, total - start[1])
+
+
 class Steal:
     """Share of the machine's CPU time stolen by the hypervisor, per scenario measured."""
 
@@ -795,12 +802,11 @@ class Steal:
 
     @contextmanager
     def during(self, letters: str) -> Iterator[None]:
-        stolen, total = cpu_times()
+        start = cpu_times()
         yield
-        stolen_after, total_after = cpu_times()
-        if total_after > total:
-            for letter in letters:
-                self.shares[letter] = (stolen_after - stolen) / (total_after - total)
+        share = stolen_since(start)
+        for letter in letters:
+            self.shares[letter] = share
 
     def annotate(self, measured: dict[str, list[str]]) -> None:
         """Add each measured section's steal as its last line: the figure stays with the
