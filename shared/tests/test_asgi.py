@@ -126,3 +126,62 @@ async def test_a_request_head_over_the_bound_gets_431_and_never_reaches_the_rout
         assert seen == ["/"]
     finally:
         await server.stop()
+
+
+async def test_work_routes_refuse_new_requests_once_refusing_and_those_under_way_finish() -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        await read_body(receive, 1024)
+        entered.set()
+        await release.wait()
+        await respond(send, 202)
+
+    server = Server("127.0.0.1", 0, {"/healthz": echo}, work={"/hook": slow})
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{server.port}"
+            under_way = asyncio.create_task(session.post(f"{url}/hook", data=b"a"))
+            await entered.wait()
+            assert server.work_in_progress == 1
+            server.refuse_work(9)
+            async with session.post(f"{url}/hook", data=b"b") as response:
+                assert (response.status, await response.text()) == (503, "shutting down\n")
+                assert response.headers["Retry-After"] == "9"
+            async with session.post(f"{url}/healthz", data=b"") as response:
+                assert response.status == 200  # not a work route: served as before
+            assert not await server.work_done(0)
+            release.set()
+            async with await under_way as response:
+                assert response.status == 202
+            assert await server.work_done(0)
+            assert server.work_in_progress == 0
+    finally:
+        await server.stop()
+
+
+async def test_a_work_request_cut_short_by_the_stop_timeout_gets_503_and_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entered = asyncio.Event()
+
+    async def forever(scope: Scope, receive: Receive, send: Send) -> None:
+        await read_body(receive, 1024)
+        entered.set()
+        await asyncio.Event().wait()
+
+    server = Server("127.0.0.1", 0, {}, work={"/hook": forever})
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+    await writer.drain()
+    await entered.wait()
+    server.refuse_work(3)
+    await server.stop(0.1)
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert b"\r\nretry-after: 3\r\n" in answer.lower()
+    assert await server.work_done(0)
+    assert not [r for r in caplog.records if r.exc_info is not None]

@@ -4,9 +4,11 @@ A source's ``__main__`` is one call::
 
     main(PingSettings, PingAdapter.from_settings)
 
-Shutdown: the first SIGTERM (or SIGINT) turns readiness and liveness false, asks the adapter to
-stop taking new work, lets in-flight deliveries finish within ``SPRINGHEAD_SHUTDOWN_GRACE`` and
-exits 0. A second signal exits 1 at once.
+Shutdown: the first SIGTERM (or SIGINT) turns readiness and liveness false and, in the same
+moment, has the adapter's routes answer new requests 503 with Retry-After. Then the adapter is
+asked to stop taking new work; requests already accepted and deliveries in flight finish within
+``SPRINGHEAD_SHUTDOWN_GRACE``, and the process exits 0 (1 when the grace ran out first). A second
+signal exits 1 at once.
 """
 
 from __future__ import annotations
@@ -36,13 +38,17 @@ log = logging.getLogger("springhead.runtime")
 EXIT_CONFIG = 2
 #: Exit status when a second signal cut shutdown short, or the adapter crashed.
 EXIT_ABORTED = 1
+#: Seconds in the Retry-After of a request refused while draining, unless the adapter says.
+RETRY_AFTER = 5
 
 
 class Adapter(Protocol):
     """What a source implements: produce events with the sender until asked to stop.
 
     Optional: ``is_ready() -> bool`` joins the readiness check; ``routes() -> Mapping[str,
-    AsgiApp]`` adds HTTP routes (exact path -> ASGI app; webhooks) to the runtime's server.
+    AsgiApp]`` adds HTTP routes (exact path -> ASGI app; webhooks) to the runtime's server, which
+    refuses them from the moment a signal is handled (503 with ``Retry-After: <retry_after>``;
+    an adapter's ``retry_after`` attribute, seconds, else :data:`RETRY_AFTER`).
     """
 
     async def run(self) -> None:
@@ -64,7 +70,7 @@ class AdapterFactory(Protocol[SettingsT_contra]):
 
 class HealthServer:
     """/healthz, /readyz and /metrics on one port (plus Knative's /health and /readiness, and
-    whatever routes the adapter adds)."""
+    whatever routes the adapter adds: :meth:`drain` refuses new requests to those)."""
 
     def __init__(self, *, host: str, port: int, metrics: Metrics) -> None:
         self.host = host
@@ -74,7 +80,9 @@ class HealthServer:
         self.ready = False
         self.ready_check: Callable[[], bool] | None = None
         self.extra_routes: dict[str, AsgiApp] = {}
+        self.retry_after = RETRY_AFTER
         self._server: Server | None = None
+        self._draining = False
 
     def _is_ready(self) -> bool:
         if not (self.live and self.ready):
@@ -100,11 +108,31 @@ class HealthServer:
             "/readyz": readiness,
             "/readiness": readiness,
             "/metrics": read_only_route(self._metrics, CONTENT_TYPE_LATEST),
-            **self.extra_routes,
         }
-        self._server = Server(self.host, self.port, routes)
+        self._server = Server(self.host, self.port, routes, work=self.extra_routes)
+        if self._draining:
+            self._server.refuse_work(self.retry_after)
         await self._server.start()
         self.port = self._server.port
+
+    def drain(self) -> None:
+        """Not live, not ready, and the adapter's routes refuse new requests (503, Retry-After);
+        those under way go on."""
+        self.live = False
+        self.ready = False
+        self._draining = True
+        if self._server is not None:
+            self._server.refuse_work(self.retry_after)
+
+    async def requests_done(self, timeout: float) -> bool:
+        """Wait until no request to the adapter's routes is under way; False if ``timeout``
+        passed first."""
+        return self._server is None or await self._server.work_done(timeout)
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests to the adapter's routes being handled now."""
+        return 0 if self._server is None else self._server.work_in_progress
 
     async def stop(self, timeout: float | None = 5.0) -> None:
         """Stop serving; answers in progress get ``timeout`` seconds to finish."""
@@ -139,8 +167,8 @@ async def serve(
             log.error("second signal: exiting without waiting", extra={"signal": signum})
             logging.shutdown()
             os._exit(EXIT_ABORTED)
+        health.drain()  # before anything else runs: no request is accepted after the signal
         log.info("signal received: draining", extra={"signal": signum})
-        health.live = False
         stopping.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -149,6 +177,7 @@ async def serve(
     async with Sender.from_settings(settings, metrics) as sender:
         adapter = factory(settings, sender)
         health.ready_check = getattr(adapter, "is_ready", None)
+        health.retry_after = getattr(adapter, "retry_after", RETRY_AFTER)
         routes = getattr(adapter, "routes", None)
         if routes is not None:
             health.extra_routes = dict(routes())
@@ -169,7 +198,7 @@ async def serve(
         )
         stop_task = asyncio.create_task(stopping.wait())
         await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        health.ready = False
+        health.drain()
         status = 0
         deadline = time.monotonic() + settings.shutdown_grace.total_seconds()
         if not run_task.done():
@@ -184,11 +213,13 @@ async def serve(
         if not run_task.cancelled() and run_task.exception() is not None:
             log.error("adapter failed", exc_info=run_task.exception())
             status = EXIT_ABORTED
+        # Accepted requests deliver their own events: wait for them before the sender drains.
+        answered = await health.requests_done(_remaining(deadline))
         drained = await sender.drain(_remaining(deadline))
-        if not drained:
+        if not (answered and drained):
             log.error(
                 "grace period over with deliveries in flight",
-                extra={"in_flight": sender.in_flight},
+                extra={"in_flight": sender.in_flight, "requests": health.requests_in_flight},
             )
             status = EXIT_ABORTED
         await health.stop(max(1.0, _remaining(deadline)))

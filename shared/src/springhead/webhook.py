@@ -286,6 +286,12 @@ class WebhookAdapter:
         self._retry_after = {"Retry-After": str(settings.retry_after)}
 
     @property
+    def retry_after(self) -> int:
+        """Seconds in the Retry-After of a 503: the runtime's, too, for requests refused while
+        draining."""
+        return self.settings.retry_after
+
+    @property
     def in_flight(self) -> int:
         """Requests being handled now (counted against ``WEBHOOK_MAX_IN_FLIGHT``)."""
         return self._in_flight
@@ -299,7 +305,8 @@ class WebhookAdapter:
         await self._stopping.wait()
 
     async def stop(self) -> None:
-        """Refuse new requests (503, so callers redeliver); accepted ones finish sending."""
+        """End :meth:`run`. The runtime's server refuses new requests from the moment a signal is
+        handled (503, so callers redeliver) and lets accepted ones finish sending."""
         self._stopping.set()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -312,8 +319,6 @@ class WebhookAdapter:
 
     async def answer(self, scope: Scope, receive: Receive) -> Answer:
         """The status, text and headers a request gets, after its events were delivered."""
-        if self._stopping.is_set():
-            return _refused(503, "shutting down", self._retry_after)
         if scope["method"] != "POST":
             return _refused(405, "only POST is accepted", {"Allow": "POST"})
         if self._in_flight >= self.settings.max_in_flight:

@@ -270,15 +270,41 @@ async def test_sigterm_during_a_burst_loses_no_accepted_event(
         ]
         await sink.wait_held(20)
         source.signal(signal.SIGTERM)
-        await source.wait_for_log("signal received: draining")
+        await until_draining(client, source)
         late = await post(client, source, b"late")
         gate.set()
         results = await asyncio.gather(*posts)
         assert await source.wait() == 0
-    assert late[0] == 503
+    assert late[0] == 503 and late[2]["Retry-After"] == "5"
     accepted = {f"e{i}" for i, (status, _, _) in enumerate(results) if status == 202}
     assert accepted == {f"e{i}" for i in range(20)}
     assert {r.header("ce-id") for r in sink.accepted} == accepted
+    assert "Traceback" not in source.stderr_text()
+
+
+async def test_grace_running_out_asks_accepted_callers_to_redeliver_without_a_traceback(
+    sink: RecordingSink, client: aiohttp.ClientSession
+) -> None:
+    gate = asyncio.Event()
+    sink.respond_with(status=202, gate=gate)  # the sink answers only after the source is gone
+    env = {"SPRINGHEAD_SHUTDOWN_GRACE": "PT0.3S", "WEBHOOK_RETRY_AFTER": "7"}
+    async with http_source(sink, **env) as source:
+        posts = [asyncio.create_task(post(client, source, b"held")) for _ in range(3)]
+        await sink.wait_held(3)
+        source.signal(signal.SIGTERM)
+        assert await source.wait() == 1
+        results = await asyncio.gather(*posts)
+    gate.set()
+    assert [(status, headers["Retry-After"]) for status, _, headers in results] == [(503, "7")] * 3
+    over = await source.wait_for_log("grace period over with deliveries in flight")
+    assert over["requests"] == 3
+    assert "Traceback" not in source.stderr_text()
+
+
+async def until_draining(client: aiohttp.ClientSession, source: SourceProcess) -> None:
+    """Return once the source's signal handler ran: /healthz answers 503 from then on."""
+    while (await post(client, source, path="/healthz", method="GET"))[0] == 200:
+        pass
 
 
 async def test_credentials_with_non_utf8_bytes_are_refused_not_a_crash(sink: RecordingSink) -> None:
