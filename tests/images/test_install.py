@@ -49,6 +49,8 @@ DEV_ONLY = frozenset(
     | {"watchfiles", "websockets"}
 )
 SITE_PACKAGES = "/app/.venv/lib/python3.11/site-packages"
+#: Variables that tell uv how this host reaches PyPI, for the one build that goes online.
+NETWORK_SETTINGS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
 
 
 def locked_closure(uv: str, package: str) -> set[str]:
@@ -340,7 +342,14 @@ def test_a_dependency_missing_from_the_lock_stops_the_build(
     image_builds: ImageBuilds, tmp_path: Path
 ) -> None:
     # --locked: a pyproject that asks for more than uv.lock holds (pyyaml is in the lock, for the
-    # controller, and in uv's cache, so only the lock check can stop it) fails, never re-locks.
+    # controller) fails, never re-locks. To tell that the lock is out of date uv must resolve,
+    # which reads the index: this one build may reach PyPI, as a real `docker build` can, so the
+    # outcome does not depend on what uv's cache holds (offline, a fresh cache fails the resolve
+    # before the lock check). Without --locked the same build would re-lock and succeed.
+    run_env = {k: v for k, v in image_builds.run_env().items() if k != "UV_OFFLINE"}
+    run_env.update(
+        (name, os.environ[name]) for name in NETWORK_SETTINGS if name in os.environ
+    )  # the host's way to PyPI: its CA bundle (a TLS-inspecting proxy) and proxies
     context = tmp_path / "context"
     shutil.copytree(image_builds.context, context)
     pyproject = context / "sources/ping/pyproject.toml"
@@ -355,6 +364,6 @@ def test_a_dependency_missing_from_the_lock_stops_the_build(
             context=context,
             workspace=tmp_path / "build",
             base_env=image_builds.base_env(),
-            run_env=image_builds.run_env(),
+            run_env=run_env,
             external_images=image_builds.external_image,
         )
