@@ -15,9 +15,12 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --locked
 
-## run: an event display and a ping source firing every 3 s; no cluster, no broker (Ctrl-C stops)
-run: sync
-	$(RUN) python scripts/run_local.py
+## run: an event display, a ping source firing every 3 s and an HTTP source on :8090 in front of
+## the display; no cluster, no broker (Ctrl-C stops). Installs only what those two sources need
+## (--inexact: a venv that has more, from `make sync`, keeps it).
+run: $(UV)
+	$(UV) sync --locked --inexact --no-dev --package springhead-ping --package springhead-http
+	$(UV) run --no-sync python scripts/run_local.py $(ARGS)
 
 ## lint: ruff (lint + format check), mypy strict, import-linter contracts
 lint: sync
@@ -52,4 +55,4 @@ bench: sync
 	$(RUN) python bench/run.py
 
 clean:
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
