@@ -14,6 +14,7 @@ from springhead.asgi import (
     Scope,
     Send,
     Server,
+    ServerLimits,
     read_body,
     request_headers,
     respond,
@@ -185,3 +186,40 @@ async def test_a_work_request_cut_short_by_the_stop_timeout_gets_503_and_no_trac
     assert b"\r\nretry-after: 3\r\n" in answer.lower()
     assert await server.work_done(0)
     assert not [r for r in caplog.records if r.exc_info is not None]
+
+
+async def test_connections_over_the_bound_are_refused_and_the_others_still_served() -> None:
+    server = Server("127.0.0.1", 0, {"/echo": echo}, limits=ServerLimits(max_connections=2))
+    await server.start()
+    try:
+        held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        answer = await asyncio.wait_for(reader.read(), 30)  # the server closes it at once
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        assert answer.endswith(b"too many connections\n")
+        # the two held connections are served as usual
+        for held_reader, held_writer in held:
+            held_writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert (await held_reader.readline()).startswith(b"HTTP/1.1 200 ")
+            held_writer.close()
+    finally:
+        await server.stop()
+
+
+async def test_an_answer_before_the_body_arrived_ends_the_connection() -> None:
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 401, "no\n")  # the body is never read
+
+    server = Server("127.0.0.1", 0, {}, work={"/hook": refuse})
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+        # ends: the server closed its side, not waiting for the 990 bytes
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 401 ")
+        assert answer.endswith(b"no\n")
+    finally:
+        await server.stop()

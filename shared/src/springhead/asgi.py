@@ -10,8 +10,10 @@ the candidates); the HTTP source as a whole runs 11 % fewer instructions per req
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -21,12 +23,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 __all__ = [
     "AsgiApp",
     "BodyTooLarge",
+    "BodyTooSlow",
     "ClientGone",
     "MAX_HEAD_BYTES",
     "Receive",
     "Scope",
     "Send",
     "Server",
+    "ServerLimits",
     "TEXT_PLAIN",
     "read_body",
     "read_only_route",
@@ -43,58 +47,144 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 TEXT_PLAIN = "text/plain; charset=utf-8"
 _TEXT = (b"content-type", TEXT_PLAIN.encode())
 
-#: Largest request head (request line and headers) read before answering 431: httptools has no
-#: limit of its own, so a caller streaming an endless header would grow the process without bound.
+#: Largest request head (request line, headers and the empty line ending them) before 431:
+#: httptools has no limit of its own, so a caller streaming an endless header would grow the
+#: process without bound.
 MAX_HEAD_BYTES = 64 * 1024
+#: How long a connection whose answer was sent before its request arrived whole (431, 408, or a
+#: refusal before the body was read) is drained of what the caller still sends before it closes.
 _LINGER = 10.0
-_HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+_EARLY_ANSWER = (
+    b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: %d\r\nconnection: close\r\n\r\n%s"
 )
+_HEAD_END = b"\r\n\r\n"
 
 
-class _BoundedHeadProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a bound on the request head.
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one caller can hold of the server, and for how long.
 
-    A head's size is counted from the read after the one it began in (so at most one read
-    buffer more than :data:`MAX_HEAD_BYTES` is held): a body's tail read together with the next
-    pipelined request's start is never miscounted as head.
+    Memory follows from them: at most ``max_connections`` connections, each holding at most one
+    request head (:data:`MAX_HEAD_BYTES`) while it arrives; bodies are bounded by the routes.
     """
 
-    _head_open = False
-    _head_bytes = 0
-    _discarding = False
+    head_timeout: float = 10.0
+    """Seconds a request head may take to arrive whole, from its first byte (or from the opening
+    of a new connection): then 408 (or, if nothing came, the connection closes)."""
 
-    def _refuse_head(self) -> None:
-        """Answer 431 and end our side; read and drop what the caller still sends (closing with
-        unread bytes would reset the connection, and the caller would lose the answer) until it
-        closes, or :data:`_LINGER` seconds passed."""
-        self._head_open = False
+    idle_timeout: float = 75.0
+    """Seconds a kept-alive connection may stay idle between requests: callers that pool
+    connections (GitHub) keep them a while, and closing them sooner races their next request."""
+
+    max_connections: int = 1024
+    """Open connections at most; one more is closed at once (after a 503)."""
+
+
+class _GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the :class:`ServerLimits` enforced.
+
+    - The head bound is exact: bytes are counted up to the empty line ending the head, however
+      they arrive (one write or many). Only a request pipelined behind another in the same read
+      is counted from the next read.
+    - A head not complete within ``head_timeout`` gets 408; a new connection that sent nothing by
+      then is closed.
+    - An answer given before the request's body arrived whole (a refusal, 413, 408) ends the
+      connection: the rest of the body is read and dropped, for at most :data:`_LINGER` seconds,
+      so a caller trickling a body cannot keep the connection.
+    """
+
+    def __init__(self, *args: Any, limits: ServerLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._expect_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._discarding = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self._discarding = True
+            transport.write(_early(503, b"Service Unavailable", b"too many connections\n"))
+            transport.close()
+            return
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_late)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self._head_bytes == 0:  # nothing of a request came: nobody to answer
+            self.transport.close()
+            return
+        reason = b"request head not complete within %gs\n" % self.limits.head_timeout
+        self._answer_early(_early(408, b"Request Timeout", reason))
+
+    def _answer_early(self, answer: bytes) -> None:
+        """Send ``answer`` and end our side; read and drop what the caller still sends (closing
+        with unread bytes would reset the connection, and the caller would lose the answer)
+        until it closes, or :data:`_LINGER` seconds passed."""
+        self._stop_head_timer()
+        self._expect_head = False
         self._discarding = True
-        reason = b"request head larger than %d bytes\n" % MAX_HEAD_BYTES
-        self.transport.write(_HEAD_TOO_LARGE % (len(reason), reason))
+        if answer:
+            self.transport.write(answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(_LINGER, self.transport.close)
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._head_open = True
-        self._head_bytes = 0
-
     def on_headers_complete(self) -> None:
-        self._head_open = False
+        self._stop_head_timer()
+        self._expect_head = False
+        self._head_bytes = 0
+        self._head_tail = b""
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._expect_head = True
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        super().on_response_complete()
+        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+            self._answer_early(b"")  # answered before the body came whole
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
-        if self._head_open:
-            self._head_bytes += len(data)
+        if self._expect_head:
+            self._start_head_timer()
+            window = self._head_tail + data
+            end = window.find(_HEAD_END)
+            if end < 0:
+                self._head_bytes += len(data)
+                self._head_tail = window[-3:]
+            else:
+                self._head_bytes += end + len(_HEAD_END) - len(self._head_tail)
+                self._head_tail = b""
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse_head()
+                reason = b"request head larger than %d bytes\n" % MAX_HEAD_BYTES
+                self._answer_early(_early(431, b"Request Header Fields Too Large", reason))
                 return
         super().data_received(data)
+
+
+def _early(status: int, phrase: bytes, reason: bytes) -> bytes:
+    return _EARLY_ANSWER % (status, phrase, len(reason), reason)
 
 
 class BodyTooLarge(Exception):
@@ -103,6 +193,10 @@ class BodyTooLarge(Exception):
 
 class ClientGone(Exception):
     """The caller disconnected before its request body arrived whole."""
+
+
+class BodyTooSlow(Exception):
+    """The request body did not arrive whole within the time :func:`read_body` was given."""
 
 
 def request_headers(scope: Scope) -> CIMultiDictProxy[str]:
@@ -116,9 +210,20 @@ def request_headers(scope: Scope) -> CIMultiDictProxy[str]:
     )
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int, timeout: float | None = None) -> bytes:
     """The whole request body; :class:`BodyTooLarge` as soon as more than ``limit`` bytes came,
-    :class:`ClientGone` when the caller hung up first."""
+    :class:`ClientGone` when the caller hung up first, :class:`BodyTooSlow` when it had not
+    arrived whole ``timeout`` seconds after the call."""
+    if timeout is None:
+        return await _read_body(receive, limit)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(receive, limit)
+    except TimeoutError:
+        raise BodyTooSlow from None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -178,11 +283,13 @@ class Server:
         routes: Mapping[str, AsgiApp],
         *,
         work: Mapping[str, AsgiApp] | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.routes = dict(routes)
         self.work = dict(work or {})
+        self.limits = limits or ServerLimits()
         self._server: uvicorn.Server | None = None
         self._refusal: dict[str, str] | None = None
         self._working = 0
@@ -253,7 +360,7 @@ class Server:
             host=self.host,
             port=self.port,
             loop="none",
-            http=_BoundedHeadProtocol,
+            http=functools.partial(_GuardedProtocol, limits=self.limits),  # type: ignore[arg-type]
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -262,9 +369,7 @@ class Server:
             access_log=False,
             proxy_headers=False,
             server_header=False,
-            # Callers that pool connections (GitHub, other services) keep them open a while;
-            # closing idle ones after uvicorn's default 5 s races their next request.
-            timeout_keep_alive=75,
+            timeout_keep_alive=self.limits.idle_timeout,  # type: ignore[arg-type]  # seconds
         )
         config.load()
         server = uvicorn.Server(config)

@@ -240,6 +240,26 @@ class AdapterSettings(BaseSettings):
     host: str = Field(default="0.0.0.0", validation_alias="SPRINGHEAD_HOST")  # noqa: S104
     """Address the health and metrics server binds to."""
 
+    head_timeout: IsoDuration = Field(
+        default=timedelta(seconds=10), gt=timedelta(0), validation_alias="SPRINGHEAD_HEAD_TIMEOUT"
+    )
+    """How long a request head (request line and headers) may take to arrive whole on the port,
+    from its first byte or the connection's opening; then 408, or the connection closes if nothing
+    came (ISO-8601, default PT10S: GitHub abandons a whole delivery after 10 s)."""
+
+    idle_timeout: IsoDuration = Field(
+        default=timedelta(seconds=75), gt=timedelta(0), validation_alias="SPRINGHEAD_IDLE_TIMEOUT"
+    )
+    """How long a kept-alive connection may stay idle between requests (ISO-8601, default PT75S:
+    callers that pool connections keep them a while, and closing sooner races their next
+    request)."""
+
+    max_inbound_connections: int = Field(
+        default=1024, ge=1, validation_alias="SPRINGHEAD_MAX_INBOUND_CONNECTIONS"
+    )
+    """Connections to the port open at once; one more is closed at once (after a 503). Each
+    holds at most one request head (64 KiB) while it arrives: 64 MiB of heads at the default."""
+
     shutdown_grace: IsoDuration = Field(
         default=timedelta(seconds=25), validation_alias="SPRINGHEAD_SHUTDOWN_GRACE"
     )

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import NoReturn, Protocol, TypeVar
 
-from springhead.asgi import TEXT_PLAIN, AsgiApp, Server, read_only_route
+from springhead.asgi import TEXT_PLAIN, AsgiApp, Server, ServerLimits, read_only_route
 from springhead.config import AdapterSettings, ConfigError, EventLoop, load_settings
 from springhead.logs import configure_logging
 from springhead.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -72,10 +72,13 @@ class HealthServer:
     """/healthz, /readyz and /metrics on one port (plus Knative's /health and /readiness, and
     whatever routes the adapter adds: :meth:`drain` refuses new requests to those)."""
 
-    def __init__(self, *, host: str, port: int, metrics: Metrics) -> None:
+    def __init__(
+        self, *, host: str, port: int, metrics: Metrics, limits: ServerLimits | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.metrics = metrics
+        self.limits = limits or ServerLimits()
         self.live = True
         self.ready = False
         self.ready_check: Callable[[], bool] | None = None
@@ -109,7 +112,9 @@ class HealthServer:
             "/readiness": readiness,
             "/metrics": read_only_route(self._metrics, CONTENT_TYPE_LATEST),
         }
-        self._server = Server(self.host, self.port, routes, work=self.extra_routes)
+        self._server = Server(
+            self.host, self.port, routes, work=self.extra_routes, limits=self.limits
+        )
         if self._draining:
             self._server.refuse_work(self.retry_after)
         await self._server.start()
@@ -156,7 +161,16 @@ async def serve(
     """
     loop = asyncio.get_running_loop()
     metrics = Metrics()
-    health = HealthServer(host=settings.host, port=settings.port, metrics=metrics)
+    health = HealthServer(
+        host=settings.host,
+        port=settings.port,
+        metrics=metrics,
+        limits=ServerLimits(
+            head_timeout=settings.head_timeout.total_seconds(),
+            idle_timeout=settings.idle_timeout.total_seconds(),
+            max_connections=settings.max_inbound_connections,
+        ),
+    )
     stopping = asyncio.Event()
     signals_seen = 0
 
