@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import MutableMapping
 from typing import Any
 
+import pytest
 from cloudevents.core.v1.event import CloudEvent
 from springhead.config import load_settings
 from springhead.delivery import DeliveryPolicy
@@ -119,8 +120,15 @@ async def test_the_receiver_sees_method_path_query_and_headers_as_sent(sink: Rec
     assert (request.method, request.path, request.body) == ("POST", "/hooks/a b", b"{}")
     assert request.query == {"a": "1", "b": "", "c": "\xe9"}  # first value of each name
     # a header's value gives back the bytes that were sent; lookups ignore case
-    assert request.header("X-SIGNATURE").encode("utf-8", "surrogateescape") == b"caf\xe9"
-    assert request.header("x-multi") == "one"
+    assert request.headers["X-SIGNATURE"].encode("utf-8", "surrogateescape") == b"caf\xe9"
+    assert request.combined_header("x-multi") == "one,two"
+    # where one value is read, bytes that are not UTF-8 and a repeated header are refused
+    with pytest.raises(Rejection, match="header X-SIGNATURE is not valid UTF-8") as caught:
+        request.header("X-SIGNATURE")
+    assert caught.value.status == 400
+    with pytest.raises(Rejection, match="header x-multi appears 2 times") as caught:
+        request.header("x-multi")
+    assert caught.value.status == 400
 
 
 async def test_requests_over_the_in_flight_limit_get_503_until_one_finishes(

@@ -6,9 +6,15 @@ the receiver on the runtime's HTTP server and answers the caller only after the 
 event: 202 then, or 503 with Retry-After when the sink failed after the delivery policy's retries,
 so the caller redelivers and nothing is lost.
 
-Order of checks: method (405), requests in flight (503), body size (413), rate limit (429),
-authentication (401/403), then the receiver (400/404/415 ... with the reason in the body). A
-caller's mistake is never a 5xx.
+Order of checks: method (405), requests in flight (503), credentials decided from the head
+(bearer, basic: 401/403, before any of the body is read), body size (413), body time (408), rate
+limit (429), signatures over the body (HMAC: 401/403), then the receiver (400/404/415 ... with
+the reason in the body). A caller's mistake is never a 5xx.
+
+Headers a source reads a single value from (CloudEvents attributes, credentials, signatures, the
+idempotency key, GitHub's delivery headers) must appear once and be valid UTF-8: a repeat or
+undecodable bytes get 400 naming the header. One rule for all of them, credentials included: a
+request that says two things is ambiguous, and no guess is safe.
 """
 
 from __future__ import annotations
@@ -21,16 +27,19 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Annotated, Self
 from urllib.parse import parse_qsl
 
 from cloudevents.core.base import BaseCloudEvent
+from multidict import CIMultiDictProxy
 from pydantic import AfterValidator, Field, model_validator
 
 from springhead.asgi import (
     AsgiApp,
     BodyTooLarge,
+    BodyTooSlow,
     ClientGone,
     Receive,
     Scope,
@@ -39,7 +48,7 @@ from springhead.asgi import (
     request_headers,
     respond,
 )
-from springhead.config import AdapterSettings, ConfigError
+from springhead.config import AdapterSettings, ConfigError, IsoDuration
 from springhead.sender import Sender
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "WebhookSettings",
     "basic_auth",
     "bearer_auth",
+    "header_text",
     "hmac_signature",
     "sign",
 ]
@@ -81,20 +91,50 @@ class WebhookRequest:
     query: Mapping[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
-        """A header, case-insensitively (``headers`` may be a plain dict in tests)."""
+        """A header, case-insensitively (``headers`` may be a plain dict in tests); Rejection
+        (400) when its value is not valid UTF-8."""
         value = self.headers.get(name)
-        if value is not None:
-            return value
-        lowered = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+        if value is None:
+            lowered = name.lower()
+            value = next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+        return None if value is None else header_text(name, value)
+
+    def combined_header(self, name: str) -> str | None:
+        """A header that may be sent several times (``tracestate``), its values joined by
+        commas as RFC 9110 combines them."""
+        return self.header(name)
 
 
 class _ServedRequest(WebhookRequest):
-    """A request as the server received it: its headers (a multidict) are case-insensitive
-    already, so a missing header is not searched for again."""
+    """A request as the server received it: its headers are a case-insensitive multidict, so
+    a header sent twice is seen, and refused (400) where one value is read."""
+
+    headers: CIMultiDictProxy[str]
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name)
+        values = self.headers.getall(name, None)
+        if values is None:
+            return None
+        if len(values) > 1:
+            raise Rejection(400, f"header {name} appears {len(values)} times; send it once")
+        return header_text(name, values[0])
+
+    def combined_header(self, name: str) -> str | None:
+        values = self.headers.getall(name, None)
+        if values is None:
+            return None
+        return ",".join(header_text(name, value) for value in values)
+
+
+def header_text(name: str, value: str) -> str:
+    """``value`` of header ``name`` as text; Rejection (400 naming the header) when the bytes
+    sent were not UTF-8 (the server decodes them as lone surrogates, which no event may carry)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejection(400, f"header {name} is not valid UTF-8") from None
+    return value
 
 
 def _raw(value: str) -> bytes:
@@ -102,8 +142,20 @@ def _raw(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
-#: Checks a request's credentials; raises :class:`Rejection` (401/403) when they do not hold.
-Authenticator = Callable[[WebhookRequest], None]
+@dataclass(frozen=True)
+class Authenticator:
+    """Checks a request's credentials; raises :class:`Rejection` (401/403) when they do not hold.
+
+    ``needs_body``: False for a check decided from the head alone (bearer, basic), which runs
+    before any of the body is read, so an unauthenticated caller cannot hold a request slot
+    with a slow body; True for a signature over the body (HMAC).
+    """
+
+    check: Callable[[WebhookRequest], None]
+    needs_body: bool = True
+
+    def __call__(self, request: WebhookRequest) -> None:
+        self.check(request)
 
 
 def bearer_auth(token: str) -> Authenticator:
@@ -118,7 +170,7 @@ def bearer_auth(token: str) -> Authenticator:
         if not hmac.compare_digest(_raw(given.strip()), expected):
             raise Rejection(403, "bearer token not accepted")
 
-    return check
+    return Authenticator(check, needs_body=False)
 
 
 def basic_auth(user: str, password: str) -> Authenticator:
@@ -139,7 +191,7 @@ def basic_auth(user: str, password: str) -> Authenticator:
         if not hmac.compare_digest(decoded, expected):
             raise Rejection(403, "credentials not accepted")
 
-    return check
+    return Authenticator(check, needs_body=False)
 
 
 def sign(secret: str | bytes, body: bytes, algorithm: str = "sha256") -> str:
@@ -162,7 +214,7 @@ def hmac_signature(secret: str, header: str, algorithm: str = "sha256") -> Authe
         if not hmac.compare_digest(_raw(given.strip()), expected.encode()):
             raise Rejection(403, f"signature in {header} does not match the body")
 
-    return check
+    return Authenticator(check)
 
 
 class TokenBucket:
@@ -208,6 +260,13 @@ class WebhookSettings(AdapterSettings):
         default=1024 * 1024, ge=1, validation_alias="WEBHOOK_MAX_BODY_BYTES"
     )
     """Largest accepted body; larger requests get 413 (default 1 MiB)."""
+
+    body_timeout: IsoDuration = Field(
+        default=timedelta(seconds=30), gt=timedelta(0), validation_alias="WEBHOOK_BODY_TIMEOUT"
+    )
+    """How long a body may take to arrive whole once its head did; then 408 and the request's
+    slot is free again (ISO-8601, default PT30S: a 1 MiB body at 35 KB/s or more; the head has
+    its own ``SPRINGHEAD_HEAD_TIMEOUT``)."""
 
     rate_limit: float | None = Field(default=None, gt=0, validation_alias="WEBHOOK_RATE_LIMIT")
     """Requests per second accepted (token bucket); more get 429 with Retry-After. Unset: none."""
@@ -275,6 +334,9 @@ class WebhookAdapter:
         self.sender = sender
         self.receiver = receiver
         self.authenticators = list(authenticators)
+        self._head_checks = [check for check in self.authenticators if not check.needs_body]
+        self._body_checks = [check for check in self.authenticators if check.needs_body]
+        self._body_timeout = settings.body_timeout.total_seconds()
         self.accepted_status = accepted_status
         self.limiter = (
             TokenBucket(settings.rate_limit, settings.rate_burst, clock=clock)
@@ -334,31 +396,38 @@ class WebhookAdapter:
             self._in_flight -= 1
 
     async def _admitted(self, scope: Scope, receive: Receive) -> Answer:
-        headers = request_headers(scope)
+        query = scope["query_string"]
+        incoming = _ServedRequest(
+            scope["method"],
+            scope["path"],
+            request_headers(scope),
+            b"",
+            _first_values(query.decode("latin-1")) if query else {},
+        )
+        try:
+            for check in self._head_checks:  # before any of the body is read
+                check(incoming)
+        except Rejection as rejection:
+            return _refused(rejection.status, rejection.reason, rejection.headers)
         limit = self.settings.max_body_bytes
-        length = headers.get("Content-Length")
+        length = incoming.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
             return _refused(413, f"body larger than {limit} bytes")
         try:
-            body = await read_body(receive, limit)
+            body = await read_body(receive, limit, self._body_timeout)
         except BodyTooLarge:
             return _refused(413, f"body larger than {limit} bytes")
+        except BodyTooSlow:
+            return _refused(408, f"body not complete within {self._body_timeout:g}s")
         if self.limiter is not None:
             wait = self.limiter.take()
             if wait > 0:
                 return _refused(
                     429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait + 0.5)))}
                 )
-        query = scope["query_string"]
-        incoming = _ServedRequest(
-            scope["method"],
-            scope["path"],
-            headers,
-            body,
-            _first_values(query.decode("latin-1")) if query else {},
-        )
+        incoming = replace(incoming, body=body)
         try:
-            for check in self.authenticators:
+            for check in self._body_checks:
                 check(incoming)
             events = self.receiver(incoming)
         except Rejection as rejection:

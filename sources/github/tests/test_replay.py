@@ -3,6 +3,7 @@ real loopback sink; signature and header rejections; a sink that is down, then b
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead.testing.slow_clients import open_slow_clients, rss_bytes
 from springhead.webhook import sign
 
 DATA = Path(__file__).parent / "data"
@@ -399,3 +401,33 @@ async def test_a_closed_sink_means_503_until_it_is_back() -> None:
         async with RecordingSink(port=port) as back:
             assert (await post(process, headers, body))[0] == 202
     assert [r.event.get_id() for r in back.requests] == [headers["X-GitHub-Delivery"]]
+
+
+async def test_slow_clients_give_their_slots_back_and_are_disconnected(
+    sink: RecordingSink,
+) -> None:
+    env = github_env(
+        sink.url,
+        WEBHOOK_MAX_IN_FLIGHT="4",
+        SPRINGHEAD_HEAD_TIMEOUT="PT1S",
+        WEBHOOK_BODY_TIMEOUT="PT1S",
+    )
+    body = (DATA / "payloads/push/payload.json").read_bytes()
+    async with SourceProcess("springhead_github", env) as process:
+        assert process.process is not None
+        before = rss_bytes(process.process.pid)
+        # A signature covers the body, so a slow body holds a slot until WEBHOOK_BODY_TIMEOUT;
+        # six of each kind, more than WEBHOOK_MAX_IN_FLIGHT.
+        forged = b"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\n"
+        slow = await open_slow_clients(process.port, count=6, head=forged)
+        outcomes = await asyncio.gather(*(each.outcome() for each in slow))
+        seen: dict[str, list[int | None]] = {}
+        for each, (status, _) in zip(slow, outcomes, strict=True):
+            seen.setdefault(each.kind, []).append(status)
+        assert seen["idle"] == [None] * 6  # closed after SPRINGHEAD_HEAD_TIMEOUT
+        assert seen["partial-head"] == [408] * 6
+        bodies = sorted(seen["partial-body"] + seen["endless-chunked"])
+        assert bodies == [408] * 4 + [503] * 8  # four slots, given back; the rest refused at once
+        assert (await post(process, delivery("push", body), body))[0] == 202
+        assert rss_bytes(process.process.pid) - before < 24 * 64 * 1024 + 4 * 2**20 + 16 * 2**20
+    assert len(sink.requests) == 1

@@ -224,12 +224,20 @@ def test_plain_events_pass_the_sdks_validation(
         "X-Tenant": tenant,
     }
     headers = {name: value for name, value in given_headers.items() if value is not None}
-    [event] = receive(
-        headers,
-        body,
-        HTTP_EVENT_SOURCE=event_source,
-        HTTP_HEADER_EXTENSIONS="X-Tenant=tenant",
-    )
+    undecodable = [name for name, value in headers.items() if "\udcff" in value]
+    try:
+        [event] = receive(
+            headers,
+            body,
+            HTTP_EVENT_SOURCE=event_source,
+            HTTP_HEADER_EXTENSIONS="X-Tenant=tenant",
+        )
+    except Rejection as rejection:  # bytes that are not UTF-8 never reach an event
+        assert rejection.status == 400
+        named = rejection.reason.lower()
+        assert any(f"header {name.lower()} is not valid utf-8" == named for name in undecodable)
+        return
+    assert not undecodable
     attributes = dict(event.get_attributes())
     CloudEvent._validate_attribute(attributes)  # raises CloudEventValidationError when invalid
     assert CloudEvent(attributes, body or None).get_attributes() == attributes  # nothing defaulted

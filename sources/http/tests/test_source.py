@@ -15,7 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
+from springhead.asgi import MAX_HEAD_BYTES
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead.testing.slow_clients import open_slow_clients, rss_bytes
 from springhead.webhook import sign
 
 DATA = Path(__file__).parent / "data"
@@ -313,16 +315,121 @@ async def test_credentials_with_non_utf8_bytes_are_refused_not_a_crash(sink: Rec
         b"Authorization: Bearer \xff\xfe\r\n",
         b"Authorization: Bearer tok\r\nX-Signature-256: sha256=\xff\r\n",
     ]
-    statuses = []
+    answers = []
     async with http_source(sink, **env) as source:
         for headers in requests:
             reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
             writer.write(
-                b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n" + headers + b"\r\nx"
+                b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n"
+                + headers
+                + b"\r\nx"
             )
             await writer.drain()
-            statuses.append(int((await reader.readline()).split()[1]))
+            answer = await reader.read()
+            answers.append((int(answer.split()[1]), answer.rpartition(b"\r\n\r\n")[2]))
             writer.close()
             await writer.wait_closed()
-    assert statuses == [403, 403]
+    assert answers == [
+        (400, b"header Authorization is not valid UTF-8\n"),
+        (400, b"header X-Signature-256 is not valid UTF-8\n"),
+    ]
+    assert sink.requests == []
+
+
+# --- slow clients (slowloris) -----------------------------------------------------------------
+
+SLOW = {
+    "WEBHOOK_BEARER_TOKEN": "tok",
+    "WEBHOOK_MAX_IN_FLIGHT": "4",
+    "SPRINGHEAD_HEAD_TIMEOUT": "PT1S",
+    "WEBHOOK_BODY_TIMEOUT": "PT1S",
+}
+AUTHORIZED = {"Authorization": "Bearer tok", "Content-Type": "application/json"}
+
+
+async def test_slow_clients_hold_no_slot_and_are_disconnected(
+    sink: RecordingSink, client: aiohttp.ClientSession
+) -> None:
+    async with http_source(sink, **SLOW) as source:
+        assert source.process is not None
+        before = rss_bytes(source.process.pid)
+        # six of each kind (more than WEBHOOK_MAX_IN_FLIGHT), without credentials
+        slow = await open_slow_clients(source.port, count=6, path="/hook")
+        # bearer credentials are decided from the head: the slow bodies were refused before any
+        # of them was read, so every slot is free for the caller who has them
+        assert (await post(client, source, b'{"n": 1}', AUTHORIZED))[0] == 202
+        outcomes = await asyncio.gather(*(each.outcome() for each in slow))
+        seen = {(each.kind, status) for each, (status, _) in zip(slow, outcomes, strict=True)}
+        assert seen == {
+            ("idle", None),  # closed after SPRINGHEAD_HEAD_TIMEOUT, nothing to answer
+            ("partial-head", 408),
+            ("partial-body", 401),
+            ("endless-chunked", 401),
+        }
+        # with credentials, a slow body does take a slot, and gives it back at WEBHOOK_BODY_TIMEOUT
+        kinds = ("partial-body", "endless-chunked")
+        slow = await open_slow_clients(
+            source.port, count=6, path="/hook", head=b"Authorization: Bearer tok\r\n", kinds=kinds
+        )
+        statuses = [status for status, _ in await asyncio.gather(*(s.outcome() for s in slow))]
+        assert sorted(statuses) == [408] * 4 + [503] * 8  # four slots; the rest refused at once
+        assert (await post(client, source, b'{"n": 2}', AUTHORIZED))[0] == 202
+        # heads of 36 connections, four 1 MiB bodies at most, and the allocator's own slack
+        assert rss_bytes(source.process.pid) - before < 36 * 64 * 1024 + 4 * 2**20 + 16 * 2**20
+    assert [request.body for request in sink.requests] == [b'{"n": 1}', b'{"n": 2}']
+
+
+async def test_the_head_bound_is_exact_however_the_bytes_arrive(sink: RecordingSink) -> None:
+    async def status_for(head_size: int, piece: int) -> int:
+        start = b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n"
+        filler = b"X-Filler: "
+        line_end, end = b"\r\n", b"\r\n"
+        pad = head_size - len(start) - len(filler) - len(line_end) - len(end)
+        head = start + filler + b"f" * pad + line_end + end
+        assert len(head) == head_size
+        reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
+        for at in range(0, len(head), piece):
+            writer.write(head[at : at + piece])
+            await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return int(answer.split()[1])
+
+    async with http_source(sink) as source:
+        for piece in (1 << 20, 1000, 7):  # one write, many, and many tiny ones
+            assert await status_for(MAX_HEAD_BYTES, piece) == 202, piece
+            assert await status_for(MAX_HEAD_BYTES + 1, piece) == 431, piece
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"ce-id", b"ce-type", b"ce-specversion", b"ce-source", b"Content-Type", b"Idempotency-Key"],
+)
+async def test_a_header_read_once_and_sent_twice_is_refused(
+    sink: RecordingSink, header: bytes
+) -> None:
+    head = {
+        b"ce-id": b"1",
+        b"ce-type": b"t",
+        b"ce-specversion": b"1.0",
+        b"ce-source": b"/s",
+        b"Content-Type": b"text/plain",
+    }
+    if header == b"Idempotency-Key":  # a plain request: the key becomes the id
+        head = {b"Content-Type": b"text/plain"}
+    value = head.pop(header, b"k")
+    lines = b"".join(b"%s: %s\r\n" % item for item in head.items())
+    lines += b"%s: %s\r\n%s: %s\r\n" % (header, value, header, b"other")
+    async with http_source(sink) as source:
+        reader, writer = await asyncio.open_connection("127.0.0.1", source.port)
+        writer.write(
+            b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n"
+            + lines
+            + b"\r\nx"
+        )
+        answer = await reader.read()
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert header.decode().lower() in answer.rpartition(b"\r\n\r\n")[2].decode().lower()
+    assert b"more than once" in answer or b"appears 2 times" in answer, answer
     assert sink.requests == []

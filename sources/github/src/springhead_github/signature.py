@@ -47,4 +47,4 @@ def github_signature(secret: str, *, allow_sha1: bool = False) -> Authenticator:
             raise Rejection(403, f"signature in {header} is malformed")
         verify(request)
 
-    return check
+    return Authenticator(check)

@@ -22,7 +22,7 @@ from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from springhead.events import built_event, exact_event
 from springhead.sender import Sender
-from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest
+from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest, header_text
 
 from springhead_http.config import HttpSettings
 
@@ -31,7 +31,6 @@ __all__ = ["http_adapter", "http_receiver"]
 _FORMAT = JSONFormat()
 _STRUCTURED = "application/cloudevents+json"
 _BATCH = "application/cloudevents-batch+json"
-_TRACE_HEADERS = ("traceparent", "tracestate")
 #: What a malformed CloudEvent raises while being parsed by the SDK.
 _MALFORMED = (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError)
 
@@ -45,8 +44,21 @@ def _reason(exc: Exception) -> str:
     return f"malformed CloudEvent: {text}"
 
 
+def _binary_headers(request: WebhookRequest) -> dict[str, str]:
+    """The ``ce-*`` headers and Content-Type, lower-cased: each once, and valid UTF-8 (else 400
+    naming it; a repeated attribute is ambiguous, so no value of it is chosen)."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        if key.startswith("ce-") or key == "content-type":
+            if key in headers:
+                raise Rejection(400, f"header {name} appears more than once; send it once")
+            headers[key] = header_text(name, value)
+    return headers
+
+
 def _from_binary(request: WebhookRequest) -> BaseCloudEvent:
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers = _binary_headers(request)
     try:
         parsed = from_binary(HTTPMessage(headers, request.body), _FORMAT, exact_event)
         # Keep the data exactly as sent: the SDK parsed JSON data and would re-serialise it.
@@ -98,8 +110,11 @@ def _with_headers(
 ) -> BaseCloudEvent:
     attributes = event.get_attributes()
     extra: dict[str, str] = {}
-    for header in _TRACE_HEADERS:
-        value = request.header(header)
+    # W3C Trace Context: one traceparent; tracestate may be split over several headers.
+    for header, value in (
+        ("traceparent", request.header("traceparent")),
+        ("tracestate", request.combined_header("tracestate")),
+    ):
         if value and header not in attributes:
             extra[header] = value
     for header, extension in header_extensions.items():
