@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import socket
 import string
 import threading
 from collections.abc import Iterator
@@ -37,13 +38,14 @@ class Running:
     def call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
 
-    def start(self) -> None:
+    def start(self, **settings: str) -> None:
         self.call(self.sink.start())
         env = adapter_env(
             self.sink.url,
             WEBHOOK_PATH="/hook",
             WEBHOOK_BEARER_TOKEN=TOKEN,
             WEBHOOK_MAX_BODY_BYTES="1024",
+            **settings,
         )
         self.source = self.call(SourceProcess("springhead_http", env).start())
 
@@ -162,3 +164,71 @@ def test_any_request_gets_a_documented_answer(
     if status != 202:
         assert forwarded == 0
     assert running.source.process is not None and running.source.process.returncode is None
+
+
+# --- header bytes of any kind ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["binary", "structured"])
+def running_mode(request: pytest.FixtureRequest) -> Iterator[Running]:
+    """The source with the sink in binary or in structured content mode."""
+    state = Running()
+    state.start(SPRINGHEAD_CONTENT_MODE=request.param)
+    yield state
+    assert state.stop() == 0
+
+
+read_once = [b"ce-id", b"ce-type", b"ce-source", b"ce-specversion", b"ce-subject", b"ce-ext1"]
+read_once += [b"Content-Type", b"Idempotency-Key", b"traceparent", b"tracestate", b"X-Other"]
+raw_names = st.one_of(
+    st.sampled_from(read_once), st.binary(min_size=1, max_size=12).filter(bytes.isalnum)
+)
+#: Any bytes but the line breaks that would end the header (those are the parser's to refuse).
+raw_values = st.binary(max_size=24).filter(lambda value: b"\r" not in value and b"\n" not in value)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    headers=st.lists(st.tuples(raw_names, raw_values), max_size=6),
+    body=st.sampled_from([b"x", b'{"a": 1}']),
+)
+def test_any_header_bytes_get_a_4xx_or_arrive_as_valid_text(
+    running_mode: Running, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    source = running_mode.source
+    assert source is not None and source.port is not None
+    lines = b"".join(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    request = (
+        b"POST /hook HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + b"Authorization: Bearer %s\r\nContent-Length: %d\r\n" % (TOKEN.encode(), len(body))
+        + lines
+        + b"\r\n"
+        + body
+    )
+    forwarded_before = len(running_mode.sink.requests)
+    with socket.create_connection(("127.0.0.1", source.port), timeout=30) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    status = int(answer.split()[1])
+    assert status in DOCUMENTED, answer
+    assert status < 500 or status == 503, answer
+    forwarded = running_mode.sink.requests[forwarded_before:]
+    if status != 202:
+        assert forwarded == []
+    for received in forwarded:  # what reaches the sink is text, in its headers and its body
+        assert all(_is_text(value) for value in received.headers.values())
+        assert _is_text(received.body.decode("utf-8", "surrogatepass"))
+        assert all(_is_text(str(value)) for value in received.event.get_attributes().values())
+    assert source.process is not None and source.process.returncode is None
