@@ -21,6 +21,7 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 
+from springhead.cespec import binary_header_value
 from springhead.config import AdapterSettings, ContentMode
 from springhead.delivery import (
     DeliveryPolicy,
@@ -88,6 +89,17 @@ def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> Bas
     return exact_event({**event.get_attributes(), **extensions}, event.get_data())
 
 
+def _to_binary(event: BaseCloudEvent, event_format: JSONFormat) -> HTTPMessage:
+    """The SDK's binary mode, with each value in the spec's string form (a Boolean extension is
+    ``true``, where the SDK writes Python's ``True``)."""
+    message = to_binary(event, event_format)
+    for name, value in event.get_attributes().items():
+        text = binary_header_value(value)
+        if text is not None:
+            message.headers[f"ce-{name}"] = text
+    return message
+
+
 class Sender:
     """Delivers CloudEvents to one sink under a :class:`DeliveryPolicy`.
 
@@ -112,7 +124,7 @@ class Sender:
         self.policy = policy or DeliveryPolicy()
         self.metrics = metrics or Metrics()
         self._overrides = dict(overrides or {})
-        self._encode = to_structured if content_mode is ContentMode.STRUCTURED else to_binary
+        self._encode = to_structured if content_mode is ContentMode.STRUCTURED else _to_binary
         self._headers = {"Kn-Namespace": namespace}
         self._token_file = Path(token_file) if token_file else None
         self._ssl: ssl.SSLContext | bool = True

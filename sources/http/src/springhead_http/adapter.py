@@ -10,17 +10,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from cloudevents.core.base import BaseCloudEvent
-from cloudevents.core.bindings.http import HTTPMessage, from_binary
-from cloudevents.core.exceptions import BaseCloudEventException
-from cloudevents.core.formats.json import JSONFormat
-from springhead.events import built_event, exact_event
+from springhead.cespec import (
+    InvalidAttribute,
+    check_attributes,
+    check_context_attribute,
+    check_extension,
+)
+from springhead.events import built_event
 from springhead.sender import Sender
 from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest, header_text
 
@@ -28,20 +33,12 @@ from springhead_http.config import HttpSettings
 
 __all__ = ["http_adapter", "http_receiver"]
 
-_FORMAT = JSONFormat()
 _STRUCTURED = "application/cloudevents+json"
 _BATCH = "application/cloudevents-batch+json"
-#: What a malformed CloudEvent raises while being parsed by the SDK.
-_MALFORMED = (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError)
 
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return f"malformed CloudEvent: {text}"
 
 
 def _binary_headers(request: WebhookRequest) -> dict[str, str]:
@@ -57,28 +54,49 @@ def _binary_headers(request: WebhookRequest) -> dict[str, str]:
     return headers
 
 
-def _from_binary(request: WebhookRequest) -> BaseCloudEvent:
-    headers = _binary_headers(request)
+def _checked(attributes: dict[str, Any]) -> dict[str, Any]:
     try:
-        parsed = from_binary(HTTPMessage(headers, request.body), _FORMAT, exact_event)
-        # Keep the data exactly as sent: the SDK parsed JSON data and would re-serialise it.
-        return exact_event(parsed.get_attributes(), request.body or None)
-    except _MALFORMED as exc:
-        raise Rejection(400, _reason(exc)) from None
+        return check_attributes(attributes)
+    except InvalidAttribute as exc:
+        raise Rejection(400, f"malformed CloudEvent: {exc}") from None
+
+
+def _from_binary(request: WebhookRequest) -> BaseCloudEvent:
+    attributes: dict[str, Any] = {}
+    for key, value in _binary_headers(request).items():
+        if key == "content-type":
+            attributes["datacontenttype"] = value
+            continue
+        name = key[3:]
+        try:  # the HTTP binding: header values are percent-encoded UTF-8
+            attributes[name] = unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            raise Rejection(
+                400, f"malformed CloudEvent: header {key} percent-encodes bytes that are not UTF-8"
+            ) from None
+    # The data exactly as sent, byte for byte.
+    return built_event(_checked(attributes), request.body or None)
 
 
 def _from_envelope(envelope: Any) -> BaseCloudEvent:
     if not isinstance(envelope, dict):
         raise Rejection(400, "malformed CloudEvent: a structured event must be a JSON object")
-    if "data" in envelope and "data_base64" in envelope:
+    attributes = dict(envelope)
+    data = attributes.pop("data", None)
+    encoded = attributes.pop("data_base64", None)
+    if data is not None and encoded is not None:
         raise Rejection(400, "malformed CloudEvent: both data and data_base64 are present")
-    if "data" in envelope and "datacontenttype" not in envelope:
+    if encoded is not None:
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (TypeError, ValueError):
+            raise Rejection(
+                400, "malformed CloudEvent: data_base64 is not RFC 4648 base64"
+            ) from None
+    elif "data" in envelope and attributes.get("datacontenttype") is None:
         # JSON-format data without a content type is JSON; binary mode has to say so.
-        envelope = {**envelope, "datacontenttype": "application/json"}
-    try:
-        return _FORMAT.read(exact_event, json.dumps(envelope))
-    except _MALFORMED as exc:
-        raise Rejection(400, _reason(exc)) from None
+        attributes["datacontenttype"] = "application/json"
+    return built_event(_checked(attributes), data)
 
 
 def _load_json(body: bytes) -> Any:
@@ -89,20 +107,33 @@ def _load_json(body: bytes) -> Any:
 
 
 def _plain_event(request: WebhookRequest, settings: HttpSettings) -> BaseCloudEvent:
-    # Valid by construction (non-empty strings, an aware time), so built without the SDK's
-    # re-validation; tests/test_receiver.py puts arbitrary requests' events through it.
+    # Valid by construction (checked settings, an aware time) or checked here (what comes from
+    # headers), so built without the SDK's re-validation; tests/test_receiver.py puts arbitrary
+    # requests' events through it.
     key = request.header(settings.idempotency_header)
     attributes: dict[str, Any] = {
         "specversion": "1.0",
         "type": settings.event_type,
         "source": settings.plain_source,
-        "id": key.strip() if key and key.strip() else str(uuid.uuid4()),
+        "id": str(uuid.uuid4()),
         "time": datetime.now(UTC),
     }
+    if key and key.strip():
+        attributes["id"] = _from_header(settings.idempotency_header, "id", key.strip())
     content_type = request.header("Content-Type")
     if content_type:
-        attributes["datacontenttype"] = content_type
+        attributes["datacontenttype"] = _from_header(
+            "Content-Type", "datacontenttype", content_type
+        )
     return built_event(attributes, request.body or None)
+
+
+def _from_header(header: str, name: str, value: str) -> str:
+    try:
+        check_context_attribute(name, value)
+    except InvalidAttribute as exc:
+        raise Rejection(400, f"header {header}: {exc}") from None
+    return value
 
 
 def _with_headers(
@@ -123,7 +154,12 @@ def _with_headers(
             extra[extension] = value
     if not extra:
         return event
-    return exact_event({**attributes, **extra}, event.get_data())
+    for name, value in extra.items():
+        try:
+            check_extension(name, value)
+        except InvalidAttribute as exc:
+            raise Rejection(400, f"header for {exc}") from None
+    return built_event({**attributes, **extra}, event.get_data())
 
 
 def http_receiver(settings: HttpSettings) -> Receiver:
