@@ -10,6 +10,7 @@ the candidates); the HTTP source as a whole runs 11 % fewer instructions per req
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -23,7 +24,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 __all__ = [
     "AsgiApp",
     "BodyTooLarge",
-    "BodyTooSlow",
     "ClientGone",
     "MAX_HEAD_BYTES",
     "Receive",
@@ -73,6 +73,10 @@ class ServerLimits:
     """Seconds a request head may take to arrive whole, from its first byte (or from the opening
     of a new connection): then 408 (or, if nothing came, the connection closes)."""
 
+    body_timeout: float = 30.0
+    """Seconds a request body may take to arrive whole once its head did: then 408, and the
+    route reading it sees the caller gone (a webhook gives its request slot back)."""
+
     idle_timeout: float = 75.0
     """Seconds a kept-alive connection may stay idle between requests: callers that pool
     connections (GitHub) keep them a while, and closing them sooner races their next request."""
@@ -87,8 +91,10 @@ class _GuardedProtocol(HttpToolsProtocol):
     - The head bound is exact: bytes are counted up to the empty line ending the head, however
       they arrive (one write or many). Only a request pipelined behind another in the same read
       is counted from the next read.
-    - A head not complete within ``head_timeout`` gets 408; a new connection that sent nothing by
-      then is closed.
+    - A timer runs only while a request waits for more of its bytes (checked after each read),
+      so a request that arrives in one read costs no timer: a head not complete within
+      ``head_timeout`` gets 408 (a new connection that sent nothing is closed); a body not
+      complete within ``body_timeout`` gets 408, and the route sees ``http.disconnect``.
     - An answer given before the request's body arrived whole (a refusal, 413, 408) ends the
       connection: the rest of the body is read and dropped, for at most :data:`_LINGER` seconds,
       so a caller trickling a body cannot keep the connection.
@@ -100,7 +106,9 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._expect_head = True
         self._head_bytes = 0
         self._head_tail = b""
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._served = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_for = ""
         self._discarding = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -110,34 +118,56 @@ class _GuardedProtocol(HttpToolsProtocol):
             transport.write(_early(503, b"Service Unavailable", b"too many connections\n"))
             transport.close()
             return
-        self._start_head_timer()
+        self._arm("head")  # a new connection must send a head in time
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        self._arm("")
         super().connection_lost(exc)
 
-    def _start_head_timer(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_late)
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_late(self) -> None:
-        self._head_timer = None
-        if self._head_bytes == 0:  # nothing of a request came: nobody to answer
-            self.transport.close()
+    def _arm(self, phase: str) -> None:
+        """Run the timer of ``phase`` ("head", "body"; "" for none), keeping one already running
+        for the same phase: a phase's time counts from its start."""
+        if phase == self._timer_for:
             return
-        reason = b"request head not complete within %gs\n" % self.limits.head_timeout
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_for = phase
+        if phase:
+            timeout = self.limits.head_timeout if phase == "head" else self.limits.body_timeout
+            self._timer = self.loop.call_later(timeout, self._late)
+
+    def _waiting_for(self) -> str:
+        """The phase of a request that still waits for bytes after a read, or ""."""
+        if self._expect_head:
+            return "head" if self._head_bytes or not self._served else ""
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            return "body"
+        return ""
+
+    def _late(self) -> None:
+        phase, self._timer, self._timer_for = self._timer_for, None, ""
+        if phase == "head":
+            if self._head_bytes == 0:  # nothing of a request came: nobody to answer
+                self.transport.close()
+                return
+            reason = b"request head not complete within %gs\n" % self.limits.head_timeout
+        else:
+            reason = b"request body not complete within %gs\n" % self.limits.body_timeout
+            cycle = self.cycle
+            if cycle.response_started:  # the route answered already; only the body is late
+                self._answer_early(b"")
+                return
+            cycle.disconnected = True  # the route's receive() now says the caller is gone
+            cycle.message_event.set()
         self._answer_early(_early(408, b"Request Timeout", reason))
 
     def _answer_early(self, answer: bytes) -> None:
         """Send ``answer`` and end our side; read and drop what the caller still sends (closing
         with unread bytes would reset the connection, and the caller would lose the answer)
         until it closes, or :data:`_LINGER` seconds passed."""
-        self._stop_head_timer()
+        self._arm("")
         self._expect_head = False
         self._discarding = True
         if answer:
@@ -147,10 +177,10 @@ class _GuardedProtocol(HttpToolsProtocol):
         self.loop.call_later(_LINGER, self.transport.close)
 
     def on_headers_complete(self) -> None:
-        self._stop_head_timer()
         self._expect_head = False
         self._head_bytes = 0
         self._head_tail = b""
+        self._served = True
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -167,20 +197,23 @@ class _GuardedProtocol(HttpToolsProtocol):
         if self._discarding:
             return
         if self._expect_head:
-            self._start_head_timer()
-            window = self._head_tail + data
-            end = window.find(_HEAD_END)
-            if end < 0:
-                self._head_bytes += len(data)
-                self._head_tail = window[-3:]
+            if self._head_tail:
+                window = self._head_tail + data
+                end = window.find(_HEAD_END)
+                counted = len(data) if end < 0 else end + len(_HEAD_END) - len(self._head_tail)
             else:
-                self._head_bytes += end + len(_HEAD_END) - len(self._head_tail)
-                self._head_tail = b""
+                window = data
+                end = data.find(_HEAD_END)
+                counted = len(data) if end < 0 else end + len(_HEAD_END)
+            self._head_bytes += counted
+            self._head_tail = window[-3:] if end < 0 else b""
             if self._head_bytes > MAX_HEAD_BYTES:
                 reason = b"request head larger than %d bytes\n" % MAX_HEAD_BYTES
                 self._answer_early(_early(431, b"Request Header Fields Too Large", reason))
                 return
         super().data_received(data)
+        if not self._discarding:
+            self._arm(self._waiting_for())
 
 
 def _early(status: int, phrase: bytes, reason: bytes) -> bytes:
@@ -195,10 +228,6 @@ class ClientGone(Exception):
     """The caller disconnected before its request body arrived whole."""
 
 
-class BodyTooSlow(Exception):
-    """The request body did not arrive whole within the time :func:`read_body` was given."""
-
-
 def request_headers(scope: Scope) -> CIMultiDictProxy[str]:
     """The request's headers, case-insensitive; values decoded as UTF-8 with surrogate escapes,
     so ``value.encode("utf-8", "surrogateescape")`` gives back the bytes that were sent."""
@@ -210,20 +239,10 @@ def request_headers(scope: Scope) -> CIMultiDictProxy[str]:
     )
 
 
-async def read_body(receive: Receive, limit: int, timeout: float | None = None) -> bytes:
+async def read_body(receive: Receive, limit: int) -> bytes:
     """The whole request body; :class:`BodyTooLarge` as soon as more than ``limit`` bytes came,
-    :class:`ClientGone` when the caller hung up first, :class:`BodyTooSlow` when it had not
-    arrived whole ``timeout`` seconds after the call."""
-    if timeout is None:
-        return await _read_body(receive, limit)
-    try:
-        async with asyncio.timeout(timeout):
-            return await _read_body(receive, limit)
-    except TimeoutError:
-        raise BodyTooSlow from None
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
+    :class:`ClientGone` when the caller hung up first (or its body was too slow: the server's
+    ``body_timeout``)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -332,21 +351,15 @@ class Server:
             await self._work(route, scope, receive, send)
 
     async def _work(self, route: AsgiApp, scope: Scope, receive: Receive, send: Send) -> None:
-        answered = False
-
-        async def tracked(message: MutableMapping[str, Any]) -> None:
-            nonlocal answered
-            answered = True
-            await send(message)
-
         self._working += 1
         self._idle.clear()
         try:
-            await route(scope, receive, tracked)
+            await route(scope, receive, send)
         except asyncio.CancelledError:
             # stop()'s timeout ran out with this request under way: whatever it handed on may
-            # not have arrived, so the caller is asked to redeliver; no traceback for it
-            if not answered:
+            # not have arrived, so the caller is asked to redeliver; no traceback for it. If the
+            # answer had begun, uvicorn refuses a second one, and the connection just closes.
+            with contextlib.suppress(RuntimeError):
                 await respond(send, 503, "shutting down\n", self._refusal)
         finally:
             self._working -= 1

@@ -9,19 +9,20 @@ it came as (the SDK would parse and re-format it, turning ``.000000000Z`` into `
 Why not the SDK (``cloudevents`` 2.x) alone: it accepts timestamps RFC 3339 forbids (no seconds, an
 offset of hours only), any ``datacontenttype``, and rejects a JSON ``null`` for an optional
 attribute with a Python error text; in binary mode it writes a Boolean extension as ``True``.
-This module is the one place those are decided; :func:`binary_header_value` covers the last.
+This module is the one place those are decided; :func:`binary_headers` covers the last.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 __all__ = [
     "CONTEXT_ATTRIBUTES",
     "InvalidAttribute",
-    "binary_header_value",
+    "binary_headers",
     "check_attributes",
     "check_context_attribute",
     "check_extension",
@@ -57,6 +58,8 @@ _NOT_ALLOWED = re.compile(
 
 
 def _string(value: str) -> str | None:
+    if value.isascii() and value.isprintable():  # the usual case, without the expression
+        return None
     found = _NOT_ALLOWED.search(value)
     if found is None:
         return None
@@ -105,6 +108,7 @@ _MEDIA_TYPE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)  # a source sees the same few content types again and again
 def _media_type(value: str) -> str | None:
     if _MEDIA_TYPE.fullmatch(value) is None:
         return "not an RFC 2046 media type (type/subtype, then ;name=value parameters)"
@@ -151,16 +155,16 @@ def _uri(value: str) -> str | None:
     return None
 
 
-#: The context attributes the spec defines: their type check, and whether they may be empty.
-CONTEXT_ATTRIBUTES: Final = {
-    "id": (_string, False),
-    "source": (_uri_reference, False),
-    "specversion": (_string, False),
-    "type": (_string, False),
-    "datacontenttype": (_media_type, False),
-    "dataschema": (_uri, False),
-    "subject": (_string, False),
-    "time": (_timestamp, False),
+#: The context attributes the spec defines, each with its type's check (none may be empty).
+CONTEXT_ATTRIBUTES: Final[dict[str, Callable[[str], str | None]]] = {
+    "id": _string,
+    "source": _uri_reference,
+    "specversion": _string,
+    "type": _string,
+    "datacontenttype": _media_type,
+    "dataschema": _uri,
+    "subject": _string,
+    "time": _timestamp,
 }
 _NAME = re.compile(r"[a-z0-9]+", re.ASCII)
 _INTEGER_RANGE = range(-(2**31), 2**31)
@@ -178,7 +182,7 @@ def check_context_attribute(name: str, value: str) -> None:
     :class:`InvalidAttribute` otherwise."""
     if not value:
         raise InvalidAttribute(name, "must not be empty")
-    problem = _string(value) or CONTEXT_ATTRIBUTES[name][0](value)
+    problem = _string(value) or CONTEXT_ATTRIBUTES[name](value)
     if problem is not None:
         raise InvalidAttribute(name, problem)
 
@@ -239,12 +243,14 @@ def check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def binary_header_value(value: Any) -> str | None:
-    """The spec's string form of an extension value where the SDK's differs: a Boolean is
-    ``true``/``false`` (the SDK writes Python's ``True``); None for every other value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return None
+def binary_headers(attributes: Mapping[str, Any]) -> dict[str, str]:
+    """The binary-mode headers whose value the SDK writes other than the spec's string form:
+    a Boolean is ``true``/``false`` (the SDK writes Python's ``True``)."""
+    return {
+        f"ce-{name}": "true" if value else "false"
+        for name, value in attributes.items()
+        if value is True or value is False
+    }
 
 
 def _json_type(value: Any) -> str:

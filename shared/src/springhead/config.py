@@ -247,6 +247,13 @@ class AdapterSettings(BaseSettings):
     from its first byte or the connection's opening; then 408, or the connection closes if nothing
     came (ISO-8601, default PT10S: GitHub abandons a whole delivery after 10 s)."""
 
+    body_timeout: IsoDuration = Field(
+        default=timedelta(seconds=30), gt=timedelta(0), validation_alias="SPRINGHEAD_BODY_TIMEOUT"
+    )
+    """How long a request body may take to arrive whole once its head did; then 408, and a
+    webhook's request slot is free again (ISO-8601, default PT30S: a 1 MiB body at 35 KB/s or
+    more)."""
+
     idle_timeout: IsoDuration = Field(
         default=timedelta(seconds=75), gt=timedelta(0), validation_alias="SPRINGHEAD_IDLE_TIMEOUT"
     )

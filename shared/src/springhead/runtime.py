@@ -167,6 +167,7 @@ async def serve(
         metrics=metrics,
         limits=ServerLimits(
             head_timeout=settings.head_timeout.total_seconds(),
+            body_timeout=settings.body_timeout.total_seconds(),
             idle_timeout=settings.idle_timeout.total_seconds(),
             max_connections=settings.max_inbound_connections,
         ),

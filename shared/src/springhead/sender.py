@@ -21,7 +21,7 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 
-from springhead.cespec import binary_header_value
+from springhead.cespec import binary_headers
 from springhead.config import AdapterSettings, ContentMode
 from springhead.delivery import (
     DeliveryPolicy,
@@ -93,10 +93,7 @@ def _to_binary(event: BaseCloudEvent, event_format: JSONFormat) -> HTTPMessage:
     """The SDK's binary mode, with each value in the spec's string form (a Boolean extension is
     ``true``, where the SDK writes Python's ``True``)."""
     message = to_binary(event, event_format)
-    for name, value in event.get_attributes().items():
-        text = binary_header_value(value)
-        if text is not None:
-            message.headers[f"ce-{name}"] = text
+    message.headers.update(binary_headers(event.get_attributes()))
     return message
 
 

@@ -7,9 +7,10 @@ event: 202 then, or 503 with Retry-After when the sink failed after the delivery
 so the caller redelivers and nothing is lost.
 
 Order of checks: method (405), requests in flight (503), credentials decided from the head
-(bearer, basic: 401/403, before any of the body is read), body size (413), body time (408), rate
-limit (429), signatures over the body (HMAC: 401/403), then the receiver (400/404/415 ... with
-the reason in the body). A caller's mistake is never a 5xx.
+(bearer, basic: 401/403, before any of the body is read), body size (413), rate limit (429),
+signatures over the body (HMAC: 401/403), then the receiver (400/404/415 ... with the reason in
+the body). A caller's mistake is never a 5xx. Slow heads and bodies are the server's to time out
+(408; ``SPRINGHEAD_HEAD_TIMEOUT``, ``SPRINGHEAD_BODY_TIMEOUT``).
 
 Headers a source reads a single value from (CloudEvents attributes, credentials, signatures, the
 idempotency key, GitHub's delivery headers) must appear once and be valid UTF-8: a repeat or
@@ -27,8 +28,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import Annotated, Self
 from urllib.parse import parse_qsl
 
@@ -39,7 +39,6 @@ from pydantic import AfterValidator, Field, model_validator
 from springhead.asgi import (
     AsgiApp,
     BodyTooLarge,
-    BodyTooSlow,
     ClientGone,
     Receive,
     Scope,
@@ -48,7 +47,7 @@ from springhead.asgi import (
     request_headers,
     respond,
 )
-from springhead.config import AdapterSettings, ConfigError, IsoDuration
+from springhead.config import AdapterSettings, ConfigError
 from springhead.sender import Sender
 
 __all__ = [
@@ -261,13 +260,6 @@ class WebhookSettings(AdapterSettings):
     )
     """Largest accepted body; larger requests get 413 (default 1 MiB)."""
 
-    body_timeout: IsoDuration = Field(
-        default=timedelta(seconds=30), gt=timedelta(0), validation_alias="WEBHOOK_BODY_TIMEOUT"
-    )
-    """How long a body may take to arrive whole once its head did; then 408 and the request's
-    slot is free again (ISO-8601, default PT30S: a 1 MiB body at 35 KB/s or more; the head has
-    its own ``SPRINGHEAD_HEAD_TIMEOUT``)."""
-
     rate_limit: float | None = Field(default=None, gt=0, validation_alias="WEBHOOK_RATE_LIMIT")
     """Requests per second accepted (token bucket); more get 429 with Retry-After. Unset: none."""
 
@@ -336,7 +328,6 @@ class WebhookAdapter:
         self.authenticators = list(authenticators)
         self._head_checks = [check for check in self.authenticators if not check.needs_body]
         self._body_checks = [check for check in self.authenticators if check.needs_body]
-        self._body_timeout = settings.body_timeout.total_seconds()
         self.accepted_status = accepted_status
         self.limiter = (
             TokenBucket(settings.rate_limit, settings.rate_burst, clock=clock)
@@ -396,36 +387,31 @@ class WebhookAdapter:
             self._in_flight -= 1
 
     async def _admitted(self, scope: Scope, receive: Receive) -> Answer:
+        headers = request_headers(scope)
         query = scope["query_string"]
-        incoming = _ServedRequest(
-            scope["method"],
-            scope["path"],
-            request_headers(scope),
-            b"",
-            _first_values(query.decode("latin-1")) if query else {},
-        )
-        try:
-            for check in self._head_checks:  # before any of the body is read
-                check(incoming)
-        except Rejection as rejection:
-            return _refused(rejection.status, rejection.reason, rejection.headers)
+        queried = _first_values(query.decode("latin-1")) if query else {}
+        if self._head_checks:  # before any of the body is read
+            head = _ServedRequest(scope["method"], scope["path"], headers, b"", queried)
+            try:
+                for check in self._head_checks:
+                    check(head)
+            except Rejection as rejection:
+                return _refused(rejection.status, rejection.reason, rejection.headers)
         limit = self.settings.max_body_bytes
-        length = incoming.headers.get("Content-Length")
+        length = headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
             return _refused(413, f"body larger than {limit} bytes")
         try:
-            body = await read_body(receive, limit, self._body_timeout)
+            body = await read_body(receive, limit)
         except BodyTooLarge:
             return _refused(413, f"body larger than {limit} bytes")
-        except BodyTooSlow:
-            return _refused(408, f"body not complete within {self._body_timeout:g}s")
         if self.limiter is not None:
             wait = self.limiter.take()
             if wait > 0:
                 return _refused(
                     429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait + 0.5)))}
                 )
-        incoming = replace(incoming, body=body)
+        incoming = _ServedRequest(scope["method"], scope["path"], headers, body, queried)
         try:
             for check in self._body_checks:
                 check(incoming)

@@ -410,13 +410,13 @@ async def test_slow_clients_give_their_slots_back_and_are_disconnected(
         sink.url,
         WEBHOOK_MAX_IN_FLIGHT="4",
         SPRINGHEAD_HEAD_TIMEOUT="PT1S",
-        WEBHOOK_BODY_TIMEOUT="PT1S",
+        SPRINGHEAD_BODY_TIMEOUT="PT1S",
     )
     body = (DATA / "payloads/push/payload.json").read_bytes()
     async with SourceProcess("springhead_github", env) as process:
         assert process.process is not None
         before = rss_bytes(process.process.pid)
-        # A signature covers the body, so a slow body holds a slot until WEBHOOK_BODY_TIMEOUT;
+        # A signature covers the body, so a slow body holds a slot until SPRINGHEAD_BODY_TIMEOUT;
         # six of each kind, more than WEBHOOK_MAX_IN_FLIGHT.
         forged = b"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\n"
         slow = await open_slow_clients(process.port, count=6, head=forged)

@@ -345,7 +345,7 @@ SLOW = {
     "WEBHOOK_BEARER_TOKEN": "tok",
     "WEBHOOK_MAX_IN_FLIGHT": "4",
     "SPRINGHEAD_HEAD_TIMEOUT": "PT1S",
-    "WEBHOOK_BODY_TIMEOUT": "PT1S",
+    "SPRINGHEAD_BODY_TIMEOUT": "PT1S",
 }
 AUTHORIZED = {"Authorization": "Bearer tok", "Content-Type": "application/json"}
 
@@ -369,7 +369,7 @@ async def test_slow_clients_hold_no_slot_and_are_disconnected(
             ("partial-body", 401),
             ("endless-chunked", 401),
         }
-        # with credentials, a slow body does take a slot, and gives it back at WEBHOOK_BODY_TIMEOUT
+        # with credentials, a slow body does take a slot, and gives it back at the body timeout
         kinds = ("partial-body", "endless-chunked")
         slow = await open_slow_clients(
             source.port, count=6, path="/hook", head=b"Authorization: Bearer tok\r\n", kinds=kinds

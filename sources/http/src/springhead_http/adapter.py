@@ -115,11 +115,13 @@ def _plain_event(request: WebhookRequest, settings: HttpSettings) -> BaseCloudEv
         "specversion": "1.0",
         "type": settings.event_type,
         "source": settings.plain_source,
-        "id": str(uuid.uuid4()),
+        "id": (
+            _from_header(settings.idempotency_header, "id", key.strip())
+            if key and key.strip()
+            else str(uuid.uuid4())
+        ),
         "time": datetime.now(UTC),
     }
-    if key and key.strip():
-        attributes["id"] = _from_header(settings.idempotency_header, "id", key.strip())
     content_type = request.header("Content-Type")
     if content_type:
         attributes["datacontenttype"] = _from_header(
