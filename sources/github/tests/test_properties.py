@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from hypothesis import strategies as st
 from springhead.asgi import Server
 from springhead.config import load_settings
 from springhead.sender import Sender
-from springhead.testing import RecordingSink
+from springhead.testing import ReceivedRequest, RecordingSink
 from springhead.webhook import Rejection, WebhookRequest, sign
 from springhead_github.adapter import github_adapter, github_receiver
 from springhead_github.config import GitHubSettings
@@ -91,6 +92,10 @@ class ServedSource:
 
     async def _count(self) -> int:
         return len(self.sink.accepted)
+
+    def last(self) -> ReceivedRequest:
+        """The last request the sink accepted."""
+        return self.sink.accepted[-1]
 
     def send(self, method: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -280,3 +285,57 @@ def test_the_pure_receiver_returns_a_sendable_event_or_a_4xx_rejection(
     message = to_binary(event, JSONFormat())  # what the sender does: must never fail
     assert message.body == body
     assert all(isinstance(v, str) for v in message.headers.values())
+
+
+raw_names = st.sampled_from(
+    [b"X-GitHub-Event", b"X-GitHub-Delivery", b"X-Hub-Signature-256", b"X-Hub-Signature"]
+    + [b"Content-Type", b"X-GitHub-Hook-ID", b"User-Agent", b"X-Other"]
+)
+#: Any bytes but the line breaks that would end the header (those are the parser's to refuse).
+raw_values = st.binary(max_size=24).filter(lambda value: b"\r" not in value and b"\n" not in value)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(extra=st.lists(st.tuples(raw_names, raw_values), max_size=4))
+def test_any_header_bytes_on_a_signed_delivery_get_a_4xx_or_arrive_as_valid_text(
+    served: ServedSource, extra: list[tuple[bytes, bytes]]
+) -> None:
+    body = PAYLOADS[0]
+    head = [
+        (b"X-GitHub-Event", b"push"),
+        (b"X-GitHub-Delivery", b"72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        (b"X-Hub-Signature-256", sign(SECRET, body).encode()),
+        (b"Content-Type", b"application/json"),
+        *extra,  # repeats a header above, or adds bytes that are not UTF-8
+    ]
+    before = served.accepted()
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n" % len(
+        body
+    )
+    request += b"".join(b"%s: %s\r\n" % pair for pair in head) + b"\r\n" + body
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    status = int(answer.split()[1])
+    assert status == 202 or 400 <= status < 500, answer
+    forwarded = served.accepted() - before
+    assert forwarded == (1 if status == 202 else 0)
+    if forwarded:
+        received = served.last()
+        assert all(_is_text(value) for value in received.headers.values())
+        assert all(_is_text(str(value)) for value in received.event.get_attributes().values())

@@ -172,3 +172,24 @@ async def test_binary_input_is_checked_by_the_same_rules(sink: RecordingSink) ->
     [first, second] = sink.requests
     assert unquote(first.header("ce-time") or "") == "2018-04-05T17:31:00.000000000Z"
     assert unquote(second.header("ce-subject") or "") == "café"
+
+
+async def test_a_batch_is_checked_whole(sink: RecordingSink) -> None:
+    good = {**BASE, "id": "b1", "time": "2018-04-05T17:31:00.000000000Z"}
+    bad = {**BASE, "id": "b2", "time": "2018-04-05T17:31Z"}
+    async with (
+        SourceProcess("springhead_http", adapter_env(sink.url)) as source,
+        aiohttp.ClientSession() as session,
+    ):
+        url = f"http://127.0.0.1:{source.port}/"
+        batch = {"Content-Type": "application/cloudevents-batch+json"}
+        async with session.post(url, data=json.dumps([good, bad]), headers=batch) as response:
+            assert response.status == 400
+            assert "attribute time: not an RFC 3339 timestamp" in await response.text()
+        assert sink.requests == []  # one bad event: none of the batch is forwarded
+        second = {**good, "id": "b3", "ext": True}
+        async with session.post(url, data=json.dumps([good, second]), headers=batch) as response:
+            assert response.status == 202
+    times = [unquote(request.header("ce-time") or "") for request in sink.requests]
+    assert times == ["2018-04-05T17:31:00.000000000Z"] * 2
+    assert sink.requests[1].header("ce-ext") == "true"
