@@ -375,6 +375,21 @@ def webhook_settings() -> dict[str, Schema]:
                     nullable=True,
                     minimum=0,
                 ),
+                "headTimeout": duration(
+                    "SPRINGHEAD_HEAD_TIMEOUT: a request head must arrive within it, else 408; PT10S"
+                ),
+                "bodyTimeout": duration(
+                    "SPRINGHEAD_BODY_TIMEOUT: a body must arrive within it once its head did, "
+                    "else 408; PT30S"
+                ),
+                "idleTimeout": duration(
+                    "SPRINGHEAD_IDLE_TIMEOUT: a kept-alive connection may idle this long; PT75S"
+                ),
+                "maxConnections": integer(
+                    "SPRINGHEAD_MAX_INBOUND_CONNECTIONS: connections open at once; null: 1024",
+                    nullable=True,
+                    minimum=1,
+                ),
                 "auth": obj(
                     "Require credentials, read from an existing Secret",
                     {

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
+from springhead.config import load_settings
+from springhead_http.config import HttpSettings
 from springhead_testinfra.charts import CHARTS, builtin_manifests, ci_values_files
 from springhead_testinfra.helm import validate_manifests
 
@@ -174,6 +176,17 @@ def test_http_secrets_come_from_existing_secrets(charts: Any) -> None:
     assert env["WEBHOOK_MAX_BODY_BYTES"] == "2097152"  # not 2.097152e+06
     assert env["WEBHOOK_RATE_LIMIT"] == "50.5"
     assert env["WEBHOOK_MAX_IN_FLIGHT"] == "64"
+    # the slow-client limits, and the source takes them as its settings
+    limits = {
+        "SPRINGHEAD_HEAD_TIMEOUT": "PT5S",
+        "SPRINGHEAD_BODY_TIMEOUT": "PT20S",
+        "SPRINGHEAD_IDLE_TIMEOUT": "PT60S",
+        "SPRINGHEAD_MAX_INBOUND_CONNECTIONS": "512",
+    }
+    assert {name: env[name] for name in limits} == limits
+    settings = load_settings(HttpSettings, {"K_SINK": "http://sink/", **limits})
+    assert (settings.head_timeout.total_seconds(), settings.body_timeout.total_seconds()) == (5, 20)
+    assert (settings.idle_timeout.total_seconds(), settings.max_inbound_connections) == (60, 512)
     assert env["HTTP_HEADER_EXTENSIONS"] == "X-Request-Id=requestid"
     assert env["WEBHOOK_PATH"] == "/events"
     service = charts.find(docs, "Service", "demo")

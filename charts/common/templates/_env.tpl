@@ -116,7 +116,11 @@ webhook.auth.existingSecret. */}}
       "WEBHOOK_RATE_LIMIT" $webhook.rateLimit
       "WEBHOOK_RATE_BURST" $webhook.rateBurst
       "WEBHOOK_MAX_IN_FLIGHT" $webhook.maxInFlight
-      "WEBHOOK_RETRY_AFTER" $webhook.retryAfter) }}
+      "WEBHOOK_RETRY_AFTER" $webhook.retryAfter
+      "SPRINGHEAD_HEAD_TIMEOUT" $webhook.headTimeout
+      "SPRINGHEAD_BODY_TIMEOUT" $webhook.bodyTimeout
+      "SPRINGHEAD_IDLE_TIMEOUT" $webhook.idleTimeout
+      "SPRINGHEAD_MAX_INBOUND_CONNECTIONS" $webhook.maxConnections) }}
 {{- $auth := $webhook.auth }}
 {{- with $auth.bearerTokenKey }}
 {{ include "springhead-common.secretEnv" (dict "name" "WEBHOOK_BEARER_TOKEN" "secret" $auth.existingSecret "key" .) }}
