@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
-from springhead.config import BackoffPolicy
+from springhead.config import AdapterSettings, BackoffPolicy, load_settings
 from springhead.delivery import (
     DeliveryPolicy,
     backoff_delay,
@@ -84,3 +84,58 @@ def test_dead_letter_extensions_carry_destination_code_and_first_kib() -> None:
 
 def test_dead_letter_extensions_without_response() -> None:
     assert dead_letter_extensions("http://sink/", None, b"") == {"knativeerrordest": "http://sink/"}
+
+
+def test_retry_after_http_date_without_a_zone_is_utc() -> None:
+    # RFC 5322's "-0000" means a time in UTC from a source that does not know its zone; Python
+    # parses it as a naive datetime, which must not be compared with an aware one as it is.
+    now = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+    headers = {"Retry-After": "Sun, 22 Nov 2026 10:00:30 -0000"}
+    assert retry_after_delay(DeliveryPolicy(), 503, headers, now=now) == 30.0
+
+
+def test_retry_after_http_date_against_the_real_clock() -> None:
+    # without ``now``, the delay counts from the current time: a date in the past is due at
+    # once, one centuries ahead is that far away
+    past = {"Retry-After": "Sun, 22 Nov 1998 10:00:30 GMT"}
+    future = {"Retry-After": "Fri, 22 Nov 2999 10:00:30 GMT"}
+    assert retry_after_delay(DeliveryPolicy(), 503, past) == 0.0
+    assert (retry_after_delay(DeliveryPolicy(), 503, future) or 0.0) > 900 * 365 * 86400
+
+
+def test_the_defaults_are_knatives_for_sources() -> None:
+    assert DeliveryPolicy() == DeliveryPolicy(
+        retry=5,
+        backoff_policy=BackoffPolicy.EXPONENTIAL,
+        backoff_delay=0.2,
+        timeout=None,
+        retry_after_max=None,
+        dead_letter_sink=None,
+    )
+    settings = load_settings(AdapterSettings, {"K_SINK": "http://sink/"})
+    assert DeliveryPolicy.from_settings(settings) == DeliveryPolicy()
+
+
+def test_from_settings_maps_every_delivery_variable() -> None:
+    env = {
+        "K_SINK": "http://sink/",
+        "SPRINGHEAD_DELIVERY_RETRY": "3",
+        "SPRINGHEAD_DELIVERY_BACKOFF_POLICY": "linear",
+        "SPRINGHEAD_DELIVERY_BACKOFF_DELAY": "PT1.5S",
+        "SPRINGHEAD_DELIVERY_TIMEOUT": "PT4S",
+        "SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX": "PT1M",
+        "SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK": "http://dead/",
+    }
+    assert DeliveryPolicy.from_settings(load_settings(AdapterSettings, env)) == DeliveryPolicy(
+        retry=3,
+        backoff_policy=BackoffPolicy.LINEAR,
+        backoff_delay=1.5,
+        timeout=4.0,
+        retry_after_max=60.0,
+        dead_letter_sink="http://dead/",
+    )
+    # K_SINK_TIMEOUT stands in for an unset delivery timeout
+    with_sink_timeout = {"K_SINK": "http://sink/", "K_SINK_TIMEOUT": "7"}
+    assert (
+        DeliveryPolicy.from_settings(load_settings(AdapterSettings, with_sink_timeout)).timeout == 7
+    )

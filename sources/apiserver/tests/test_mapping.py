@@ -180,6 +180,20 @@ def test_a_delete_is_identified_by_the_last_version_seen_before_it() -> None:
     assert event.get_id() == event_id("uid-c", "42", "dev.knative.apiserver.ref.delete")
 
 
+def test_an_update_is_identified_by_its_new_version_not_the_previous_one() -> None:
+    # An update carries ``previous`` too; only a delete takes its id from it.
+    updated = obj("v1", "ConfigMap", "c")
+    updated["metadata"]["resourceVersion"] = "99"
+    previous = Known(uid="uid-c", namespace="ns", name="c", resource_version="42")
+    event = change_event(
+        Change(ChangeType.UPDATE, updated, previous),
+        mode=EventMode.REFERENCE,
+        source="s",
+        time=NOW,
+    )
+    assert event.get_id() == event_id("uid-c", "99", "dev.knative.apiserver.ref.update")
+
+
 def test_cluster_scoped_objects_carry_an_empty_namespace_extension() -> None:
     event = change_event(
         Change(ChangeType.ADD, obj("v1", "Namespace", "prod", None), None),

@@ -288,3 +288,22 @@ def test_extension_names_are_valid_cloudevents_names() -> None:
         names |= set(subject_and_extensions(event, every)[1])
     assert names
     assert all(name.isalnum() and name.islower() and len(name) <= 20 for name in names)
+
+
+@pytest.mark.parametrize(
+    "event", ["installation", "integration_installation", "integration_installation_repositories"]
+)
+def test_the_legacy_installation_names_map_as_installation_does(event: str) -> None:
+    # GitHub's former names for the installation events (the replay payloads have the new ones)
+    payload = {"action": "created", "installation": {"id": 5}, "sender": SENDER}
+    assert subject_and_extensions(event, payload) == (
+        "5",
+        {"installation": "5", "sender": "octocat", "action": "created"},
+    )
+
+
+@pytest.mark.parametrize(("number", "text"), [(12, "12"), (2.0, "2"), (1.5, "1.5"), (True, "true")])
+def test_numbers_are_rendered_as_json_wrote_them(number: object, text: str) -> None:
+    payload = {"action": "opened", "number": number, "pull_request": {"number": number}}
+    subject, extensions = subject_and_extensions("pull_request", payload)
+    assert (subject, extensions["number"]) == (text, text)

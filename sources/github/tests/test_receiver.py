@@ -266,3 +266,12 @@ def test_events_pass_the_sdks_validation(
     attributes = dict(built.get_attributes())
     CloudEvent._validate_attribute(attributes)  # raises CloudEventValidationError when invalid
     assert CloudEvent(attributes, body).get_attributes() == attributes  # nothing defaulted
+
+
+def test_the_legacy_sha1_signature_is_refused_unless_asked_for() -> None:
+    # the default, called without allow_sha1: a delivery signed with SHA-1 only is not accepted
+    headers = {"X-Hub-Signature": sign(SECRET, PUSH, "sha1")}
+    with pytest.raises(Rejection) as caught:
+        github_signature(SECRET)(request(headers, PUSH))
+    assert caught.value.status == 401
+    github_signature(SECRET)(request({"X-Hub-Signature-256": sign(SECRET, PUSH)}, PUSH))

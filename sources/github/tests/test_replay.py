@@ -13,6 +13,7 @@ import pytest
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
 from springhead.testing.slow_clients import open_slow_clients, rss_bytes
 from springhead.webhook import sign
+from springhead_github.attributes import MAPPED_EVENTS
 
 DATA = Path(__file__).parent / "data"
 PAYLOADS = sorted((DATA / "payloads").glob("*/*.json"))
@@ -217,6 +218,13 @@ async def post(
         session.post(f"http://127.0.0.1:{process.port}/", data=body, headers=headers) as response,
     ):
         return response.status, dict(response.headers), await response.text()
+
+
+def test_every_mapped_event_is_replayed() -> None:
+    # every row of the attribute table is asserted here, on GitHub's own payload, except the
+    # two legacy names of the installation events (tests/test_attributes.py asserts those)
+    legacy = {"integration_installation", "integration_installation_repositories"}
+    assert MAPPED_EVENTS - legacy <= set(EXPECTED)
 
 
 def test_every_payload_has_an_expectation() -> None:

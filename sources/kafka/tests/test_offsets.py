@@ -138,3 +138,27 @@ def test_a_long_run_commits_everything() -> None:
             offsets.committed(ticket)
     assert offsets.committed_offset == 100_000
     assert offsets.uncommitted == 0
+
+
+def test_overlapping_commits_of_the_same_offset_count_its_records_once() -> None:
+    # Two commits begun before either is confirmed carry the same ticket; confirming both must
+    # not take the records off twice (a ">=" in place of ">" would drive ready below zero).
+    offsets = apply([("d", 0), ("d", 1), ("f", 0), ("f", 1)])
+    first, second = offsets.begin_commit(), offsets.begin_commit()
+    assert first is not None and second is not None
+    assert (first.offset, first.records) == (second.offset, second.records) == (2, 2)
+    offsets.committed(first)
+    offsets.committed(second)
+    assert (offsets.committed_offset, offsets.ready, offsets.uncommitted) == (2, 0, 0)
+    assert offsets.begin_commit() is None
+
+
+def test_an_older_commit_confirmed_late_changes_nothing() -> None:
+    offsets = apply([("d", 0), ("d", 1), ("f", 0)])
+    older = offsets.begin_commit()
+    offsets.done(1)
+    newer = offsets.begin_commit()
+    assert older is not None and newer is not None
+    offsets.committed(newer)
+    offsets.committed(older)  # its answer arrives after the newer one's
+    assert (offsets.committed_offset, offsets.ready, offsets.uncommitted) == (2, 0, 0)

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from springhead_ping.schedule import ScheduleError, parse_schedule
 
 UTC_NOON = datetime(2026, 11, 18, 12, 0, 0, tzinfo=UTC)  # a Wednesday
@@ -42,6 +44,13 @@ def utc_iso(moments: list[datetime]) -> list[str]:
         ("0 0 1 jan ?", ["2027-01-01 00:00:00"]),
         # Both day fields restricted: either matches (cron), not both (APScheduler).
         ("0 0 20 * 1", ["2026-11-20 00:00:00", "2026-11-23 00:00:00", "2026-11-30 00:00:00"]),
+        # ... away from midnight, where each branch must keep the hour and minute
+        ("30 9 20 * 1", ["2026-11-20 09:30:00", "2026-11-23 09:30:00", "2026-11-30 09:30:00"]),
+        # N/step from a day: 1/2 is Monday, Wednesday, Friday (not Sunday)
+        ("0 0 * * 1/2", ["2026-11-20 00:00:00", "2026-11-23 00:00:00", "2026-11-25 00:00:00"]),
+        # comma lists, by number and by name
+        ("0 0 * * 1,3", ["2026-11-23 00:00:00", "2026-11-25 00:00:00", "2026-11-30 00:00:00"]),
+        ("0 0 * * tue,thu", ["2026-11-19 00:00:00", "2026-11-24 00:00:00", "2026-11-26 00:00:00"]),
         ("@hourly", ["2026-11-18 12:00:00", "2026-11-18 13:00:00"]),
         ("@daily", ["2026-11-19 00:00:00"]),
         ("@midnight", ["2026-11-19 00:00:00"]),
@@ -143,3 +152,17 @@ def test_ticks_between() -> None:
         "2026-11-18 11:00:00",
         "2026-11-18 12:00:00",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    expression=st.sampled_from(["* * * * * *", "*/7 * * * *", "30 9 20 * 1", "0 2 * * *"]),
+    timezone=st.sampled_from(["", "Europe/Berlin", "America/New_York"]),
+)
+def test_the_first_tick_is_never_before_now(now: datetime, expression: str, timezone: str) -> None:
+    # APScheduler's triggers answer the first fire time at or after ``now`` (the or-trigger the
+    # earliest of its triggers'), so next_tick has no earlier tick to skip.
+    assert parse_schedule(expression, timezone).next_tick(None, now) >= now

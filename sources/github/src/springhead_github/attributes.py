@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EventAttributes", "subject_and_extensions"]
+__all__ = ["MAPPED_EVENTS", "EventAttributes", "subject_and_extensions"]
 
 #: Reads one attribute value from a payload; None when the payload does not have it.
 Extract = Callable[[Mapping[str, Any]], str | None]
@@ -243,6 +243,8 @@ _BEYOND_KNATIVE: dict[str, EventAttributes] = {
 _OTHER = _m(None, *_REPO_ACTION)
 
 _TABLE: dict[str, EventAttributes] = {**_BEYOND_KNATIVE, **_KNATIVE}
+#: The events with a mapping of their own; any other event gets the repository's extensions.
+MAPPED_EVENTS: frozenset[str] = frozenset(_TABLE)
 
 
 def subject_and_extensions(

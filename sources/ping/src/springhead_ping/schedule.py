@@ -63,9 +63,6 @@ class Schedule:
             tick: datetime | None = self.trigger.get_next_fire_time(previous, previous or current)
             if tick is None:  # pragma: no cover - cron triggers without end dates never end
                 raise ScheduleError(f"schedule {self.expression!r} has no further ticks")
-            if after is None and tick < current:
-                previous = tick
-                continue
             if self.fixed_hour and _repeated_wall_time(tick):
                 previous = tick
                 continue
