@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: sync run test unit lint format infra charts bench clean
+.PHONY: sync run test unit lint format infra charts bench mutate clean
 
 $(UV):
 	python3 -m venv .tools
@@ -53,6 +53,11 @@ test: lint infra
 ## bench: run the benchmarks and rewrite bench/RESULTS.md
 bench: sync
 	$(RUN) python bench/run.py
+
+## mutate: mutation testing of the pure modules (cosmic-ray; minutes per module; not in CI):
+## a per-module score table, also written to bench/MUTATION.md. ARGS="--only delivery,offsets"
+mutate: $(UV)
+	$(UV) run --frozen --group mutation python scripts/mutate.py $(ARGS)
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
