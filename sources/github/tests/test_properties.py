@@ -292,7 +292,7 @@ raw_names = st.sampled_from(
     + [b"Content-Type", b"X-GitHub-Hook-ID", b"User-Agent", b"X-Other"]
 )
 #: Any bytes but the line breaks that would end the header (those are the parser's to refuse).
-raw_values = st.binary(max_size=24).filter(lambda value: b"\r" not in value and b"\n" not in value)
+raw_values = st.binary(max_size=24).map(lambda value: value.replace(b"\r", b"").replace(b"\n", b""))
 
 
 def _is_text(value: str) -> bool:
