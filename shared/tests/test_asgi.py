@@ -223,3 +223,31 @@ async def test_an_answer_before_the_body_arrived_ends_the_connection() -> None:
         assert answer.endswith(b"no\n")
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"X-Bad: a\x00b", b"header X-Bad holds byte 0x00, which no header may"),
+        (b"X-Bad: a\x01b", b"header X-Bad holds byte 0x01, which no header may"),
+        (b"ce-id: a\x7fb", b"header ce-id holds byte 0x7F, which no header may"),
+        (b"no colon here", b"malformed header line 'no colon here'"),
+        (b"Bad Name: x", b"malformed header line 'Bad Name: x'"),
+    ],
+)
+async def test_a_head_the_parser_refuses_gets_400_naming_the_header(
+    line: bytes, reason: bytes
+) -> None:
+    server = Server("127.0.0.1", 0, {"/echo": echo})
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\n" + line + b"\r\nContent-Length: 0\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert answer.endswith(b"\r\n\r\n" + reason)
+    finally:
+        await server.stop()

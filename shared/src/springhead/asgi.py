@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_for = ""
         self._discarding = False
+        self._last_read = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -193,9 +195,15 @@ class _GuardedProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.more_body and not self.transport.is_closing():
             self._answer_early(b"")  # answered before the body came whole
 
+    def send_400_response(self, msg: str) -> None:
+        """The parser refused the request: say which header line it stumbled on, when one of
+        the bytes read holds a byte no header may (controls but tab, DEL) or lacks its colon."""
+        super().send_400_response(_malformed_head(self._last_read) or msg)
+
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
+        self._last_read = data
         if self._expect_head:
             if self._head_tail:
                 window = self._head_tail + data
@@ -214,6 +222,25 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().data_received(data)
         if not self._discarding:
             self._arm(self._waiting_for())
+
+
+_NOT_IN_A_HEADER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _malformed_head(data: bytes) -> str | None:
+    """The first header line of ``data`` (a read that held a head) that no parser accepts, as a
+    reason naming it; None when none is found there."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        shown = name.decode("ascii", "backslashreplace")
+        if not colon or _HEADER_NAME.fullmatch(name) is None:
+            return f"malformed header line {line[:40].decode('ascii', 'backslashreplace')!r}"
+        bad = _NOT_IN_A_HEADER.search(value)
+        if bad is not None:
+            return f"header {shown} holds byte 0x{bad.group()[0]:02X}, which no header may"
+    return None
 
 
 def _early(status: int, phrase: bytes, reason: bytes) -> bytes:
