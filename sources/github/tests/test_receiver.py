@@ -275,3 +275,13 @@ def test_the_legacy_sha1_signature_is_refused_unless_asked_for() -> None:
         github_signature(SECRET)(request(headers, PUSH))
     assert caught.value.status == 401
     github_signature(SECRET)(request({"X-Hub-Signature-256": sign(SECRET, PUSH)}, PUSH))
+
+
+def test_a_signature_that_is_not_hex_is_called_malformed() -> None:
+    headers = {"X-Hub-Signature-256": "sha256=" + "é" * 64}
+    with pytest.raises(Rejection) as caught:
+        github_signature(SECRET)(request(headers, PUSH))
+    assert (caught.value.status, caught.value.reason) == (
+        403,
+        "signature in X-Hub-Signature-256 is malformed",
+    )
