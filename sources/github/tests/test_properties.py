@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from springhead.asgi import Server
 from springhead.config import load_settings
 from springhead.sender import Sender
 from springhead.testing import ReceivedRequest, RecordingSink
+from springhead.testing.raw import exchange, is_text
 from springhead.webhook import Rejection, WebhookRequest, sign
 from springhead_github.adapter import github_adapter, github_receiver
 from springhead_github.config import GitHubSettings
@@ -295,14 +295,6 @@ raw_names = st.sampled_from(
 raw_values = st.binary(max_size=24).map(lambda value: value.replace(b"\r", b"").replace(b"\n", b""))
 
 
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 @settings(
     max_examples=200,
     deadline=None,
@@ -326,16 +318,12 @@ def test_any_header_bytes_on_a_signed_delivery_get_a_4xx_or_arrive_as_valid_text
         body
     )
     request += b"".join(b"%s: %s\r\n" % pair for pair in head) + b"\r\n" + body
-    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as client:
-        client.sendall(request)
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
+    answer = exchange(served.port, request)
     status = int(answer.split()[1])
     assert status == 202 or 400 <= status < 500, answer
     forwarded = served.accepted() - before
     assert forwarded == (1 if status == 202 else 0)
     if forwarded:
         received = served.last()
-        assert all(_is_text(value) for value in received.headers.values())
-        assert all(_is_text(str(value)) for value in received.event.get_attributes().values())
+        assert all(is_text(value) for value in received.headers.values())
+        assert all(is_text(str(value)) for value in received.event.get_attributes().values())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import socket
 import string
 import threading
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead.testing.raw import exchange, is_text
 
 TOKEN = "t0ken"
 TOKEN_CHARS = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
@@ -188,14 +188,6 @@ raw_names = st.one_of(
 raw_values = st.binary(max_size=24).map(lambda value: value.replace(b"\r", b"").replace(b"\n", b""))
 
 
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -217,11 +209,7 @@ def test_any_header_bytes_get_a_4xx_or_arrive_as_valid_text(
         + body
     )
     forwarded_before = len(running_mode.sink.requests)
-    with socket.create_connection(("127.0.0.1", source.port), timeout=30) as client:
-        client.sendall(request)
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
+    answer = exchange(source.port, request)
     status = int(answer.split()[1])
     assert status in DOCUMENTED, answer
     assert status < 500 or status == 503, answer
@@ -229,7 +217,7 @@ def test_any_header_bytes_get_a_4xx_or_arrive_as_valid_text(
     if status != 202:
         assert forwarded == []
     for received in forwarded:  # what reaches the sink is text, in its headers and its body
-        assert all(_is_text(value) for value in received.headers.values())
-        assert _is_text(received.body.decode("utf-8", "surrogatepass"))
-        assert all(_is_text(str(value)) for value in received.event.get_attributes().values())
+        assert all(is_text(value) for value in received.headers.values())
+        assert is_text(received.body.decode("utf-8", "surrogatepass"))
+        assert all(is_text(str(value)) for value in received.event.get_attributes().values())
     assert source.process is not None and source.process.returncode is None
