@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAPPED_EVENTS", "EventAttributes", "subject_and_extensions"]
+__all__ = ["EventAttributes", "MAPPED_EVENTS", "subject_and_extensions"]
 
 #: Reads one attribute value from a payload; None when the payload does not have it.
 Extract = Callable[[Mapping[str, Any]], str | None]
