@@ -118,6 +118,9 @@ def owned(api_version: str, kind: str, controller: bool = True) -> dict[str, Any
     return obj("v1", "Pod", "p", ownerReferences=[ref])
 
 
+_RS = {"apiVersion": "apps/v1", "kind": "ReplicaSet"}
+
+
 @pytest.mark.parametrize(
     ("o", "owner", "expected"),
     [
@@ -134,6 +137,11 @@ def owned(api_version: str, kind: str, controller: bool = True) -> dict[str, Any
         (owned("batch/v1", "Job"), OwnerSpec(kind="ReplicaSet"), False),
         (owned("apps/v1", "ReplicaSet", controller=False), OwnerSpec(kind="ReplicaSet"), False),
         (owned("apps/v1", "ReplicaSet"), OwnerSpec(), True),
+        # the filter's values sort before the owner's, and differ: no match
+        (owned("batch/v1", "ReplicaSet"), OwnerSpec(apiVersion="apps/v1"), False),
+        (owned("apps/v1", "StatefulSet"), OwnerSpec(kind="ReplicaSet"), False),
+        # equal values that are different objects (as JSON from the API server gives): a match
+        (owned("".join(["apps/", "v1"]), "".join(["Replica", "Set"])), OwnerSpec(**_RS), True),
     ],
 )
 def test_owner_filter_uses_the_controller_reference(
