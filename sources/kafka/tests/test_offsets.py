@@ -23,6 +23,12 @@ CASES: list[tuple[str, Sequence[Op], int | None, int]] = [
         3,
     ),
     (
+        "gap filled up to an odd offset",
+        [("d", 0), ("d", 1), ("d", 2), ("d", 3), ("f", 3), ("f", 2), ("f", 1), ("f", 0)],
+        4,
+        4,
+    ),
+    (
         "run stops at the first not done",
         [("d", 0), ("d", 1), ("d", 2), ("d", 3), ("f", 0), ("f", 1), ("f", 3)],
         2,
@@ -162,3 +168,20 @@ def test_an_older_commit_confirmed_late_changes_nothing() -> None:
     offsets.committed(newer)
     offsets.committed(older)  # its answer arrives after the newer one's
     assert (offsets.committed_offset, offsets.ready, offsets.uncommitted) == (2, 0, 0)
+
+
+def test_in_delivery_counts_what_has_not_finished() -> None:
+    offsets = apply([("d", 0), ("d", 1), ("f", 1)])
+    assert offsets.in_delivery == 1  # two handed out, one of them (out of order) finished
+
+
+def test_offsets_as_large_as_kafkas_compare_by_value() -> None:
+    # Real offsets are far beyond the small integers Python shares, so equal offsets are
+    # different objects: every comparison must be by value.
+    base = int("1000000")
+    offsets = apply([("d", base), ("d", base + 1), ("f", base + 1), ("f", int("1000000"))])
+    assert offsets.commit_offset == base + 2
+    ticket = offsets.begin_commit()
+    assert ticket is not None
+    offsets.committed(ticket)
+    assert offsets.commit_offset is None  # the ready offset equals the committed one
