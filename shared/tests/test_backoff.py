@@ -28,6 +28,16 @@ def test_jittered_stretches_the_period_by_at_most_the_factor() -> None:
     assert all(2.0 <= delay <= 2.4 for delay in delays)
     assert len(set(delays)) > 1
     assert jittered(2.0, 0.0) == 2.0
+    # a longer period and a larger factor: still period * (1 + share of factor)
+    assert all(10.0 <= jittered(10.0, 0.5) <= 15.0 for _ in range(SAMPLES))
+
+
+def test_zero_and_small_durations_are_accepted() -> None:
+    assert exponential_backoff(1, base=0.0, maximum=1.0) == 0.0
+    assert exponential_backoff(1, base=1.0, maximum=0.0) == 0.0
+    assert 0.05 <= exponential_backoff(1, base=0.1, maximum=0.5) <= 0.1
+    assert jittered(0.0, 0.2) == 0.0
+    assert 0.5 <= jittered(0.5, 0.2) <= 0.6
 
 
 @pytest.mark.parametrize(
@@ -35,8 +45,12 @@ def test_jittered_stretches_the_period_by_at_most_the_factor() -> None:
     [
         lambda: exponential_backoff(1, base=-1.0, maximum=1.0),
         lambda: exponential_backoff(1, base=1.0, maximum=-1.0),
+        lambda: exponential_backoff(1, base=-0.5, maximum=1.0),
+        lambda: exponential_backoff(1, base=1.0, maximum=-0.5),
         lambda: jittered(-1.0, 0.2),
         lambda: jittered(1.0, -0.2),
+        lambda: jittered(-0.5, 0.2),
+        lambda: jittered(1.0, -0.5),
     ],
 )
 def test_negative_durations_are_refused(call: Callable[[], float]) -> None:
@@ -62,5 +76,13 @@ async def test_a_stop_cuts_a_pause_short() -> None:
     pausing = asyncio.create_task(pause(stop, 3600))
     await asyncio.sleep(0)  # let the pause begin waiting
     assert not pausing.done()
+    stop.set()
+    assert await pausing is True
+
+
+async def test_a_stop_cuts_a_short_pause_short_too() -> None:
+    stop = asyncio.Event()
+    pausing = asyncio.create_task(pause(stop, 0.5))
+    await asyncio.sleep(0)  # let the pause begin waiting
     stop.set()
     assert await pausing is True

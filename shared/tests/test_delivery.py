@@ -22,7 +22,7 @@ def test_retried(status: int | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "status", [200, 202, 301, 302, 307, 400, 401, 403, 405, 410, 413, 415, 422]
+    "status", [200, 202, 301, 302, 307, 400, 401, 403, 405, 410, 413, 415, 422, 499]
 )
 def test_not_retried(status: int) -> None:
     assert not is_retryable(status)
@@ -139,3 +139,9 @@ def test_from_settings_maps_every_delivery_variable() -> None:
     assert (
         DeliveryPolicy.from_settings(load_settings(AdapterSettings, with_sink_timeout)).timeout == 7
     )
+
+
+def test_retry_after_is_found_among_other_headers() -> None:
+    # headers that sort before and after it are not it
+    headers = {"Content-Type": "text/plain", "X-Request-Id": "7", "Retry-After": "5"}
+    assert retry_after_delay(DeliveryPolicy(), 503, headers) == 5.0
