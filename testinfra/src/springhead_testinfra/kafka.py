@@ -249,13 +249,19 @@ class KafkaBroker:
         bootstrap: ``"127.0.0.1:<port>"`` of the PLAINTEXT listener.
         run_dir: folder holding ``server.properties``, ``data/`` (log.dirs) and ``kafka.log``.
         log_path: the broker's log file.
-        cluster_id: the KRaft cluster id the storage was formatted with.
+        cluster_id: the KRaft cluster id the storage was formatted with (random unless given;
+            URL-safe base64, so it may start with ``-``).
     """
 
     component = "kafka"
 
     def __init__(
-        self, run_dir: Path | None = None, *, heap: str = "1g", quick_start: bool = True
+        self,
+        run_dir: Path | None = None,
+        *,
+        heap: str = "1g",
+        quick_start: bool = True,
+        cluster_id: str | None = None,
     ) -> None:
         self.libs = fetch_kafka()
         self.run_dir = run_dir if run_dir is not None else new_run_dir(self.component)
@@ -263,7 +269,7 @@ class KafkaBroker:
         self.config_path = self.run_dir / "server.properties"
         self.log4j_path = self.run_dir / "log4j2.properties"
         self.log_path = self.run_dir / "kafka.log"
-        self.cluster_id = _cluster_id()
+        self.cluster_id = cluster_id if cluster_id is not None else _cluster_id()
         self.heap = heap
         names = [*self._listener_names(), "CONTROLLER"]
         self._ports: dict[str, int] = dict(zip(names, free_ports(len(names)), strict=True))
@@ -345,7 +351,9 @@ class KafkaBroker:
         run_step(
             [
                 _java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", *self._jvm_common(),
-                "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+                # One argument: a random id may start with "-", which as a separate word
+                # the tool's parser reads as an option (1 run in 64).
+                "kafka.tools.StorageTool", "format", f"--cluster-id={self.cluster_id}",
                 "-c", self.config_path, *self._format_extra_args(),
             ],
             what="kafka: format storage",
