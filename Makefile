@@ -55,7 +55,8 @@ bench: sync
 	$(RUN) python bench/run.py
 
 ## mutate: mutation testing of the pure modules (cosmic-ray; minutes per module; not in CI):
-## a per-module score table, also written to bench/MUTATION.md. ARGS="--only delivery,offsets"
+## a per-module score table, also written to bench/MUTATION.md (outcomes kept in bench/mutation.json,
+## so ARGS="--only delivery,offsets" re-runs two modules and keeps the others' rows)
 mutate: $(UV)
 	$(UV) run --frozen --group mutation python scripts/mutate.py $(ARGS)
 

@@ -8,7 +8,9 @@ with its own virtual environment, so an interrupted run never leaves a mutated f
     uv run --group mutation python scripts/mutate.py [--only NAME,...] [--output FILE]
 
 Prints a per-module table (mutants, killed, survived, timeouts, score) and writes it with the
-date to bench/MUTATION.md (``--output`` elsewhere). Survivors are listed with their operator and
+date to bench/MUTATION.md (``--output`` elsewhere). Each module's outcome is kept in
+bench/mutation.json, so ``--only`` re-runs some modules and the table still shows every module,
+each with the date and commit it was last run at. Survivors are listed with their operator and
 line, so a gap can be read off. Equivalent mutants (changes no test can tell apart) are counted
 out only where the config names them, with the reason beside them.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import os
 import shutil
@@ -46,6 +49,7 @@ class Outcome:
     timeouts: int = 0
     annotations: int = 0
     seconds: float = 0.0
+    run: str = ""  # when and at which commit, e.g. "2026-12-02 cfd7ff0"
 
     @property
     def counted(self) -> int:
@@ -171,21 +175,36 @@ def _env(work: Path) -> dict[str, str]:
 def _table(outcomes: list[Outcome]) -> str:
     rows = [
         "| module | mutants run | killed | survived | equivalent (named in the config) "
-        "| in annotations (not run) | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| in annotations (not run) | score | run at |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for o in outcomes:
         rows.append(
             f"| `{o.module}` | {o.counted + len(o.equivalent)} | {o.killed} | {len(o.survived)} "
-            f"| {len(o.equivalent)} | {o.annotations} | {o.score:.1f} % |"
+            f"| {len(o.equivalent)} | {o.annotations} | {o.score:.1f} % | {o.run} |"
         )
     return "\n".join(rows)
+
+
+def _commit() -> str:
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    )
+    return head.stdout.strip() or "unknown"
+
+
+def _load(path: Path) -> dict[str, Outcome]:
+    """Outcomes recorded by earlier runs, by module name (none if there is no record)."""
+    if not path.exists():
+        return {}
+    return {name: Outcome(**fields) for name, fields in json.loads(path.read_text()).items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", help="comma-separated module names from the config")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "MUTATION.md")
+    parser.add_argument("--record", type=Path, default=REPO / "bench" / "mutation.json")
     args = parser.parse_args()
     modules = _config()
     chosen = args.only.split(",") if args.only else list(modules)
@@ -193,7 +212,8 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown module names {unknown}; choose from {sorted(modules)}")
     uv = shutil.which("uv") or str(REPO / ".tools/bin/uv")
-    outcomes: list[Outcome] = []
+    run = f"{datetime.now(UTC):%Y-%m-%d} {_commit()}"
+    recorded = _load(args.record)
     with tempfile.TemporaryDirectory(prefix="springhead-mutate-") as temporary:
         tree = Path(temporary)
         _copy_tree(tree)
@@ -208,12 +228,14 @@ def main() -> int:
         for name in chosen:
             print(f"mutating {modules[name]['module']} ...", flush=True)
             outcome = _run_module(tree, python, name, modules[name])
-            outcomes.append(outcome)
+            outcome.run = run
+            recorded[name] = outcome
             print(
                 f"  {outcome.score:.1f} % ({outcome.killed} killed, {len(outcome.survived)} "
                 f"survived) in {outcome.seconds:.0f} s",
                 flush=True,
             )
+    outcomes = [recorded[name] for name in modules if name in recorded]
     table = _table(outcomes)
     survivors = "\n".join(
         f"- `{o.module}`: {survivor}" for o in outcomes for survivor in o.survived
@@ -229,6 +251,13 @@ def main() -> int:
         f"## Equivalent (counted out)\n\n{equivalents or 'none'}\n"
     )
     print("\n" + table)
+    args.record.write_text(
+        json.dumps(
+            {name: dataclasses.asdict(recorded[name]) for name in modules if name in recorded},
+            indent=1,
+        )
+        + "\n"
+    )
     if args.output:
         args.output.write_text(text)
         print(f"\nwrote {args.output}")
