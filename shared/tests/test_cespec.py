@@ -3,6 +3,7 @@ sends the same kinds of values through a real process)."""
 
 from __future__ import annotations
 
+import calendar
 import re
 from typing import Any
 
@@ -154,5 +155,27 @@ def test_a_context_attribute_must_be_a_json_string() -> None:
 
 
 def test_binary_headers_write_booleans_as_the_spec_does() -> None:
-    attributes = {**BASE, "yes": True, "no": False, "one": 1, "text": "True"}
+    attributes = {**BASE, "yes": True, "no": False, "one": 1, "zero": 0, "text": "True"}
     assert binary_headers(attributes) == {"ce-yes": "true", "ce-no": "false"}
+
+
+@pytest.mark.parametrize("year", [1900, 1996, 2000, 2001, 2020, 2023, 2024, 2100])
+def test_every_month_ends_on_its_calendar_day(year: int) -> None:
+    # Each month's last day passes and the day after fails, for leap years by 4, by 400, and
+    # the century years that are not leap years.
+    for month in range(1, 13):
+        last = calendar.monthrange(year, month)[1]
+        check_context_attribute("time", f"{year:04d}-{month:02d}-{last:02d}T00:00:00Z")
+        with pytest.raises(InvalidAttribute, match="RFC 3339"):
+            check_context_attribute("time", f"{year:04d}-{month:02d}-{last + 1:02d}T00:00:00Z")
+
+
+@pytest.mark.parametrize("code_point", [0xFFFE, 0x1FFFF, 0x10FFFE, 0x10FFFF])
+def test_the_last_two_code_points_of_every_plane_are_not_allowed(code_point: int) -> None:
+    with pytest.raises(InvalidAttribute, match=f"U\\+{code_point:04X} is not an allowable"):
+        check_context_attribute("subject", f"a{chr(code_point)}")
+
+
+def test_a_uri_error_names_the_first_character_not_allowed() -> None:
+    with pytest.raises(InvalidAttribute, match="' ' may not appear in a URI"):
+        check_context_attribute("source", "/a b<c")
