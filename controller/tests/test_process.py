@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from springhead.config import ConfigError, load_settings
+from springhead.config import ConfigError, load_settings, source_variables_in
 from springhead.testing import SourceProcess
 from springhead.testing.kube import deployment_manifest
 from springhead_controller.config import ControllerSettings
@@ -141,3 +141,11 @@ def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> N
     with pytest.raises(ConfigError) as caught:
         load_settings(ControllerSettings, env)
     assert caught.value.variable == variable
+
+
+def test_the_controller_reads_no_sink_or_delivery_settings() -> None:
+    # It sends no events: the process host runs it, and warns when a sink variable is set.
+    variables = {
+        str(field.validation_alias): "" for field in ControllerSettings.model_fields.values()
+    }
+    assert source_variables_in(variables) == []

@@ -20,7 +20,7 @@ from springhead.asgi import (
     respond,
 )
 from springhead.metrics import Metrics
-from springhead.runtime import HealthServer
+from springhead.runtime import ProcessServer
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,7 +61,7 @@ async def test_routes_by_exact_path_and_answers_404_elsewhere() -> None:
 
 
 async def test_health_endpoints_answer_get_and_head_and_refuse_other_methods() -> None:
-    health = HealthServer(host="127.0.0.1", port=0, metrics=Metrics())
+    health = ProcessServer(host="127.0.0.1", port=0, metrics=Metrics())
     health.ready = True
     await health.start()
     try:

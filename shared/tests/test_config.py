@@ -8,19 +8,21 @@ from datetime import timedelta
 
 import pytest
 from springhead.config import (
-    AdapterSettings,
     BackoffPolicy,
     ConfigError,
     ContentMode,
     EventLoop,
+    ProcessSettings,
+    SourceSettings,
     load_settings,
+    source_variables_in,
 )
 
 SINK = {"K_SINK": "http://sink.example:8080/path"}
 
 
 def test_defaults_follow_knative() -> None:
-    settings = load_settings(AdapterSettings, SINK)
+    settings = load_settings(SourceSettings, SINK)
     assert settings.sink == "http://sink.example:8080/path"
     assert settings.ce_overrides == {}
     assert settings.ca_certs is None
@@ -50,7 +52,7 @@ def test_every_setting_read_from_its_variable() -> None:
         "SPRINGHEAD_CONTENT_MODE": "structured",
         "SPRINGHEAD_EVENT_LOOP": "asyncio",
     }
-    settings = load_settings(AdapterSettings, env)
+    settings = load_settings(SourceSettings, env)
     assert settings.ce_overrides == {"team": "blue", "tier": "2"}
     assert settings.attempt_timeout == 7.0
     assert settings.source_name == "ns1/pinger"
@@ -66,12 +68,12 @@ def test_every_setting_read_from_its_variable() -> None:
 
 def test_delivery_timeout_wins_over_k_sink_timeout() -> None:
     env = {**SINK, "K_SINK_TIMEOUT": "7", "SPRINGHEAD_DELIVERY_TIMEOUT": "PT0.5S"}
-    assert load_settings(AdapterSettings, env).attempt_timeout == 0.5
+    assert load_settings(SourceSettings, env).attempt_timeout == 0.5
 
 
 def test_empty_overrides_mean_none() -> None:
-    assert load_settings(AdapterSettings, {**SINK, "K_CE_OVERRIDES": ""}).ce_overrides == {}
-    assert load_settings(AdapterSettings, {**SINK, "K_CE_OVERRIDES": "{}"}).ce_overrides == {}
+    assert load_settings(SourceSettings, {**SINK, "K_CE_OVERRIDES": ""}).ce_overrides == {}
+    assert load_settings(SourceSettings, {**SINK, "K_CE_OVERRIDES": "{}"}).ce_overrides == {}
 
 
 @pytest.mark.parametrize(
@@ -127,14 +129,14 @@ def test_empty_overrides_mean_none() -> None:
 def test_bad_value_names_its_variable(env: dict[str, str], variable: str, reason: str) -> None:
     full = {**SINK, **env} if "K_SINK" not in env and env else env
     with pytest.raises(ConfigError) as caught:
-        load_settings(AdapterSettings, full)
+        load_settings(SourceSettings, full)
     assert caught.value.variable == variable
     assert reason in caught.value.reason
 
 
 MAIN = (
-    "from springhead.runtime import main; from springhead.config import AdapterSettings; "
-    "main(AdapterSettings, None)"
+    "from springhead.runtime import main; from springhead.config import SourceSettings; "
+    "main(SourceSettings, None)"
 )
 #: The same, in an interpreter where uvloop cannot be imported (as in the ping image).
 MAIN_WITHOUT_UVLOOP = "import sys; sys.modules['uvloop'] = None; " + MAIN
@@ -170,3 +172,18 @@ def test_bad_config_exits_with_one_line_and_no_traceback(
     assert result.returncode == 2
     assert result.stderr.splitlines() == [line]
     assert "Traceback" not in result.stderr
+
+
+def test_source_variables_are_told_apart_from_process_variables() -> None:
+    env = {
+        "K_SINK": "http://sink/",
+        "K_CE_OVERRIDES": "",
+        "SPRINGHEAD_DELIVERY_RETRY": "3",
+        "SPRINGHEAD_PORT": "0",
+        "NAMESPACE": "ns",
+        "PING_SCHEDULE": "* * * * *",
+    }
+    assert source_variables_in(env) == ["K_CE_OVERRIDES", "K_SINK", "SPRINGHEAD_DELIVERY_RETRY"]
+    settings = load_settings(ProcessSettings, env)
+    assert not hasattr(settings, "sink")
+    assert settings.port == 0

@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
-from springhead.config import AdapterSettings, BackoffPolicy, load_settings
+from springhead.config import BackoffPolicy, SourceSettings, load_settings
 from springhead.delivery import (
     DeliveryPolicy,
     backoff_delay,
@@ -112,7 +112,7 @@ def test_the_defaults_are_knatives_for_sources() -> None:
         retry_after_max=None,
         dead_letter_sink=None,
     )
-    settings = load_settings(AdapterSettings, {"K_SINK": "http://sink/"})
+    settings = load_settings(SourceSettings, {"K_SINK": "http://sink/"})
     assert DeliveryPolicy.from_settings(settings) == DeliveryPolicy()
 
 
@@ -126,7 +126,7 @@ def test_from_settings_maps_every_delivery_variable() -> None:
         "SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX": "PT1M",
         "SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK": "http://dead/",
     }
-    assert DeliveryPolicy.from_settings(load_settings(AdapterSettings, env)) == DeliveryPolicy(
+    assert DeliveryPolicy.from_settings(load_settings(SourceSettings, env)) == DeliveryPolicy(
         retry=3,
         backoff_policy=BackoffPolicy.LINEAR,
         backoff_delay=1.5,
@@ -137,7 +137,7 @@ def test_from_settings_maps_every_delivery_variable() -> None:
     # K_SINK_TIMEOUT stands in for an unset delivery timeout
     with_sink_timeout = {"K_SINK": "http://sink/", "K_SINK_TIMEOUT": "7"}
     assert (
-        DeliveryPolicy.from_settings(load_settings(AdapterSettings, with_sink_timeout)).timeout == 7
+        DeliveryPolicy.from_settings(load_settings(SourceSettings, with_sink_timeout)).timeout == 7
     )
 
 

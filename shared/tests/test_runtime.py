@@ -11,8 +11,8 @@ import sys
 
 import aiohttp
 import pytest
-from springhead.config import AdapterSettings, load_settings
-from springhead.runtime import serve
+from springhead.config import SourceSettings, load_settings
+from springhead.runtime import SourceHost, serve
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
 
 EVERY_SECOND = "* * * * * *"
@@ -144,12 +144,85 @@ class _RecordsFreeze:
 
 
 async def test_start_up_objects_are_frozen_once_serving(sink: RecordingSink) -> None:
-    settings = load_settings(AdapterSettings, adapter_env(sink.url))
+    settings = load_settings(SourceSettings, adapter_env(sink.url))
     adapter = _RecordsFreeze()
     assert gc.get_freeze_count() == 0
     try:
-        status = await serve(settings, lambda _s, _sender: adapter, freeze_startup=True)
+        status = await serve(settings, lambda _s, _host: adapter, freeze_startup=True)
     finally:
         gc.unfreeze()
     assert status == 0
     assert adapter.frozen is not None and adapter.frozen > 1000
+
+
+# --- the process host: a service that sends nothing ------------------------------------------
+
+#: A process-host service that reports ready, answers one route, then waits to be stopped;
+#: run as ``python -c`` so the host's signals, logs and exit status are the real ones.
+PROCESS_SERVICE = """
+import asyncio
+from springhead.config import ProcessSettings
+from springhead.runtime import process_main
+
+class Service:
+    def __init__(self, settings, host):
+        self.stopped = asyncio.Event()
+        self.requests = host.metrics.registry
+
+    def is_ready(self):
+        return True
+
+    async def run(self):
+        await self.stopped.wait()
+
+    async def stop(self):
+        self.stopped.set()
+
+process_main(ProcessSettings, Service)
+"""
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = {"SPRINGHEAD_PORT": "0", "SPRINGHEAD_HOST": "127.0.0.1", "K_COMPONENT": "a-process"}
+    return {**env, **extra}
+
+
+async def test_the_process_host_serves_health_and_metrics_without_a_sink() -> None:
+    command = [sys.executable, "-c", PROCESS_SERVICE]
+    async with SourceProcess("a-process", process_env(), command=command) as process:
+        started = await process.wait_for_log("process started")
+        assert "sink" not in started
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert (await get(process.port, path))[0] == 200
+        process.signal(signal.SIGTERM)
+        assert await process.wait() == 0
+    assert not any(entry.get("level") == "warning" for entry in process.logs)
+
+
+async def test_the_process_host_warns_about_source_variables_it_ignores() -> None:
+    command = [sys.executable, "-c", PROCESS_SERVICE]
+    env = process_env(K_SINK="http://sink.example/", SPRINGHEAD_DELIVERY_RETRY="3")
+    async with SourceProcess("a-process", env, command=command) as process:
+        warning = await process.wait_for_log(
+            "variables for a source are set, but this process sends no events: ignored"
+        )
+        assert warning["level"] == "warning"
+        assert warning["variables"] == ["K_SINK", "SPRINGHEAD_DELIVERY_RETRY"]
+        process.signal(signal.SIGTERM)
+        assert await process.wait() == 0
+
+
+async def test_the_source_host_gives_the_adapter_the_sender_and_the_metrics(
+    sink: RecordingSink,
+) -> None:
+    settings = load_settings(SourceSettings, adapter_env(sink.url))
+    seen: list[SourceHost] = []
+
+    def factory(_settings: SourceSettings, host: SourceHost) -> _RecordsFreeze:
+        seen.append(host)
+        return _RecordsFreeze()
+
+    assert await serve(settings, factory) == 0
+    (host,) = seen
+    assert host.sender.sink == sink.url
+    assert host.sender.metrics is host.metrics  # the sender reports into the host's registry

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from springhead.runtime import main
+from springhead.runtime import process_main
 
 from springhead_controller.config import ControllerSettings
 from springhead_controller.controller import Controller
@@ -31,7 +31,7 @@ def run() -> None:
     if sys.argv[1:]:
         sys.stderr.write("usage: python -m springhead_controller [crds]\n")
         raise SystemExit(2)
-    main(ControllerSettings, Controller.from_settings)
+    process_main(ControllerSettings, Controller.from_settings)
 
 
 if __name__ == "__main__":

@@ -8,22 +8,19 @@ from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
-from springhead.config import AdapterSettings, ConfigError, IsoDuration
+from springhead.config import ConfigError, IsoDuration, ProcessSettings
 
 from springhead_controller.selectors import SelectionMode
 
 __all__ = ["ControllerSettings"]
 
 
-class ControllerSettings(AdapterSettings):
+class ControllerSettings(ProcessSettings):
     """Settings of the SinkBinding/ContainerSource controller.
 
-    The controller sends no events: ``K_SINK`` is not needed (the shared runtime's delivery
-    settings are ignored).
+    The controller sends no events, so it reads no sink or delivery settings (the process host
+    warns when they are set).
     """
-
-    sink: str = Field(default="http://127.0.0.1/", validation_alias="K_SINK")
-    """Unused by the controller (it sends no events)."""
 
     component: str = Field(default="springhead-controller", validation_alias="K_COMPONENT")
     """Component name in logs."""

@@ -18,7 +18,7 @@ from prometheus_client import Counter, Gauge
 from springhead.kube import KubeClient
 from springhead.leader import LeaderElector
 from springhead.metrics import Metrics
-from springhead.sender import Sender
+from springhead.runtime import ProcessHost
 
 from springhead_controller.cache import CONTAINER_SOURCE, SINK_BINDING, Cache, Key
 from springhead_controller.config import ControllerSettings
@@ -73,10 +73,9 @@ class Controller:
         self._started = False
 
     @classmethod
-    def from_settings(cls, settings: ControllerSettings, sender: Sender) -> Controller:
-        """The runtime's factory: the sender is not used (the controller sends no events), its
-        metrics registry is."""
-        return cls(settings, metrics=sender.metrics)
+    def from_settings(cls, settings: ControllerSettings, host: ProcessHost) -> Controller:
+        """The process host's factory: the controller reports into the host's metrics."""
+        return cls(settings, metrics=host.metrics)
 
     def is_ready(self) -> bool:
         """Ready once the CRDs are in place (a standby replica is ready too)."""

@@ -1,7 +1,11 @@
-"""The adapter contract as one typed settings class.
+"""The adapter contract as typed settings classes, grouped by concern.
 
-Every Springhead source reads its configuration through a subclass of :class:`AdapterSettings`;
-nothing else in a process reads ``os.environ``. The Knative variables keep their Knative names
+:class:`ProcessSettings` is what every Springhead process reads (health and metrics port, logs,
+shutdown, event loop); :class:`SourceSettings` adds what a process that sends events needs (the
+sink and delivery). A source's settings subclass :class:`SourceSettings`; a process that sends
+nothing (the controller, a source's ``hooks``/``rbac`` commands) subclasses
+:class:`ProcessSettings` and never mentions a sink. Nothing else in a process reads
+``os.environ``. The Knative variables keep their Knative names
 (``K_SINK``, ``K_CE_OVERRIDES`` ...); Springhead's own settings are prefixed ``SPRINGHEAD_``
 (shared) or with the source's name (``PING_`` ...).
 """
@@ -28,14 +32,16 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
-    "AdapterSettings",
     "BackoffPolicy",
     "ConfigError",
     "ContentMode",
     "EventLoop",
     "IsoDuration",
+    "ProcessSettings",
     "SPEC_ATTRIBUTES",
+    "SourceSettings",
     "load_settings",
+    "source_variables_in",
 ]
 
 #: CloudEvents context attributes an override may not replace (spec attributes, not extensions).
@@ -152,30 +158,15 @@ def _check_pem(value: str | None) -> str | None:
     return value
 
 
-class AdapterSettings(BaseSettings):
-    """The Knative adapter contract plus Springhead's delivery and runtime settings.
+class ProcessSettings(BaseSettings):
+    """What every Springhead process reads: who it is (for logs and metrics), its one HTTP port
+    (health, metrics and any webhook routes), logging, shutdown and the event loop.
 
-    Sources subclass this and add their own fields; each field names its environment variable
-    through ``validation_alias``.
+    A process that sends no events subclasses this directly and adds its own fields; each field
+    names its environment variable through ``validation_alias``.
     """
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=True)
-
-    sink: Annotated[str, AfterValidator(_absolute_http_url)] = Field(validation_alias="K_SINK")
-    """Where events are POSTed (``K_SINK``); required."""
-
-    ce_overrides: Annotated[dict[str, str], NoDecode, BeforeValidator(_parse_overrides)] = Field(
-        default_factory=dict, validation_alias="K_CE_OVERRIDES"
-    )
-    """Extensions set on every event (``K_CE_OVERRIDES``: ``{"extensions": {...}}``; "" = none)."""
-
-    ca_certs: Annotated[str | None, AfterValidator(_check_pem)] = Field(
-        default=None, validation_alias="K_CA_CERTS"
-    )
-    """Extra trusted CA certificates (PEM) for an https sink (``K_CA_CERTS``)."""
-
-    sink_timeout: int | None = Field(default=None, ge=1, validation_alias="K_SINK_TIMEOUT")
-    """Per-request timeout in whole seconds (``K_SINK_TIMEOUT``); missing means none."""
 
     namespace: str = Field(default="default", min_length=1, validation_alias="NAMESPACE")
     """Namespace of the source object (``NAMESPACE``); sent as the ``Kn-Namespace`` header."""
@@ -185,54 +176,6 @@ class AdapterSettings(BaseSettings):
 
     component: str = Field(default="springhead", validation_alias="K_COMPONENT")
     """Component name used in logs and metrics (``K_COMPONENT``)."""
-
-    audience: str | None = Field(default=None, validation_alias="K_AUDIENCE")
-    """OIDC audience of the sink (``K_AUDIENCE``); enables bearer-token authentication."""
-
-    oidc_service_account: str | None = Field(
-        default=None, validation_alias="K_OIDC_SERVICE_ACCOUNT"
-    )
-    """Service account whose token is presented to the sink (``K_OIDC_SERVICE_ACCOUNT``)."""
-
-    oidc_token_file: str | None = Field(default=None, validation_alias="SPRINGHEAD_OIDC_TOKEN_FILE")
-    """File holding the bearer token for ``K_AUDIENCE`` (a projected service-account token);
-    re-read on every delivery so rotation needs no restart."""
-
-    retry: int = Field(default=5, ge=0, le=1000, validation_alias="SPRINGHEAD_DELIVERY_RETRY")
-    """Delivery ``retry``: attempts after the first (Knative default for sources: 5)."""
-
-    backoff_policy: BackoffPolicy = Field(
-        default=BackoffPolicy.EXPONENTIAL, validation_alias="SPRINGHEAD_DELIVERY_BACKOFF_POLICY"
-    )
-    """Delivery ``backoffPolicy``: ``linear`` (delay*n) or ``exponential`` (delay*2^n)."""
-
-    backoff_delay: IsoDuration = Field(
-        default=timedelta(milliseconds=200), validation_alias="SPRINGHEAD_DELIVERY_BACKOFF_DELAY"
-    )
-    """Delivery ``backoffDelay`` (ISO-8601, default PT0.2S)."""
-
-    timeout: IsoDuration | None = Field(
-        default=None, validation_alias="SPRINGHEAD_DELIVERY_TIMEOUT"
-    )
-    """Delivery ``timeout`` per attempt (ISO-8601); falls back to ``K_SINK_TIMEOUT``."""
-
-    retry_after_max: IsoDuration | None = Field(
-        default=None, validation_alias="SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX"
-    )
-    """Delivery ``retryAfterMax``: cap on a sink's Retry-After (ISO-8601); unset = no cap."""
-
-    dead_letter_sink: Annotated[
-        str | None, AfterValidator(lambda v: _absolute_http_url(v) if v else None)
-    ] = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK")
-    """Delivery ``deadLetterSink``: URL receiving events whose retries are exhausted."""
-
-    content_mode: ContentMode = Field(
-        default=ContentMode.BINARY, validation_alias="SPRINGHEAD_CONTENT_MODE"
-    )
-    """``binary`` (default, as Knative) or ``structured`` CloudEvents HTTP content mode."""
-
-    max_connections: int = Field(default=100, ge=1, validation_alias="SPRINGHEAD_MAX_CONNECTIONS")
-    """Keep-alive connections to the sink kept in the pool at most."""
 
     port: int = Field(default=8080, ge=0, le=65535, validation_alias="SPRINGHEAD_PORT")
     """Port serving /healthz, /readyz and /metrics (0 = any free port)."""
@@ -286,6 +229,83 @@ class AdapterSettings(BaseSettings):
             raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
         return level
 
+    @property
+    def source_name(self) -> str:
+        """``<namespace>/<name>``: how logs and metrics name this process."""
+        return f"{self.namespace}/{self.name}"
+
+
+class SourceSettings(ProcessSettings):
+    """A source's settings: the process's plus the Knative sink contract (``K_SINK`` and the
+    rest) and Springhead's delivery settings (``SPRINGHEAD_DELIVERY_*``).
+
+    Sources subclass this and add their own fields.
+    """
+
+    sink: Annotated[str, AfterValidator(_absolute_http_url)] = Field(validation_alias="K_SINK")
+    """Where events are POSTed (``K_SINK``); required."""
+
+    ce_overrides: Annotated[dict[str, str], NoDecode, BeforeValidator(_parse_overrides)] = Field(
+        default_factory=dict, validation_alias="K_CE_OVERRIDES"
+    )
+    """Extensions set on every event (``K_CE_OVERRIDES``: ``{"extensions": {...}}``; "" = none)."""
+
+    ca_certs: Annotated[str | None, AfterValidator(_check_pem)] = Field(
+        default=None, validation_alias="K_CA_CERTS"
+    )
+    """Extra trusted CA certificates (PEM) for an https sink (``K_CA_CERTS``)."""
+
+    sink_timeout: int | None = Field(default=None, ge=1, validation_alias="K_SINK_TIMEOUT")
+    """Per-request timeout in whole seconds (``K_SINK_TIMEOUT``); missing means none."""
+
+    audience: str | None = Field(default=None, validation_alias="K_AUDIENCE")
+    """OIDC audience of the sink (``K_AUDIENCE``); enables bearer-token authentication."""
+
+    oidc_service_account: str | None = Field(
+        default=None, validation_alias="K_OIDC_SERVICE_ACCOUNT"
+    )
+    """Service account whose token is presented to the sink (``K_OIDC_SERVICE_ACCOUNT``)."""
+
+    oidc_token_file: str | None = Field(default=None, validation_alias="SPRINGHEAD_OIDC_TOKEN_FILE")
+    """File holding the bearer token for ``K_AUDIENCE`` (a projected service-account token);
+    re-read on every delivery so rotation needs no restart."""
+
+    retry: int = Field(default=5, ge=0, le=1000, validation_alias="SPRINGHEAD_DELIVERY_RETRY")
+    """Delivery ``retry``: attempts after the first (Knative default for sources: 5)."""
+
+    backoff_policy: BackoffPolicy = Field(
+        default=BackoffPolicy.EXPONENTIAL, validation_alias="SPRINGHEAD_DELIVERY_BACKOFF_POLICY"
+    )
+    """Delivery ``backoffPolicy``: ``linear`` (delay*n) or ``exponential`` (delay*2^n)."""
+
+    backoff_delay: IsoDuration = Field(
+        default=timedelta(milliseconds=200), validation_alias="SPRINGHEAD_DELIVERY_BACKOFF_DELAY"
+    )
+    """Delivery ``backoffDelay`` (ISO-8601, default PT0.2S)."""
+
+    timeout: IsoDuration | None = Field(
+        default=None, validation_alias="SPRINGHEAD_DELIVERY_TIMEOUT"
+    )
+    """Delivery ``timeout`` per attempt (ISO-8601); falls back to ``K_SINK_TIMEOUT``."""
+
+    retry_after_max: IsoDuration | None = Field(
+        default=None, validation_alias="SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX"
+    )
+    """Delivery ``retryAfterMax``: cap on a sink's Retry-After (ISO-8601); unset = no cap."""
+
+    dead_letter_sink: Annotated[
+        str | None, AfterValidator(lambda v: _absolute_http_url(v) if v else None)
+    ] = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK")
+    """Delivery ``deadLetterSink``: URL receiving events whose retries are exhausted."""
+
+    content_mode: ContentMode = Field(
+        default=ContentMode.BINARY, validation_alias="SPRINGHEAD_CONTENT_MODE"
+    )
+    """``binary`` (default, as Knative) or ``structured`` CloudEvents HTTP content mode."""
+
+    max_connections: int = Field(default=100, ge=1, validation_alias="SPRINGHEAD_MAX_CONNECTIONS")
+    """Keep-alive connections to the sink kept in the pool at most."""
+
     @model_validator(mode="after")
     def _audience_needs_token(self) -> Self:
         if self.audience and not self.oidc_token_file:
@@ -296,11 +316,6 @@ class AdapterSettings(BaseSettings):
         return self
 
     @property
-    def source_name(self) -> str:
-        """``<namespace>/<name>``: how logs and metrics name this source."""
-        return f"{self.namespace}/{self.name}"
-
-    @property
     def attempt_timeout(self) -> float | None:
         """Per-attempt timeout in seconds: delivery ``timeout``, else ``K_SINK_TIMEOUT``."""
         if self.timeout is not None:
@@ -308,7 +323,7 @@ class AdapterSettings(BaseSettings):
         return float(self.sink_timeout) if self.sink_timeout is not None else None
 
 
-SettingsT = TypeVar("SettingsT", bound=AdapterSettings)
+SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
 
 
 def load_settings(settings_cls: type[SettingsT], env: Mapping[str, str] | None = None) -> SettingsT:
@@ -318,7 +333,7 @@ def load_settings(settings_cls: type[SettingsT], env: Mapping[str, str] | None =
     """
     try:
         if env is None:
-            return settings_cls()  # type: ignore[call-arg]  # values come from the environment
+            return settings_cls()  # values come from the environment
         return settings_cls.model_validate(dict(env))
     except ConfigError:
         raise
@@ -329,7 +344,7 @@ def load_settings(settings_cls: type[SettingsT], env: Mapping[str, str] | None =
         raise ConfigError("environment", str(exc)) from None
 
 
-def _first_error(settings_cls: type[AdapterSettings], exc: ValidationError) -> ConfigError:
+def _first_error(settings_cls: type[ProcessSettings], exc: ValidationError) -> ConfigError:
     error = exc.errors()[0]
     loc = error.get("loc") or ()
     variable = str(loc[0]) if loc else "environment"
@@ -345,3 +360,15 @@ def _first_error(settings_cls: type[AdapterSettings], exc: ValidationError) -> C
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     return ConfigError(variable, message)
+
+
+def source_variables_in(env: Mapping[str, str]) -> list[str]:
+    """The variables in ``env`` that only a process sending events reads (``K_SINK``,
+    ``SPRINGHEAD_DELIVERY_*`` ...): a process that sends nothing reports them rather than
+    ignore them silently."""
+    names = {
+        str(field.validation_alias)
+        for key, field in SourceSettings.model_fields.items()
+        if key not in ProcessSettings.model_fields
+    }
+    return sorted(name for name in env if name in names)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from springhead.config import AdapterSettings, BackoffPolicy
+from springhead.config import BackoffPolicy, SourceSettings
 
 __all__ = [
     "DeliveryPolicy",
@@ -46,7 +46,7 @@ class DeliveryPolicy:
     """Where an event goes once its retries are exhausted."""
 
     @classmethod
-    def from_settings(cls, settings: AdapterSettings) -> DeliveryPolicy:
+    def from_settings(cls, settings: SourceSettings) -> DeliveryPolicy:
         """The policy a source's settings describe."""
         return cls(
             retry=settings.retry,

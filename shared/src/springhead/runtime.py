@@ -1,11 +1,21 @@
-"""The process around an adapter: settings, sender, health/metrics server, signals, draining.
+"""The two hosts a Springhead process runs in.
 
-A source's ``__main__`` is one call::
+The *process host* (:func:`process_main`, :func:`serve_process`) owns what every process has:
+settings (:class:`~springhead.config.ProcessSettings`), the metrics registry, JSON logs, the one
+HTTP port (health, readiness, metrics and any routes the service adds), signals and draining.
+The controller and a source's side commands run in it and never mention a sink.
+
+The *source host* (:func:`main`, :func:`serve`) adds what a source needs to send events: its
+:class:`~springhead.config.SourceSettings` and a :class:`~springhead.sender.Sender` to the sink,
+drained before the process exits. A source's ``__main__`` is one call::
 
     main(PingSettings, PingAdapter.from_settings)
 
+A factory gets the settings and the host (:class:`ProcessHost` or :class:`SourceHost`): metrics
+are reached through the host, events sent through ``host.sender``.
+
 Shutdown: the first SIGTERM (or SIGINT) turns readiness and liveness false and, in the same
-moment, has the adapter's routes answer new requests 503 with Retry-After. Then the adapter is
+moment, has the service's routes answer new requests 503 with Retry-After. Then the service is
 asked to stop taking new work; requests already accepted and deliveries in flight finish within
 ``SPRINGHEAD_SHUTDOWN_GRACE``, and the process exits 0 (1 when the grace ran out first). A second
 signal exits 1 at once.
@@ -21,16 +31,38 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
-from typing import NoReturn, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NoReturn, Protocol, TypeVar, runtime_checkable
 
 from springhead.asgi import TEXT_PLAIN, AsgiApp, Server, ServerLimits, read_only_route
-from springhead.config import AdapterSettings, ConfigError, EventLoop, load_settings
+from springhead.config import (
+    ConfigError,
+    EventLoop,
+    ProcessSettings,
+    SourceSettings,
+    load_settings,
+    source_variables_in,
+)
 from springhead.logs import configure_logging
 from springhead.metrics import CONTENT_TYPE_LATEST, Metrics
 from springhead.sender import Sender
 
-__all__ = ["Adapter", "AdapterFactory", "HealthServer", "loop_factory", "main", "serve"]
+__all__ = [
+    "HasReadiness",
+    "HasRoutes",
+    "ProcessHost",
+    "ProcessServer",
+    "Service",
+    "ServiceFactory",
+    "SourceFactory",
+    "SourceHost",
+    "loop_factory",
+    "main",
+    "process_main",
+    "serve",
+    "serve_process",
+]
 
 log = logging.getLogger("springhead.runtime")
 
@@ -42,35 +74,80 @@ EXIT_ABORTED = 1
 RETRY_AFTER = 5
 
 
-class Adapter(Protocol):
-    """What a source implements: produce events with the sender until asked to stop.
-
-    Optional: ``is_ready() -> bool`` joins the readiness check; ``routes() -> Mapping[str,
-    AsgiApp]`` adds HTTP routes (exact path -> ASGI app; webhooks) to the runtime's server, which
-    refuses them from the moment a signal is handled (503 with ``Retry-After: <retry_after>``;
-    an adapter's ``retry_after`` attribute, seconds, else :data:`RETRY_AFTER`).
-    """
+class Service(Protocol):
+    """What a host runs: a source's adapter, or the controller. It may also be
+    :class:`HasReadiness` and :class:`HasRoutes`."""
 
     async def run(self) -> None:
-        """Produce events until :meth:`stop` is called (or the work is done)."""
+        """Work until :meth:`stop` is called (or the work is done)."""
 
     async def stop(self) -> None:
         """Stop taking new work; :meth:`run` should return soon after."""
 
 
-SettingsT = TypeVar("SettingsT", bound=AdapterSettings)
-SettingsT_contra = TypeVar("SettingsT_contra", bound=AdapterSettings, contravariant=True)
+@runtime_checkable
+class HasReadiness(Protocol):
+    """A service whose own state joins the readiness check (/readyz)."""
+
+    def is_ready(self) -> bool:
+        """True while the service can do its work (a watch is synced, a consumer joined...)."""
+        ...
 
 
-class AdapterFactory(Protocol[SettingsT_contra]):
-    """Builds a source's adapter from its settings and the process's sender."""
+@runtime_checkable
+class HasRoutes(Protocol):
+    """A service that answers HTTP requests (webhooks) on the process's port.
 
-    def __call__(self, settings: SettingsT_contra, sender: Sender, /) -> Adapter: ...
+    From the moment a signal is handled the routes are refused: 503 with
+    ``Retry-After: <retry_after>`` seconds, so the caller redelivers to another replica.
+    """
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds in the Retry-After of a request refused while draining."""
+        ...
+
+    def routes(self) -> Mapping[str, AsgiApp]:
+        """Exact path -> ASGI app."""
+        ...
 
 
-class HealthServer:
-    """/healthz, /readyz and /metrics on one port (plus Knative's /health and /readiness, and
-    whatever routes the adapter adds: :meth:`drain` refuses new requests to those)."""
+@dataclass(frozen=True, slots=True)
+class ProcessHost:
+    """What the process host gives a service: the process's metrics registry."""
+
+    metrics: Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHost(ProcessHost):
+    """What the source host gives an adapter: the metrics registry and the sender to the sink."""
+
+    sender: Sender
+
+
+SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
+SettingsT_contra = TypeVar("SettingsT_contra", bound=ProcessSettings, contravariant=True)
+SourceSettingsT = TypeVar("SourceSettingsT", bound=SourceSettings)
+SourceSettingsT_contra = TypeVar("SourceSettingsT_contra", bound=SourceSettings, contravariant=True)
+
+
+class ServiceFactory(Protocol[SettingsT_contra]):
+    """Builds a service that sends nothing from its settings and the process host."""
+
+    def __call__(self, settings: SettingsT_contra, host: ProcessHost, /) -> Service: ...
+
+
+class SourceFactory(Protocol[SourceSettingsT_contra]):
+    """Builds a source's adapter from its settings and the source host."""
+
+    def __call__(self, settings: SourceSettingsT_contra, host: SourceHost, /) -> Service: ...
+
+
+class ProcessServer:
+    """The process's one HTTP port: /healthz, /readyz and /metrics (plus Knative's /health and
+    /readiness), and whatever routes the service adds (:meth:`drain` refuses new requests to
+    those)."""
 
     def __init__(
         self, *, host: str, port: int, metrics: Metrics, limits: ServerLimits | None = None
@@ -146,22 +223,53 @@ class HealthServer:
             self._server = None
 
 
-async def serve(
-    settings: SettingsT, factory: AdapterFactory[SettingsT], *, freeze_startup: bool = False
+async def serve_process(
+    settings: SettingsT, factory: ServiceFactory[SettingsT], *, freeze_startup: bool = False
 ) -> int:
-    """Run ``factory``'s adapter under the runtime until it finishes or a signal stops it.
+    """Run ``factory``'s service in the process host until it finishes or a signal stops it.
+
+    ``freeze_startup``: see :func:`serve`. Returns the process exit status.
+    """
+    metrics = Metrics()
+    return await _host(
+        settings, factory(settings, ProcessHost(metrics)), metrics, freeze_startup=freeze_startup
+    )
+
+
+async def serve(
+    settings: SourceSettingsT,
+    factory: SourceFactory[SourceSettingsT],
+    *,
+    freeze_startup: bool = False,
+) -> int:
+    """Run ``factory``'s adapter in the source host until it finishes or a signal stops it; the
+    sender drains (within the grace period) before the process exits.
 
     ``freeze_startup`` (what :func:`main` asks for): once serving, move every object alive after
     start-up (modules, settings, the app) into the collector's permanent generation, so that a
-    full collection no longer walks them: in the HTTP source under load a full collection took
-    ~25 ms, a stall every in-flight request waits out; after the freeze ~2 ms. Not for a process
-    that runs other things (a test), whose objects would be frozen too.
+    full collection no longer walks them: a full collection stalls every request in flight for as
+    long as it walks, and start-up objects never become garbage. Not for a process that runs other
+    things (a test), whose objects would be frozen too.
 
     Returns the process exit status.
     """
-    loop = asyncio.get_running_loop()
     metrics = Metrics()
-    health = HealthServer(
+    async with Sender.from_settings(settings, metrics) as sender:
+        adapter = factory(settings, SourceHost(metrics, sender))
+        return await _host(settings, adapter, metrics, sender=sender, freeze_startup=freeze_startup)
+
+
+async def _host(
+    settings: ProcessSettings,
+    service: Service,
+    metrics: Metrics,
+    *,
+    sender: Sender | None = None,
+    freeze_startup: bool,
+) -> int:
+    """The lifecycle both hosts share: serve the port, run, drain on a signal, exit status."""
+    loop = asyncio.get_running_loop()
+    server = ProcessServer(
         host=settings.host,
         port=settings.port,
         metrics=metrics,
@@ -172,6 +280,11 @@ async def serve(
             max_connections=settings.max_inbound_connections,
         ),
     )
+    if isinstance(service, HasReadiness):
+        server.ready_check = service.is_ready
+    if isinstance(service, HasRoutes):
+        server.retry_after = service.retry_after
+        server.extra_routes = dict(service.routes())
     stopping = asyncio.Event()
     signals_seen = 0
 
@@ -182,65 +295,62 @@ async def serve(
             log.error("second signal: exiting without waiting", extra={"signal": signum})
             logging.shutdown()
             os._exit(EXIT_ABORTED)
-        health.drain()  # before anything else runs: no request is accepted after the signal
+        server.drain()  # before anything else runs: no request is accepted after the signal
         log.info("signal received: draining", extra={"signal": signum})
         stopping.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-
-    async with Sender.from_settings(settings, metrics) as sender:
-        adapter = factory(settings, sender)
-        health.ready_check = getattr(adapter, "is_ready", None)
-        health.retry_after = getattr(adapter, "retry_after", RETRY_AFTER)
-        routes = getattr(adapter, "routes", None)
-        if routes is not None:
-            health.extra_routes = dict(routes())
-        await health.start()
-        run_task = asyncio.create_task(adapter.run(), name="adapter")
+    kind = "process" if sender is None else "source"
+    try:
+        await server.start()
+        run_task = asyncio.create_task(service.run(), name="service")
         if freeze_startup:
             gc.collect()
             gc.freeze()
-        health.ready = True
-        log.info(
-            "source started",
-            extra={
-                "source": settings.source_name,
-                "sink": settings.sink,
-                "port": health.port,
-                "event_loop": type(loop).__module__.partition(".")[0],
-            },
-        )
+        server.ready = True
+        started = {
+            "source": settings.source_name,
+            "port": server.port,
+            "event_loop": type(loop).__module__.partition(".")[0],
+        }
+        if sender is not None:
+            started["sink"] = sender.sink
+        log.info(f"{kind} started", extra=started)
         stop_task = asyncio.create_task(stopping.wait())
         await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        health.drain()
+        server.drain()
         status = 0
         deadline = time.monotonic() + settings.shutdown_grace.total_seconds()
         if not run_task.done():
-            await adapter.stop()
+            await service.stop()
             done, _ = await asyncio.wait({run_task}, timeout=_remaining(deadline))
             if not done:
-                log.warning("adapter did not stop within the grace period; cancelling it")
+                log.warning("service did not stop within the grace period; cancelling it")
                 run_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await run_task
         stop_task.cancel()
         if not run_task.cancelled() and run_task.exception() is not None:
-            log.error("adapter failed", exc_info=run_task.exception())
+            log.error(f"{'adapter' if sender else 'service'} failed", exc_info=run_task.exception())
             status = EXIT_ABORTED
         # Accepted requests deliver their own events: wait for them before the sender drains.
-        answered = await health.requests_done(_remaining(deadline))
-        drained = await sender.drain(_remaining(deadline))
+        answered = await server.requests_done(_remaining(deadline))
+        drained = sender is None or await sender.drain(_remaining(deadline))
         if not (answered and drained):
             log.error(
                 "grace period over with deliveries in flight",
-                extra={"in_flight": sender.in_flight, "requests": health.requests_in_flight},
+                extra={
+                    "in_flight": 0 if sender is None else sender.in_flight,
+                    "requests": server.requests_in_flight,
+                },
             )
             status = EXIT_ABORTED
-        await health.stop(max(1.0, _remaining(deadline)))
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.remove_signal_handler(signum)
-    log.info("source stopped", extra={"exit_status": status})
+        await server.stop(max(1.0, _remaining(deadline)))
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info(f"{kind} stopped", extra={"exit_status": status})
     return status
 
 
@@ -268,8 +378,33 @@ def loop_factory(choice: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] |
     return uvloop.new_event_loop
 
 
-def main(settings_cls: type[SettingsT], factory: AdapterFactory[SettingsT]) -> NoReturn:
+def main(settings_cls: type[SourceSettingsT], factory: SourceFactory[SourceSettingsT]) -> NoReturn:
     """Entry point of a source process: load settings (one line and exit 2 when bad), serve."""
+    settings, new_loop = _load(settings_cls)
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        status = runner.run(serve(settings, factory, freeze_startup=True))
+    raise SystemExit(status)
+
+
+def process_main(settings_cls: type[SettingsT], factory: ServiceFactory[SettingsT]) -> NoReturn:
+    """Entry point of a process that sends no events (the controller): as :func:`main`, without
+    a sink. Variables only a source reads (``K_SINK``, ``SPRINGHEAD_DELIVERY_*`` ...) are
+    reported as a warning, not silently ignored."""
+    settings, new_loop = _load(settings_cls)
+    stray = source_variables_in(os.environ)
+    if stray:
+        log.warning(
+            "variables for a source are set, but this process sends no events: ignored",
+            extra={"variables": stray},
+        )
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        status = runner.run(serve_process(settings, factory, freeze_startup=True))
+    raise SystemExit(status)
+
+
+def _load(
+    settings_cls: type[SettingsT],
+) -> tuple[SettingsT, Callable[[], asyncio.AbstractEventLoop] | None]:
     try:
         settings = load_settings(settings_cls)
         new_loop = loop_factory(settings.event_loop)
@@ -277,6 +412,4 @@ def main(settings_cls: type[SettingsT], factory: AdapterFactory[SettingsT]) -> N
         sys.stderr.write(f"configuration error: {exc}\n")
         raise SystemExit(EXIT_CONFIG) from None
     configure_logging(settings.log_level, settings.component)
-    with asyncio.Runner(loop_factory=new_loop) as runner:
-        status = runner.run(serve(settings, factory, freeze_startup=True))
-    raise SystemExit(status)
+    return settings, new_loop

@@ -22,7 +22,7 @@ from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 
 from springhead.cespec import binary_headers
-from springhead.config import AdapterSettings, ContentMode
+from springhead.config import ContentMode, SourceSettings
 from springhead.delivery import (
     DeliveryPolicy,
     backoff_delay,
@@ -142,7 +142,7 @@ class Sender:
         """Results of first-attempt deliveries by status; frozen, so one serves every event."""
 
     @classmethod
-    def from_settings(cls, settings: AdapterSettings, metrics: Metrics | None = None) -> Sender:
+    def from_settings(cls, settings: SourceSettings, metrics: Metrics | None = None) -> Sender:
         """A sender configured by the adapter contract's settings."""
         return cls(
             sink=settings.sink,

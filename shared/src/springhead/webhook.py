@@ -47,7 +47,7 @@ from springhead.asgi import (
     request_headers,
     respond,
 )
-from springhead.config import AdapterSettings, ConfigError
+from springhead.config import ConfigError, SourceSettings
 from springhead.sender import Sender
 
 __all__ = [
@@ -247,7 +247,7 @@ def _webhook_path(value: str) -> str:
     return value
 
 
-class WebhookSettings(AdapterSettings):
+class WebhookSettings(SourceSettings):
     """Settings every webhook source shares (``WEBHOOK_*``)."""
 
     webhook_path: Annotated[str, AfterValidator(_webhook_path)] = Field(

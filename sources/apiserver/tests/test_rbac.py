@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from springhead.config import load_settings
+from springhead.config import load_settings, source_variables_in
 from springhead_apiserver.config import ApiServerSettings
 from springhead_apiserver.rbac import PolicyRule, RbacRules, derive_rbac, rbac_manifests, to_yaml
-from springhead_apiserver.rbac_command import rbac_command
+from springhead_apiserver.rbac_command import RbacSettings, rbac_command
 
 READ = ("get", "list", "watch")
 CONFIGMAPS = '[{"apiVersion": "v1", "kind": "ConfigMap"}]'
@@ -170,3 +170,9 @@ def test_rbac_command_reports_bad_configuration(
     monkeypatch.setenv("APISERVER_RESOURCES", "[]")
     assert rbac_command([]) == 2
     assert "APISERVER_RESOURCES" in capsys.readouterr().err
+
+
+def test_the_rbac_command_reads_no_sink_or_delivery_settings() -> None:
+    # Sending nothing, it does not mention a sink; the process host warns when one is set.
+    variables = {str(field.validation_alias): "" for field in RbacSettings.model_fields.values()}
+    assert source_variables_in(variables) == []

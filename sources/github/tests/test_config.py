@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from springhead.config import ConfigError, load_settings
+from springhead.config import ConfigError, load_settings, source_variables_in
 from springhead_github.config import GitHubSettings, HookSettings
 
 BASE = {
@@ -230,3 +230,9 @@ def test_unknown_arguments_are_a_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "usage" in result.stderr
+
+
+def test_the_hooks_command_reads_no_sink_or_delivery_settings() -> None:
+    # Sending nothing, it does not mention a sink; the process host warns when one is set.
+    variables = {str(field.validation_alias): "" for field in HookSettings.model_fields.values()}
+    assert source_variables_in(variables) == []

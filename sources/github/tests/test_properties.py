@@ -27,6 +27,7 @@ from hypothesis import event as note
 from hypothesis import strategies as st
 from springhead.asgi import Server
 from springhead.config import load_settings
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 from springhead.testing import ReceivedRequest, RecordingSink
 from springhead.testing.raw import exchange, is_text
@@ -65,7 +66,11 @@ class ServedSource:
         config = load_settings(GitHubSettings, self.env | {"K_SINK": self.sink.url})
         self._sender = Sender.from_settings(config)
         await self._sender.start()
-        self._server = Server("127.0.0.1", 0, github_adapter(config, self._sender).routes())
+        self._server = Server(
+            "127.0.0.1",
+            0,
+            github_adapter(config, SourceHost(self._sender.metrics, self._sender)).routes(),
+        )
         await self._server.start()
         self.port = self._server.port
 

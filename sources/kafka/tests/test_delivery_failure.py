@@ -35,7 +35,7 @@ def adapter(sink: RecordingSink, sender: Sender) -> KafkaAdapter:
             "KAFKA_MAX_IN_FLIGHT": "2",
         }
     )
-    return KafkaAdapter(settings=settings, sender=sender)
+    return KafkaAdapter(settings=settings, sender=sender, metrics=sender.metrics)
 
 
 async def test_a_failing_delivery_stops_the_source_and_frees_its_slot(

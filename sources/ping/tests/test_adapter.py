@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from springhead.config import load_settings
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 from springhead.testing import RecordingSink
 from springhead_ping.adapter import PING_EVENT_TYPE, PingAdapter
@@ -31,7 +32,7 @@ def settings_for(sink: RecordingSink, **env: str) -> PingSettings:
 
 async def fire_once(settings: PingSettings, tick: datetime = TICK) -> None:
     async with Sender.from_settings(settings) as sender:
-        adapter = PingAdapter.from_settings(settings, sender)
+        adapter = PingAdapter.from_settings(settings, SourceHost(sender.metrics, sender))
         await adapter.fire(tick)
 
 
@@ -114,7 +115,7 @@ async def test_structured_mode(sink: RecordingSink) -> None:
 async def test_run_fires_consecutive_ticks_until_stopped(sink: RecordingSink) -> None:
     settings = settings_for(sink, PING_SCHEDULE="* * * * * *")
     async with Sender.from_settings(settings) as sender:
-        adapter = PingAdapter.from_settings(settings, sender)
+        adapter = PingAdapter.from_settings(settings, SourceHost(sender.metrics, sender))
         running = asyncio.create_task(adapter.run())
         await sink.wait_for(3)
         await adapter.stop()
@@ -132,7 +133,7 @@ async def test_a_slow_sink_does_not_hold_back_the_schedule(sink: RecordingSink) 
     sink.respond_with(status=202, gate=gate)
     settings = settings_for(sink, PING_SCHEDULE="* * * * * *")
     async with Sender.from_settings(settings) as sender:
-        adapter = PingAdapter.from_settings(settings, sender)
+        adapter = PingAdapter.from_settings(settings, SourceHost(sender.metrics, sender))
         running = asyncio.create_task(adapter.run())
         await sink.wait_held(3)  # three ticks fired while none was answered
         await adapter.stop()

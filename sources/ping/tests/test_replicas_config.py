@@ -108,6 +108,7 @@ def test_a_single_ping_never_loads_the_kubernetes_client() -> None:
     script = """
 import asyncio, sys
 from springhead.config import load_settings
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 import springhead_ping.__main__
 from springhead_ping.adapter import PingAdapter
@@ -116,7 +117,7 @@ from springhead_ping.config import PingSettings
 async def main():
     settings = load_settings(PingSettings, {"K_SINK": "http://127.0.0.1:9/"})
     async with Sender.from_settings(settings) as sender:
-        adapter = PingAdapter.from_settings(settings, sender)
+        adapter = PingAdapter.from_settings(settings, SourceHost(sender.metrics, sender))
         assert type(adapter) is PingAdapter
 asyncio.run(main())
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("kubernetes", "urllib3")))
@@ -131,6 +132,7 @@ def test_leader_election_builds_the_replicated_adapter(tmp_path: Path) -> None:
     script = """
 import asyncio, sys
 from springhead.config import load_settings
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 from springhead_ping.adapter import PingAdapter
 from springhead_ping.config import PingSettings
@@ -140,7 +142,7 @@ async def main():
         PingSettings, {"K_SINK": "http://127.0.0.1:9/", "PING_LEADER_ELECTION": "true"}
     )
     async with Sender.from_settings(settings) as sender:
-        adapter = PingAdapter.from_settings(settings, sender)
+        adapter = PingAdapter.from_settings(settings, SourceHost(sender.metrics, sender))
         print(type(adapter).__name__, "kubernetes" in sys.modules)
 asyncio.run(main())
 """

@@ -18,6 +18,7 @@ from urllib.request import url2pathname
 import aiohttp
 from cloudevents.core.base import BaseCloudEvent
 from springhead.events import exact_event
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 
 from feed_source.config import FeedSettings
@@ -84,11 +85,11 @@ class FeedAdapter:
         self._stop = asyncio.Event()
 
     @classmethod
-    def from_settings(cls, settings: FeedSettings, sender: Sender) -> FeedAdapter:
+    def from_settings(cls, settings: FeedSettings, host: SourceHost) -> FeedAdapter:
         """The adapter a :class:`FeedSettings` describes."""
         return cls(
             url=settings.url,
-            sender=sender,
+            sender=host.sender,
             interval=settings.interval.total_seconds(),
             event_type=settings.event_type,
             emit_existing=settings.emit_existing,

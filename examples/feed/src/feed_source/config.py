@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
-from springhead.config import AdapterSettings, IsoDuration
+from springhead.config import IsoDuration, SourceSettings
 
 __all__ = ["FeedSettings"]
 
@@ -27,7 +27,7 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
-class FeedSettings(AdapterSettings):
+class FeedSettings(SourceSettings):
     """Settings of one feed source; the shared class brings the sink, delivery and runtime."""
 
     url: Annotated[str, AfterValidator(_feed_url)] = Field(validation_alias="FEED_URL")

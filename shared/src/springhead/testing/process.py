@@ -43,9 +43,9 @@ class SourceProcess:
     point, say; ``module`` then only names it in messages), ``cwd`` sets its working directory and
     ``inherit`` which variables come from the test's environment before ``env`` is applied.
 
-    :meth:`start` returns once the runtime logged "source started" (readiness), with the health
-    port in :attr:`port`. Every JSON log line lands in :attr:`logs`; other stderr lines in
-    :attr:`stderr_lines`.
+    :meth:`start` returns once the host logged "source started" or "process started" (ready),
+    with the health port in :attr:`port`. Every JSON log line lands in :attr:`logs`; other
+    stderr lines in :attr:`stderr_lines`.
     """
 
     def __init__(
@@ -120,7 +120,7 @@ class SourceProcess:
                 self.logs.append(entry)
                 async with self._logged:
                     self._logged.notify_all()
-                if entry.get("msg") == "source started":
+                if entry.get("msg") in ("source started", "process started"):
                     self.port = entry.get("port")
                     self._started.set()
 

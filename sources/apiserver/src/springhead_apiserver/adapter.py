@@ -29,6 +29,7 @@ from springhead.informer import (
     spec_fingerprint,
 )
 from springhead.kube import ApiResource, KubeApiError, KubeClient
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 
 from springhead_apiserver.config import ApiServerSettings, EventMode
@@ -113,9 +114,9 @@ class ApiServerAdapter:
         self._redelivery_base = max(0.05, settings.backoff_delay.total_seconds())
 
     @classmethod
-    def from_settings(cls, settings: ApiServerSettings, sender: Sender) -> ApiServerAdapter:
+    def from_settings(cls, settings: ApiServerSettings, host: SourceHost) -> ApiServerAdapter:
         """The adapter a :class:`ApiServerSettings` describes."""
-        return cls(settings, sender)
+        return cls(settings, host.sender)
 
     # -- readiness ------------------------------------------------------------------------------
 

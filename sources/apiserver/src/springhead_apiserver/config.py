@@ -10,7 +10,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import AdapterSettings, ConfigError, IsoDuration
+from springhead.config import ConfigError, IsoDuration, ProcessSettings, SourceSettings
 
 __all__ = [
     "ALL_NAMESPACES",
@@ -18,6 +18,7 @@ __all__ = [
     "EventMode",
     "OwnerSpec",
     "ResourceSpec",
+    "WatchSettings",
     "label_selector_text",
 ]
 
@@ -180,8 +181,9 @@ def _owner(value: Any) -> Any:
     return parsed
 
 
-class ApiServerSettings(AdapterSettings):
-    """Settings of one ApiServerSource (``APISERVER_*`` plus the adapter contract)."""
+class WatchSettings(ProcessSettings):
+    """What one ApiServerSource watches and where it keeps its state (``APISERVER_*``): all the
+    source reads but the sink, and all the ``rbac`` command needs."""
 
     resources: Annotated[list[ResourceSpec], NoDecode, BeforeValidator(_resources)] = Field(
         validation_alias="APISERVER_RESOURCES"
@@ -276,3 +278,7 @@ class ApiServerSettings(AdapterSettings):
     def filters_namespaces(self) -> bool:
         """Whether a namespace label selector filters the cluster-wide watches."""
         return bool(self.namespace_selector)
+
+
+class ApiServerSettings(SourceSettings, WatchSettings):
+    """Settings of one ApiServerSource: what it watches plus the sink contract."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from springhead.kube import guess_plural, split_api_version
 
-from springhead_apiserver.config import ApiServerSettings, ResourceSpec
+from springhead_apiserver.config import ResourceSpec, WatchSettings
 
 __all__ = [
     "CLUSTER_SCOPED_KINDS",
@@ -112,7 +112,7 @@ def _merge(rules: Iterable[PolicyRule]) -> tuple[PolicyRule, ...]:
     )
 
 
-def derive_rbac(settings: ApiServerSettings) -> RbacRules:
+def derive_rbac(settings: WatchSettings) -> RbacRules:
     """The minimal rules ``settings`` need."""
     cluster: list[PolicyRule] = []
     namespaced: dict[str, list[PolicyRule]] = {}
@@ -136,7 +136,7 @@ def derive_rbac(settings: ApiServerSettings) -> RbacRules:
 
 
 def rbac_manifests(
-    settings: ApiServerSettings, *, name: str, service_account: str
+    settings: WatchSettings, *, name: str, service_account: str
 ) -> list[dict[str, Any]]:
     """ClusterRole/Role and their bindings to ``service_account`` (in ``settings.namespace``)."""
     rules = derive_rbac(settings)

@@ -6,20 +6,16 @@ import argparse
 import json
 import sys
 
-from pydantic import Field
 from springhead.config import ConfigError, load_settings
 
-from springhead_apiserver.config import ApiServerSettings
+from springhead_apiserver.config import WatchSettings
 from springhead_apiserver.rbac import rbac_manifests, to_yaml
 
 __all__ = ["RbacSettings", "rbac_command"]
 
 
-class RbacSettings(ApiServerSettings):
-    """The source's settings without a sink: printing RBAC needs none."""
-
-    sink: str = Field(default="http://sink.invalid/", validation_alias="K_SINK")
-    """Unused here."""
+class RbacSettings(WatchSettings):
+    """What the source watches, without a sink: printing RBAC needs none."""
 
 
 def rbac_command(argv: list[str]) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from springhead.events import built_event
-from springhead.sender import Sender
+from springhead.runtime import SourceHost
 from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest
 
 from springhead_github.attributes import subject_and_extensions
@@ -114,13 +114,13 @@ def github_receiver(settings: GitHubSettings) -> Receiver:
     return receive
 
 
-def github_adapter(settings: GitHubSettings, sender: Sender) -> WebhookAdapter:
+def github_adapter(settings: GitHubSettings, host: SourceHost) -> WebhookAdapter:
     """The GitHub source's adapter (the runtime's factory)."""
     if settings.secret is None:
         log.warning("GITHUB_INSECURE_NO_SECRET is set: deliveries are not authenticated")
     return WebhookAdapter(
         settings=settings,
-        sender=sender,
+        sender=host.sender,
         receiver=github_receiver(settings),
         authenticators=settings.authenticators(),
     )

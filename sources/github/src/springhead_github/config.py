@@ -16,12 +16,19 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration
+from springhead.config import ConfigError, IsoDuration, ProcessSettings
 from springhead.webhook import Authenticator, WebhookSettings
 
 from springhead_github.signature import github_signature
 
-__all__ = ["ALL_EVENTS", "DEFAULT_API_URL", "EVENT_NAME", "GitHubSettings", "HookSettings"]
+__all__ = [
+    "ALL_EVENTS",
+    "DEFAULT_API_URL",
+    "EVENT_NAME",
+    "GitHubHookSettings",
+    "GitHubSettings",
+    "HookSettings",
+]
 
 #: The ``GITHUB_EVENT_TYPES`` entry that stands for every event (GitHub's own wildcard).
 ALL_EVENTS = "*"
@@ -129,9 +136,10 @@ def _web_url_for(api_url: str) -> str:
     return f"{parts.scheme}://{host}"
 
 
-class GitHubSettings(WebhookSettings):
-    """Settings of one GitHubSource (Knative ``sources.knative.dev/v1alpha1`` GitHubSource spec)
-    as the receiving process reads them (``GITHUB_*`` plus the shared ``WEBHOOK_*``)."""
+class GitHubHookSettings(ProcessSettings):
+    """The webhook one GitHubSource describes (Knative ``sources.knative.dev/v1alpha1``
+    GitHubSource spec): which repository or organization, which events, the secret, and the
+    GitHub instance. Both the receiving process and the ``hooks`` command read these."""
 
     owner_and_repository: Annotated[str, AfterValidator(_owner_and_repository)] = Field(
         validation_alias="GITHUB_OWNER_AND_REPOSITORY"
@@ -214,20 +222,23 @@ class GitHubSettings(WebhookSettings):
         """Whether deliveries of ``event`` are forwarded (configured, ``*``, or ``ping``)."""
         return event == "ping" or ALL_EVENTS in self.event_types or event in self.event_types
 
+
+class GitHubSettings(WebhookSettings, GitHubHookSettings):
+    """Settings of the receiving process: the hook's settings (``GITHUB_*``), the shared webhook
+    receiver's (``WEBHOOK_*``) and the sink's."""
+
     def authenticators(self) -> list[Authenticator]:
         """Bearer/basic from the webhook settings, plus GitHub's signature unless insecure."""
         checks = super().authenticators()
-        if self._secret is not None:
-            checks.append(github_signature(self._secret, allow_sha1=self.allow_sha1))
+        if self.secret is not None:
+            checks.append(github_signature(self.secret, allow_sha1=self.allow_sha1))
         return checks
 
 
-class HookSettings(GitHubSettings):
-    """Settings of ``python -m springhead_github hooks``: the GitHubSource settings plus the
-    credentials and the public URL the webhook is registered with. ``K_SINK`` is not needed."""
-
-    sink: str = Field(default="", validation_alias="K_SINK")
-    """Not used by the hooks command (the receiving process delivers to the sink)."""
+class HookSettings(GitHubHookSettings):
+    """Settings of ``python -m springhead_github hooks``: the hook's settings plus the
+    credentials and the public URL the webhook is registered with; no sink (the receiving
+    process delivers)."""
 
     webhook_url: Annotated[str | None, AfterValidator(_http_url)] = Field(
         default=None, validation_alias="GITHUB_WEBHOOK_URL"

@@ -26,7 +26,7 @@ from springhead.cespec import (
     check_extension,
 )
 from springhead.events import built_event
-from springhead.sender import Sender
+from springhead.runtime import SourceHost
 from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest, header_text
 
 from springhead_http.config import HttpSettings
@@ -188,11 +188,11 @@ def http_receiver(settings: HttpSettings) -> Receiver:
     return receive
 
 
-def http_adapter(settings: HttpSettings, sender: Sender) -> WebhookAdapter:
+def http_adapter(settings: HttpSettings, host: SourceHost) -> WebhookAdapter:
     """The HTTP source's adapter (the runtime's factory)."""
     return WebhookAdapter(
         settings=settings,
-        sender=sender,
+        sender=host.sender,
         receiver=http_receiver(settings),
         authenticators=settings.authenticators(),
     )

@@ -35,6 +35,8 @@ from aiokafka import (
 from aiokafka.errors import KafkaError
 from springhead.backoff import exponential_backoff, pause
 from springhead.delivery import backoff_delay
+from springhead.metrics import Metrics
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 
 from springhead_kafka.config import KafkaSettings, OnExhausted, Ordering
@@ -170,10 +172,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
 class KafkaAdapter:
     """Consumes the configured topics as one member of the consumer group until stopped."""
 
-    def __init__(self, *, settings: KafkaSettings, sender: Sender) -> None:
+    def __init__(self, *, settings: KafkaSettings, sender: Sender, metrics: Metrics) -> None:
         self.settings = settings
         self.sender = sender
-        self.metrics = KafkaMetrics(sender.metrics.registry)
+        self.metrics = KafkaMetrics(metrics.registry)
         self._ordered = settings.ordering is Ordering.ORDERED
         self._commit_threshold = max(1, settings.max_uncommitted // 2)
         self._resume_at = settings.prefetch // 2
@@ -189,9 +191,9 @@ class KafkaAdapter:
         self._failure: BaseException | None = None
 
     @classmethod
-    def from_settings(cls, settings: KafkaSettings, sender: Sender) -> KafkaAdapter:
+    def from_settings(cls, settings: KafkaSettings, host: SourceHost) -> KafkaAdapter:
         """The adapter a :class:`KafkaSettings` describes (the runtime's factory)."""
-        return cls(settings=settings, sender=sender)
+        return cls(settings=settings, sender=host.sender, metrics=host.metrics)
 
     def is_ready(self) -> bool:
         """True once the consumer joined its group (with or without partitions), until stop."""

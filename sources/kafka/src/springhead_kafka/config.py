@@ -16,7 +16,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import AdapterSettings, ConfigError, IsoDuration
+from springhead.config import ConfigError, IsoDuration, SourceSettings
 
 from springhead_kafka.mapping import KeyType
 
@@ -106,7 +106,7 @@ def _pem_or_file(value: Any) -> Any:
 PemOrFile = Annotated[str | None, BeforeValidator(_pem_or_file)]
 
 
-class KafkaSettings(AdapterSettings):
+class KafkaSettings(SourceSettings):
     """Settings of one KafkaSource (Knative ``sources.knative.dev/v1beta1`` KafkaSource spec)."""
 
     bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(

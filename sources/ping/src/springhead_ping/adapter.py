@@ -11,6 +11,7 @@ from typing import TypedDict
 
 from cloudevents.core.v1.event import CloudEvent
 from springhead.backoff import pause
+from springhead.runtime import SourceHost
 from springhead.sender import Sender
 
 from springhead_ping.config import PingSettings
@@ -93,15 +94,15 @@ class PingAdapter:
         self._sending: set[asyncio.Task[object]] = set()
 
     @classmethod
-    def from_settings(cls, settings: PingSettings, sender: Sender) -> PingAdapter:
+    def from_settings(cls, settings: PingSettings, host: SourceHost) -> PingAdapter:
         """The adapter a :class:`PingSettings` describes (with ``PING_LEADER_ELECTION``, one
         that fires only while it holds the Lease)."""
         if settings.leader_election:
             # Imported here: it loads the Kubernetes client, which a single ping never needs.
             from springhead_ping.replicas import ReplicatedPingAdapter
 
-            return ReplicatedPingAdapter.from_settings(settings, sender)
-        return cls(sender=sender, **_event_options(settings))
+            return ReplicatedPingAdapter.from_settings(settings, host)
+        return cls(sender=host.sender, **_event_options(settings))
 
     async def run(self) -> None:
         """Fire ticks until :meth:`stop`."""

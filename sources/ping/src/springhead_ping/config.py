@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
-from springhead.config import AdapterSettings, ConfigError, IsoDuration
+from springhead.config import ConfigError, IsoDuration, SourceSettings
 
 from springhead_ping.schedule import Schedule, ScheduleError, parse_schedule, parse_timezone
 
@@ -20,7 +20,7 @@ __all__ = ["PingSettings"]
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-class PingSettings(AdapterSettings):
+class PingSettings(SourceSettings):
     """Settings of one PingSource (Knative ``sources.knative.dev/v1`` PingSource spec)."""
 
     schedule: str = Field(default="* * * * *", validation_alias="PING_SCHEDULE")

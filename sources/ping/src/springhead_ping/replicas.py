@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from cloudevents.core.base import BaseCloudEvent
 from springhead.kube import KubeApiError, KubeClient
 from springhead.leader import LeaderElector, NotLeaderError, Term
+from springhead.runtime import SourceHost
 from springhead.sender import Sender, with_extensions
 
 from springhead_ping.adapter import (
@@ -118,7 +119,7 @@ class ReplicatedPingAdapter(PingAdapter):
         self._term: Term | None = None
 
     @classmethod
-    def from_settings(cls, settings: PingSettings, sender: Sender) -> ReplicatedPingAdapter:
+    def from_settings(cls, settings: PingSettings, host: SourceHost) -> ReplicatedPingAdapter:
         """The replicated adapter ``settings`` describe (``PING_LEADER_ELECTION`` set)."""
 
         def connect() -> LeaderElector:
@@ -132,7 +133,7 @@ class ReplicatedPingAdapter(PingAdapter):
             )
 
         return cls(
-            sender=sender,
+            sender=host.sender,
             connect=connect,
             catchup_window=settings.catchup_window,
             **_event_options(settings),
