@@ -121,7 +121,7 @@ def test_settings_defaults() -> None:
     settings = load_settings(ControllerSettings, {})
     assert settings.leader_election is True
     assert settings.install_crds is True
-    assert settings.lease_name == "springhead-controller"
+    assert settings.effective_lease_name == "springhead-controller"
     assert settings.effective_lease_namespace == "default"
     assert settings.selection_mode is SelectionMode.EXCLUSION
     assert settings.cluster_domain == "cluster.local"

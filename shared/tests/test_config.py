@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from springhead.config import (
@@ -12,6 +13,8 @@ from springhead.config import (
     ConfigError,
     ContentMode,
     EventLoop,
+    KubeAccess,
+    LeaseSettings,
     ProcessSettings,
     SourceSettings,
     load_settings,
@@ -187,3 +190,64 @@ def test_source_variables_are_told_apart_from_process_variables() -> None:
     settings = load_settings(ProcessSettings, env)
     assert not hasattr(settings, "sink")
     assert settings.port == 0
+
+
+# --- settings groups: one definition, each service's own variable names ---------------------
+
+
+class _Replicated(SourceSettings, LeaseSettings, KubeAccess):
+    settings_prefix = "DEMO"
+
+
+def test_a_group_reads_its_variables_under_the_service_prefix(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\n")
+    env = {
+        **SINK,
+        "NAME": "demo",
+        "DEMO_LEADER_ELECTION": "true",
+        "DEMO_LEASE_NAMESPACE": "leases",
+        "DEMO_LEASE_DURATION": "PT20S",
+        "DEMO_LEASE_RENEW_DEADLINE": "PT12S",
+        "DEMO_LEASE_RETRY_PERIOD": "PT3S",
+        "DEMO_KUBECONFIG": str(kubeconfig),
+        "LEASE_DURATION": "PT99S",  # no prefix: not read
+    }
+    settings = load_settings(_Replicated, env)
+    assert settings.leader_election is True
+    assert settings.effective_lease_name == "springhead"  # the component, unless overridden
+    assert settings.effective_lease_namespace == "leases"
+    assert settings.lease_duration == timedelta(seconds=20)
+    assert settings.lease_renew_deadline == timedelta(seconds=12)
+    assert settings.lease_retry_period == timedelta(seconds=3)
+    assert settings.kubeconfig == str(kubeconfig)
+    assert _Replicated.variable("lease_retry_period") == "DEMO_LEASE_RETRY_PERIOD"
+    # The groups themselves keep no prefix: another service's prefix is its own.
+    assert LeaseSettings.model_fields["lease_name"].validation_alias is None
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "reason"),
+    [
+        ({"DEMO_LEASE_DURATION": "PT1.5S"}, "DEMO_LEASE_DURATION", "whole seconds"),
+        ({"DEMO_LEASE_DURATION": "PT0S"}, "DEMO_LEASE_DURATION", "at least PT1S"),
+        ({"DEMO_LEASE_RENEW_DEADLINE": "PT15S"}, "DEMO_LEASE_RENEW_DEADLINE", "shorter than"),
+        ({"DEMO_LEASE_RETRY_PERIOD": "PT9S"}, "DEMO_LEASE_RETRY_PERIOD", "times 1.2"),
+        ({"DEMO_LEASE_RETRY_PERIOD": "PT0S"}, "DEMO_LEASE_RETRY_PERIOD", "positive"),
+        ({"DEMO_LEASE_NAME": "Not_A_Name"}, "DEMO_LEASE_NAME", "not a valid Lease name"),
+        ({"DEMO_KUBECONFIG": "/nonexistent/kubeconfig"}, "DEMO_KUBECONFIG", "no such file"),
+    ],
+)
+def test_a_group_checks_its_settings_once_for_every_service(
+    env: dict[str, str], variable: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_Replicated, {**SINK, "DEMO_LEADER_ELECTION": "true", **env})
+    assert caught.value.variable == variable
+    assert reason in caught.value.reason
+
+
+def test_lease_timings_are_checked_only_with_leader_election_on() -> None:
+    env = {**SINK, "DEMO_LEASE_RENEW_DEADLINE": "PT99S"}
+    assert load_settings(_Replicated, env).lease_renew_deadline == timedelta(seconds=99)
+    assert load_settings(_Replicated, {**SINK, "DEMO_KUBECONFIG": ""}).kubeconfig is None

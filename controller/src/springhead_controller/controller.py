@@ -88,7 +88,7 @@ class Controller:
     async def run(self) -> None:
         """Install CRDs, then reconcile while leading (or always, without leader election)."""
         settings = self.settings
-        client = await asyncio.to_thread(KubeClient.from_kubeconfig, settings.kubeconfig or None)
+        client = await asyncio.to_thread(KubeClient.from_kubeconfig, settings.kubeconfig)
         _widen_connection_pool(client, settings.patch_concurrency + 16)
         self.client = client
         try:
@@ -100,11 +100,11 @@ class Controller:
                 return
             elector = LeaderElector(
                 client,
-                name=settings.lease_name,
+                name=settings.effective_lease_name,
                 namespace=settings.effective_lease_namespace,
                 lease_duration=settings.lease_duration.total_seconds(),
-                renew_deadline=settings.renew_deadline.total_seconds(),
-                retry_period=settings.retry_period.total_seconds(),
+                renew_deadline=settings.lease_renew_deadline.total_seconds(),
+                retry_period=settings.lease_retry_period.total_seconds(),
             )
             async with elector:
                 while not self._stop.is_set():

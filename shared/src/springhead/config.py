@@ -18,7 +18,8 @@ import ssl
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Self, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -37,6 +38,9 @@ __all__ = [
     "ContentMode",
     "EventLoop",
     "IsoDuration",
+    "KubeAccess",
+    "LeaseSettings",
+    "PrefixedSettings",
     "ProcessSettings",
     "SPEC_ATTRIBUTES",
     "SourceSettings",
@@ -233,6 +237,146 @@ class ProcessSettings(BaseSettings):
     def source_name(self) -> str:
         """``<namespace>/<name>``: how logs and metrics name this process."""
         return f"{self.namespace}/{self.name}"
+
+
+class PrefixedSettings(ProcessSettings):
+    """A settings group whose variables carry the service's own prefix.
+
+    A group lists its fields in ``prefixed_fields``; a service's settings class sets
+    ``settings_prefix`` (``"PING"``), and each of those fields then reads
+    ``<prefix>_<FIELD NAME IN UPPER CASE>`` (``lease_duration`` -> ``PING_LEASE_DURATION``). So a
+    group is written, documented and validated once, and every service keeps its own variable
+    names.
+    """
+
+    settings_prefix: ClassVar[str] = ""
+    """The service's prefix, set by the class that uses the group."""
+    prefixed_fields: ClassVar[tuple[str, ...]] = ()
+    """This group's fields (each group class lists its own)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.settings_prefix:
+            return
+        names = [name for klass in cls.__mro__ for name in vars(klass).get("prefixed_fields", ())]
+        changed = False
+        for name in names:
+            field = cls.model_fields[name]
+            variable = f"{cls.settings_prefix}_{name.upper()}"
+            if field.validation_alias != variable:
+                field.validation_alias = variable
+                changed = True
+        if changed:
+            cls.model_rebuild(force=True)
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        """The environment variable ``field`` is read from."""
+        alias = cls.model_fields[field].validation_alias
+        return alias if isinstance(alias, str) else field.upper()
+
+
+def _kubeconfig_file(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not Path(value).is_file():
+        raise ValueError(f"no such file: {value}")
+    return value
+
+
+class KubeAccess(PrefixedSettings):
+    """How a process reaches the Kubernetes API server (``<prefix>_KUBECONFIG``)."""
+
+    prefixed_fields: ClassVar[tuple[str, ...]] = ("kubeconfig",)
+
+    kubeconfig: Annotated[str | None, AfterValidator(_kubeconfig_file)] = None
+    """Kubeconfig file for reaching the API server; unset or empty means the pod's service
+    account (in-cluster configuration)."""
+
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class LeaseSettings(PrefixedSettings):
+    """Leader election over a Kubernetes Lease, so that of several replicas one acts
+    (``<prefix>_LEADER_ELECTION`` and ``<prefix>_LEASE_*``).
+
+    The timings follow client-go's rules, checked once here: the duration is whole seconds (the
+    Lease stores seconds), the renew deadline is shorter than it, and the retry period times
+    1.2 (its jitter) is shorter than the renew deadline. They are checked only when leader
+    election is on.
+    """
+
+    prefixed_fields: ClassVar[tuple[str, ...]] = (
+        "leader_election",
+        "lease_name",
+        "lease_namespace",
+        "lease_duration",
+        "lease_renew_deadline",
+        "lease_retry_period",
+    )
+
+    leader_election: bool = False
+    """Act only while holding the Lease, so several replicas are safe. Needs API access to
+    Leases."""
+
+    lease_name: str = ""
+    """Name of the Lease the replicas share; empty means the service's default name."""
+
+    lease_namespace: str = ""
+    """Namespace of the Lease; empty means ``NAMESPACE``."""
+
+    lease_duration: IsoDuration = timedelta(seconds=15)
+    """How long a standby waits after the leader's last renewal before taking over (whole
+    seconds, at least PT1S)."""
+
+    lease_renew_deadline: IsoDuration = timedelta(seconds=10)
+    """How long the leader keeps trying to renew before it stops acting (below the duration)."""
+
+    lease_retry_period: IsoDuration = timedelta(seconds=2)
+    """How often the leader renews and a standby tries to take over."""
+
+    def default_lease_name(self) -> str:
+        """The Lease's name when none is set (a service overrides it)."""
+        return self.component
+
+    @property
+    def effective_lease_name(self) -> str:
+        """The Lease's name: the setting, else :meth:`default_lease_name`."""
+        return self.lease_name or self.default_lease_name()
+
+    @property
+    def effective_lease_namespace(self) -> str:
+        """The Lease's namespace: the setting, else ``NAMESPACE``."""
+        return self.lease_namespace or self.namespace
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> Self:
+        if not self.leader_election:
+            return self
+        name = self.effective_lease_name
+        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+            raise ConfigError(self.variable("lease_name"), f"{name!r} is not a valid Lease name")
+        duration = self.lease_duration.total_seconds()
+        deadline = self.lease_renew_deadline.total_seconds()
+        retry = self.lease_retry_period.total_seconds()
+        if duration < 1 or duration != int(duration):
+            raise ConfigError(
+                self.variable("lease_duration"), "must be whole seconds, at least PT1S"
+            )
+        if not deadline < duration:
+            raise ConfigError(
+                self.variable("lease_renew_deadline"),
+                f"must be shorter than {self.variable('lease_duration')}",
+            )
+        if not 0 < retry * 1.2 < deadline:
+            raise ConfigError(
+                self.variable("lease_retry_period"),
+                "must be positive and, times 1.2, shorter than "
+                f"{self.variable('lease_renew_deadline')}",
+            )
+        return self
 
 
 class SourceSettings(ProcessSettings):

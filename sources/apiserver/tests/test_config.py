@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,18 +222,20 @@ def test_owner(value: str, expected: OwnerSpec | None) -> None:
     assert settings(APISERVER_OWNER=value).owner == expected
 
 
-def test_everything_set() -> None:
+def test_everything_set(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\n")
     s = settings(
         APISERVER_MODE="Resource",
         APISERVER_EMIT_EXISTING="true",
         APISERVER_IGNORE_STATUS_UPDATES="true",
-        APISERVER_KUBECONFIG="/etc/kube/config",
+        APISERVER_KUBECONFIG=str(kubeconfig),
         APISERVER_STATE_CONFIGMAP="watcher-state",
         APISERVER_STATE_INTERVAL="PT30S",
     )
     assert s.mode is EventMode.RESOURCE
     assert s.emit_existing and s.ignore_status_updates
-    assert s.kubeconfig == "/etc/kube/config"
+    assert s.kubeconfig == str(kubeconfig)
     assert s.state_configmap == "watcher-state"
     assert s.state_interval == timedelta(seconds=30)
 

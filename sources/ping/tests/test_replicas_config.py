@@ -25,8 +25,8 @@ def test_lease_defaults_follow_namespace_and_name() -> None:
     assert settings.effective_lease_name == "pingsource-every-minute"
     assert settings.effective_lease_namespace == "ns"
     assert settings.lease_duration == timedelta(seconds=15)
-    assert settings.renew_deadline == timedelta(seconds=10)
-    assert settings.retry_period == timedelta(seconds=2)
+    assert settings.lease_renew_deadline == timedelta(seconds=10)
+    assert settings.lease_retry_period == timedelta(seconds=2)
 
 
 def test_lease_settings(tmp_path: Path) -> None:

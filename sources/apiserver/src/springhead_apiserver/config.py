@@ -10,7 +10,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, ProcessSettings, SourceSettings
+from springhead.config import ConfigError, IsoDuration, KubeAccess, SourceSettings
 
 __all__ = [
     "ALL_NAMESPACES",
@@ -181,9 +181,11 @@ def _owner(value: Any) -> Any:
     return parsed
 
 
-class WatchSettings(ProcessSettings):
+class WatchSettings(KubeAccess):
     """What one ApiServerSource watches and where it keeps its state (``APISERVER_*``): all the
     source reads but the sink, and all the ``rbac`` command needs."""
+
+    settings_prefix = "APISERVER"
 
     resources: Annotated[list[ResourceSpec], NoDecode, BeforeValidator(_resources)] = Field(
         validation_alias="APISERVER_RESOURCES"
@@ -223,9 +225,6 @@ class WatchSettings(ProcessSettings):
     )
     """Drop update events that change only ``status``, ``metadata.managedFields``,
     ``metadata.resourceVersion`` or ``metadata.generation``."""
-
-    kubeconfig: str | None = Field(default=None, validation_alias="APISERVER_KUBECONFIG")
-    """Path of a kubeconfig file; unset: the pod's in-cluster service account."""
 
     state_configmap: str | None = Field(default=None, validation_alias="APISERVER_STATE_CONFIGMAP")
     """Name of a ConfigMap in ``NAMESPACE`` where the delivered position is persisted, so a

@@ -5,23 +5,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
-from datetime import timedelta
-from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
-from springhead.config import ConfigError, IsoDuration, SourceSettings
+from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings, SourceSettings
 
 from springhead_ping.schedule import Schedule, ScheduleError, parse_schedule, parse_timezone
 
 __all__ = ["PingSettings"]
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
+class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
+    """Settings of one PingSource (Knative ``sources.knative.dev/v1`` PingSource spec).
 
-class PingSettings(SourceSettings):
-    """Settings of one PingSource (Knative ``sources.knative.dev/v1`` PingSource spec)."""
+    With ``PING_LEADER_ELECTION`` several replicas run safely: only the holder of the Lease
+    fires, each tick once across replicas, and the last fired tick is kept on the Lease.
+    """
+
+    settings_prefix = "PING"
 
     schedule: str = Field(default="* * * * *", validation_alias="PING_SCHEDULE")
     """Cron schedule: 5 fields, 6 with seconds first, or a descriptor such as ``@hourly``;
@@ -38,36 +39,6 @@ class PingSettings(SourceSettings):
 
     data_base64: str = Field(default="", validation_alias="PING_DATA_BASE64")
     """Event data as base64 (for binary payloads); exclusive with ``PING_DATA``."""
-
-    leader_election: bool = Field(default=False, validation_alias="PING_LEADER_ELECTION")
-    """Run several replicas safely: only the holder of a Kubernetes Lease fires, each tick once
-    across replicas, and the last fired tick is kept on the Lease. Needs API access to Leases."""
-
-    lease_name: str = Field(default="", validation_alias="PING_LEASE_NAME")
-    """Name of the Lease the replicas share; empty means ``pingsource-<NAME>``."""
-
-    lease_namespace: str = Field(default="", validation_alias="PING_LEASE_NAMESPACE")
-    """Namespace of the Lease; empty means ``NAMESPACE``."""
-
-    kubeconfig: str = Field(default="", validation_alias="PING_KUBECONFIG")
-    """Kubeconfig file for reaching the API server; empty means the pod's service account
-    (in-cluster configuration)."""
-
-    lease_duration: IsoDuration = Field(
-        default=timedelta(seconds=15), validation_alias="PING_LEASE_DURATION"
-    )
-    """How long a standby waits after the leader's last renewal before taking over (whole
-    seconds, at least PT1S)."""
-
-    renew_deadline: IsoDuration = Field(
-        default=timedelta(seconds=10), validation_alias="PING_LEASE_RENEW_DEADLINE"
-    )
-    """How long the leader keeps trying to renew before it stops firing (below the duration)."""
-
-    retry_period: IsoDuration = Field(
-        default=timedelta(seconds=2), validation_alias="PING_LEASE_RETRY_PERIOD"
-    )
-    """How often the leader renews and a standby tries to take over."""
 
     catchup_window: IsoDuration | None = Field(default=None, validation_alias="PING_CATCHUP_WINDOW")
     """On becoming leader, fire the ticks missed while no replica led, if they are at most this
@@ -131,38 +102,8 @@ class PingSettings(SourceSettings):
                 "PING_CATCHUP_WINDOW",
                 "catch-up keeps the last fired tick on the Lease: set PING_LEADER_ELECTION=true",
             )
-        if not self.leader_election:
-            return self
-        if len(self.effective_lease_name) > 253 or not _DNS_SUBDOMAIN.match(
-            self.effective_lease_name
-        ):
-            raise ConfigError(
-                "PING_LEASE_NAME", f"{self.effective_lease_name!r} is not a valid Lease name"
-            )
-        if self.kubeconfig and not Path(self.kubeconfig).is_file():
-            raise ConfigError("PING_KUBECONFIG", f"no such file: {self.kubeconfig}")
-        duration = self.lease_duration.total_seconds()
-        deadline = self.renew_deadline.total_seconds()
-        retry = self.retry_period.total_seconds()
-        if duration < 1 or duration != int(duration):
-            raise ConfigError("PING_LEASE_DURATION", "must be whole seconds, at least PT1S")
-        if not deadline < duration:
-            raise ConfigError(
-                "PING_LEASE_RENEW_DEADLINE", "must be shorter than PING_LEASE_DURATION"
-            )
-        if not 0 < retry * 1.2 < deadline:
-            raise ConfigError(
-                "PING_LEASE_RETRY_PERIOD",
-                "must be positive and, times 1.2, shorter than PING_LEASE_RENEW_DEADLINE",
-            )
         return self
 
-    @property
-    def effective_lease_name(self) -> str:
-        """The Lease's name: ``PING_LEASE_NAME`` or ``pingsource-<NAME>``."""
-        return self.lease_name or f"pingsource-{self.name}"
-
-    @property
-    def effective_lease_namespace(self) -> str:
-        """The Lease's namespace: ``PING_LEASE_NAMESPACE`` or ``NAMESPACE``."""
-        return self.lease_namespace or self.namespace
+    def default_lease_name(self) -> str:
+        """``pingsource-<NAME>``."""
+        return f"pingsource-{self.name}"

@@ -124,12 +124,12 @@ class ReplicatedPingAdapter(PingAdapter):
 
         def connect() -> LeaderElector:
             return LeaderElector(
-                KubeClient.from_kubeconfig(settings.kubeconfig or None),
+                KubeClient.from_kubeconfig(settings.kubeconfig),
                 name=settings.effective_lease_name,
                 namespace=settings.effective_lease_namespace,
                 lease_duration=settings.lease_duration.total_seconds(),
-                renew_deadline=settings.renew_deadline.total_seconds(),
-                retry_period=settings.retry_period.total_seconds(),
+                renew_deadline=settings.lease_renew_deadline.total_seconds(),
+                retry_period=settings.lease_retry_period.total_seconds(),
             )
 
         return cls(
