@@ -3,7 +3,6 @@ than refused by a webhook) and sink resolution, as pure functions."""
 
 from __future__ import annotations
 
-import re
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from springhead.config import SPEC_ATTRIBUTES
+from springhead.names import extension_name_problem, is_dns_subdomain
 
 from springhead_controller.binding import SUBJECT_KINDS, SubjectKind, ce_overrides_env, subject_kind
 from springhead_controller.selectors import LabelMatcher, SelectorError, label_matcher
@@ -28,9 +28,6 @@ __all__ = [
     "resolve_sink",
     "validate_ce_overrides",
 ]
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 
 
 class InvalidSpec(Exception):
@@ -182,7 +179,7 @@ def validate_ce_overrides(ce_overrides: Any) -> str:
                 f"spec.ceOverrides.extensions.{name} names a CloudEvents spec attribute; "
                 "only extensions may be overridden",
             )
-        if not _EXTENSION_NAME.match(str(name)):
+        if extension_name_problem(str(name)) is not None:
             raise InvalidSpec(
                 "InvalidOverrides",
                 f"spec.ceOverrides.extensions.{name}: extension names are 1-20 lowercase "
@@ -219,7 +216,7 @@ def _parse_subject(subject: Any, namespace: str) -> Subject:
     if name is None and selector is None:
         raise InvalidSpec("InvalidSubject", "spec.subject needs a name or a selector")
     if name is not None:
-        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        if not is_dns_subdomain(name):
             raise InvalidSpec("InvalidSubject", f"spec.subject.name {name!r} is not a valid name")
         return Subject(known, namespace, name, None)
     if not isinstance(selector, Mapping):

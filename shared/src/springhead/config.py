@@ -32,6 +32,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from springhead.names import extension_name_problem, is_dns_subdomain
+
 __all__ = [
     "BackoffPolicy",
     "ConfigError",
@@ -68,7 +70,6 @@ _ISO_DURATION = re.compile(
     r"^P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
     r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
 )
-_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 
 
 def _iso_duration_text(value: Any) -> Any:
@@ -144,8 +145,9 @@ def _parse_overrides(value: Any) -> dict[str, str]:
                 f"override {name!r} names a CloudEvents spec attribute; only extensions may be "
                 "overridden"
             )
-        if not _EXTENSION_NAME.match(name):
-            raise ValueError(f"extension name {name!r} must be 1-20 lowercase letters or digits")
+        problem = extension_name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
         if not isinstance(ext_value, str | int | bool) or ext_value is None:
             raise ValueError(f"extension {name!r} must have a string value")
         parsed[name] = str(ext_value).lower() if isinstance(ext_value, bool) else str(ext_value)
@@ -295,9 +297,6 @@ class KubeAccess(PrefixedSettings):
     account (in-cluster configuration)."""
 
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
 class LeaseSettings(PrefixedSettings):
     """Leader election over a Kubernetes Lease, so that of several replicas one acts
     (``<prefix>_LEADER_ELECTION`` and ``<prefix>_LEASE_*``).
@@ -356,7 +355,7 @@ class LeaseSettings(PrefixedSettings):
         if not self.leader_election:
             return self
         name = self.effective_lease_name
-        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        if not is_dns_subdomain(name):
             raise ConfigError(self.variable("lease_name"), f"{name!r} is not a valid Lease name")
         duration = self.lease_duration.total_seconds()
         deadline = self.lease_renew_deadline.total_seconds()

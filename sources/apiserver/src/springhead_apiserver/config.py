@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -11,6 +10,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_settings import NoDecode
 from springhead.config import ConfigError, IsoDuration, KubeAccess, SourceSettings
+from springhead.names import is_dns_label, is_dns_subdomain
 
 __all__ = [
     "ALL_NAMESPACES",
@@ -25,8 +25,6 @@ __all__ = [
 #: ``APISERVER_NAMESPACES`` value meaning every namespace.
 ALL_NAMESPACES = "*"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_CONFIGMAP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _OPERATORS = {"In": "in", "NotIn": "notin"}
 
 
@@ -245,7 +243,7 @@ class WatchSettings(KubeAccess):
                 "cannot be combined with APISERVER_NAMESPACES; use one of them",
             )
         for namespace in self.namespaces or ():
-            if namespace != ALL_NAMESPACES and not _DNS_LABEL.match(namespace):
+            if namespace != ALL_NAMESPACES and not is_dns_label(namespace):
                 raise ConfigError(
                     "APISERVER_NAMESPACES", f"{namespace!r} is not a valid namespace name"
                 )
@@ -253,7 +251,7 @@ class WatchSettings(KubeAccess):
             raise ConfigError("APISERVER_NAMESPACES", "name at least one namespace, or *")
         if self.namespaces and ALL_NAMESPACES in self.namespaces and len(self.namespaces) > 1:
             raise ConfigError("APISERVER_NAMESPACES", "* (all namespaces) stands alone")
-        if self.state_configmap is not None and not _CONFIGMAP_NAME.match(self.state_configmap):
+        if self.state_configmap is not None and not is_dns_subdomain(self.state_configmap):
             raise ConfigError(
                 "APISERVER_STATE_CONFIGMAP", f"{self.state_configmap!r} is not a valid name"
             )

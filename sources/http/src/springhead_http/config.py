@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import NoDecode
+from springhead.names import extension_name_problem
 from springhead.webhook import Authenticator, WebhookSettings, hmac_signature
 
 __all__ = ["HttpSettings"]
 
-_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _NEVER_MAPPED = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
@@ -27,10 +26,9 @@ def _header_map(value: Any) -> dict[str, str]:
             raise ValueError(f"{pair.strip()!r} is not Header=extension")
         if header.lower() in _NEVER_MAPPED:
             raise ValueError(f"{header} carries credentials and is never mapped to an extension")
-        if not _EXTENSION_NAME.match(extension):
-            raise ValueError(
-                f"extension name {extension!r} must be 1-20 lowercase letters or digits"
-            )
+        problem = extension_name_problem(extension)
+        if problem is not None:
+            raise ValueError(problem)
         mapping[header.lower()] = extension
     return mapping
 
