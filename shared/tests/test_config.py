@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import Field
 from springhead.config import (
     BackoffPolicy,
     ConfigError,
@@ -16,6 +17,8 @@ from springhead.config import (
     KubeAccess,
     LeaseSettings,
     ProcessSettings,
+    Secret,
+    SecretText,
     SourceSettings,
     load_settings,
     source_variables_in,
@@ -251,3 +254,74 @@ def test_lease_timings_are_checked_only_with_leader_election_on() -> None:
     env = {**SINK, "DEMO_LEASE_RENEW_DEADLINE": "PT99S"}
     assert load_settings(_Replicated, env).lease_renew_deadline == timedelta(seconds=99)
     assert load_settings(_Replicated, {**SINK, "DEMO_KUBECONFIG": ""}).kubeconfig is None
+
+
+# --- one secret convention: X, or the file X_FILE names ---------------------------------------
+
+
+class _WithSecrets(SourceSettings):
+    password: Secret = Field(default=None, validation_alias="DEMO_PASSWORD")
+    ca: SecretText = Field(default=None, validation_alias="DEMO_CA")
+
+
+def test_a_secret_comes_from_its_variable_or_from_the_file_its_file_variable_names(
+    tmp_path: Path,
+) -> None:
+    given = load_settings(_WithSecrets, {**SINK, "DEMO_PASSWORD": "p", "DEMO_CA": "pem"})
+    assert given.password is not None and given.password.get_secret_value() == "p"
+    assert "p" not in repr(given.password)
+    assert (given.ca, given.variable_of("ca"), given.file_of("ca")) == ("pem", "DEMO_CA", None)
+    password, ca = tmp_path / "password", tmp_path / "ca"
+    password.write_text("from-file\r\n")
+    ca.write_text("-----BEGIN\n\n")
+    env = {**SINK, "DEMO_PASSWORD_FILE": str(password), "DEMO_CA_FILE": str(ca), "DEMO_CA": ""}
+    mounted = load_settings(_WithSecrets, env)
+    assert mounted.password is not None
+    assert mounted.password.get_secret_value() == "from-file"  # line breaks at the end dropped
+    assert mounted.ca == "-----BEGIN"
+    assert mounted.variable_of("ca") == "DEMO_CA_FILE" and mounted.file_of("ca") == str(ca)
+    unset = load_settings(_WithSecrets, {**SINK, "DEMO_PASSWORD": " "})
+    assert (unset.password, unset.ca) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"DEMO_PASSWORD": "p", "DEMO_PASSWORD_FILE": "{file}"}, "cannot both be set"),
+        ({"DEMO_PASSWORD_FILE": "{missing}"}, "cannot read"),
+        ({"DEMO_PASSWORD_FILE": "{empty}"}, "is empty"),
+    ],
+)
+def test_a_secret_file_that_cannot_serve_is_named(
+    tmp_path: Path, env: dict[str, str], reason: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").write_text("\n")
+    paths = {name: str(tmp_path / name) for name in ("file", "missing", "empty")}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_WithSecrets, {**SINK, **{k: v.format(**paths) for k, v in env.items()}})
+    assert caught.value.variable == "DEMO_PASSWORD_FILE"
+    assert reason in caught.value.reason
+
+
+def test_every_secret_setting_of_every_service_takes_the_file_convention() -> None:
+    # No service keeps a secret of its own kind: each one is a Secret (X or X_FILE).
+    from springhead.webhook import WebhookSettings
+    from springhead_github.config import GitHubSettings, HookSettings
+    from springhead_http.config import HttpSettings
+    from springhead_kafka.config import KafkaSettings
+
+    expected = {
+        WebhookSettings: {"WEBHOOK_BEARER_TOKEN", "WEBHOOK_BASIC_PASSWORD"},
+        HttpSettings: {"WEBHOOK_BEARER_TOKEN", "WEBHOOK_BASIC_PASSWORD", "HTTP_HMAC_SECRET"},
+        GitHubSettings: {"WEBHOOK_BEARER_TOKEN", "WEBHOOK_BASIC_PASSWORD", "GITHUB_WEBHOOK_SECRET"},
+        HookSettings: {"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_APP_PRIVATE_KEY"},
+        KafkaSettings: {
+            "KAFKA_SASL_PASSWORD", "KAFKA_TLS_CA_CERT", "KAFKA_TLS_CERT", "KAFKA_TLS_KEY",
+        },
+    }  # fmt: skip
+    for cls, variables in expected.items():
+        aliases = {str(field.validation_alias) for field in cls.model_fields.values()}
+        assert {f"{variable}_FILE" for variable in variables} <= aliases, cls.__name__
+        files = {alias for alias in aliases if alias.endswith("_FILE")}
+        assert files - {"SPRINGHEAD_OIDC_TOKEN_FILE"} == {f"{v}_FILE" for v in variables}, cls

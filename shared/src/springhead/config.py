@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import typing
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -26,10 +27,13 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from springhead.names import extension_name_problem, is_dns_subdomain
@@ -39,13 +43,18 @@ __all__ = [
     "ConfigError",
     "ContentMode",
     "EventLoop",
+    "FromFile",
     "IsoDuration",
     "KubeAccess",
     "LeaseSettings",
     "PrefixedSettings",
     "ProcessSettings",
     "SPEC_ATTRIBUTES",
+    "Secret",
+    "SecretText",
     "SourceSettings",
+    "empty_as_unset",
+    "http_url",
     "load_settings",
     "source_variables_in",
 ]
@@ -93,6 +102,30 @@ class ConfigError(Exception):
         self.reason = reason
 
 
+class FromFile:
+    """Marks a setting ``X`` that may instead come from a file: ``X_FILE`` names it.
+
+    The one convention for every secret (and key material) in every Springhead process: give the
+    value in ``X``, or mount it (a Kubernetes Secret as a file) and name the file in ``X_FILE``.
+    The file is read once at start-up; line breaks at its end are not part of the value. Setting
+    both, an unreadable file and an empty file are configuration errors naming ``X_FILE``. An
+    empty ``X`` counts as unset (charts render unset values as ``""``).
+    """
+
+
+def empty_as_unset(value: Any) -> Any:
+    """A ``BeforeValidator`` for optional settings: an empty (or blank) variable means unset,
+    as charts render unset values as ``""``."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+#: A secret setting (a password, a token, a key): ``X`` or the file ``X_FILE`` names; hidden in
+#: reprs and logs.
+Secret = Annotated[SecretStr | None, BeforeValidator(empty_as_unset), FromFile()]
+#: Text that may come from a file the same way but is not secret (a CA bundle, a certificate).
+SecretText = Annotated[str | None, BeforeValidator(empty_as_unset), FromFile()]
+
+
 class BackoffPolicy(StrEnum):
     """How the delay between delivery attempts grows (Knative ``backoffPolicy``)."""
 
@@ -118,7 +151,12 @@ class ContentMode(StrEnum):
     STRUCTURED = "structured"
 
 
-def _absolute_http_url(value: str) -> str:
+def http_url(value: str | None) -> str | None:
+    """An absolute ``http://`` or ``https://`` URL as given (None stays None); else ValueError.
+
+    For an optional URL setting put ``empty_as_unset`` before it, so that ``""`` means unset."""
+    if value is None:
+        return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"must be an absolute http:// or https:// URL, got {value!r}")
@@ -161,6 +199,22 @@ def _check_pem(value: str | None) -> str | None:
         ssl.create_default_context(cadata=value)
     except (ssl.SSLError, ValueError) as exc:
         raise ValueError(f"not a valid PEM certificate bundle ({exc})") from None
+    return value
+
+
+def _from_file(field: FieldInfo) -> bool:
+    return any(isinstance(item, FromFile) for item in field.metadata)
+
+
+def _read_value_file(variable: str, path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(variable, f"cannot read {path}: {exc}") from None
+    # A mounted Secret's file often ends with a newline that is not part of the value.
+    value = text.rstrip("\r\n")
+    if not value:
+        raise ConfigError(variable, f"{path} is empty")
     return value
 
 
@@ -226,6 +280,57 @@ class ProcessSettings(BaseSettings):
 
     event_loop: EventLoop = Field(default=EventLoop.AUTO, validation_alias="SPRINGHEAD_EVENT_LOOP")
     """Event loop: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``."""
+
+    _from_files: set[str] = PrivateAttr(default_factory=set)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        added = False
+        for name, field in list(cls.model_fields.items()):
+            companion = f"{name}_file"
+            if _from_file(field) and companion not in cls.model_fields:
+                cls.model_fields[companion] = FieldInfo(
+                    annotation=str | None,
+                    default=None,
+                    validation_alias=f"{field.validation_alias}_FILE",
+                    description=f"File holding {field.validation_alias} (instead of it).",
+                )
+                added = True
+        if added:
+            cls.model_rebuild(force=True)
+
+    @model_validator(mode="after")
+    def _values_from_files(self) -> Self:
+        for name, field in type(self).model_fields.items():
+            if not _from_file(field):
+                continue
+            path = getattr(self, f"{name}_file", None)
+            if not path:
+                continue
+            variable = str(field.validation_alias)
+            if name in self._from_files:
+                continue  # already read (the validator may run once per class that uses it)
+            if getattr(self, name) is not None:
+                raise ConfigError(
+                    f"{variable}_FILE", f"{variable} and {variable}_FILE cannot both be set"
+                )
+            text = _read_value_file(f"{variable}_FILE", path)
+            secret = SecretStr in typing.get_args(field.annotation)
+            object.__setattr__(self, name, SecretStr(text) if secret else text)
+            self._from_files.add(name)
+        return self
+
+    def file_of(self, field: str) -> str | None:
+        """The file ``X_FILE`` named for the :class:`FromFile` setting ``field``, or None when
+        the value came from ``X`` (or nowhere)."""
+        path = getattr(self, f"{field}_file", None)
+        return str(path) if path else None
+
+    def variable_of(self, field: str) -> str:
+        """The variable ``field``'s value was given in: ``X_FILE`` when from a file, else ``X``."""
+        alias = str(type(self).model_fields[field].validation_alias)
+        return f"{alias}_FILE" if self.file_of(field) else alias
 
     @field_validator("log_level")
     @classmethod
@@ -385,7 +490,7 @@ class SourceSettings(ProcessSettings):
     Sources subclass this and add their own fields.
     """
 
-    sink: Annotated[str, AfterValidator(_absolute_http_url)] = Field(validation_alias="K_SINK")
+    sink: Annotated[str, AfterValidator(http_url)] = Field(validation_alias="K_SINK")
     """Where events are POSTed (``K_SINK``); required."""
 
     ce_overrides: Annotated[dict[str, str], NoDecode, BeforeValidator(_parse_overrides)] = Field(
@@ -437,7 +542,7 @@ class SourceSettings(ProcessSettings):
     """Delivery ``retryAfterMax``: cap on a sink's Retry-After (ISO-8601); unset = no cap."""
 
     dead_letter_sink: Annotated[
-        str | None, AfterValidator(lambda v: _absolute_http_url(v) if v else None)
+        str | None, BeforeValidator(empty_as_unset), AfterValidator(http_url)
     ] = Field(default=None, validation_alias="SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK")
     """Delivery ``deadLetterSink``: URL receiving events whose retries are exhausted."""
 

@@ -47,7 +47,7 @@ from springhead.asgi import (
     request_headers,
     respond,
 )
-from springhead.config import ConfigError, SourceSettings
+from springhead.config import ConfigError, Secret, SourceSettings
 from springhead.sender import Sender
 
 __all__ = [
@@ -274,14 +274,14 @@ class WebhookSettings(SourceSettings):
     retry_after: int = Field(default=5, ge=0, validation_alias="WEBHOOK_RETRY_AFTER")
     """Seconds in the Retry-After of a 503 (sink failed) or of a request refused while draining."""
 
-    bearer_token: str | None = Field(default=None, validation_alias="WEBHOOK_BEARER_TOKEN")
-    """Require ``Authorization: Bearer <token>``."""
+    bearer_token: Secret = Field(default=None, validation_alias="WEBHOOK_BEARER_TOKEN")
+    """Require ``Authorization: Bearer <token>`` (or ``WEBHOOK_BEARER_TOKEN_FILE``)."""
 
     basic_user: str | None = Field(default=None, validation_alias="WEBHOOK_BASIC_USER")
     """Require HTTP basic auth with this user (and ``WEBHOOK_BASIC_PASSWORD``)."""
 
-    basic_password: str | None = Field(default=None, validation_alias="WEBHOOK_BASIC_PASSWORD")
-    """Password for ``WEBHOOK_BASIC_USER``."""
+    basic_password: Secret = Field(default=None, validation_alias="WEBHOOK_BASIC_PASSWORD")
+    """Password for ``WEBHOOK_BASIC_USER`` (or ``WEBHOOK_BASIC_PASSWORD_FILE``)."""
 
     @model_validator(mode="after")
     def _basic_pair(self) -> Self:
@@ -296,9 +296,9 @@ class WebhookSettings(SourceSettings):
         """The credential checks these settings ask for (each must pass)."""
         checks: list[Authenticator] = []
         if self.bearer_token:
-            checks.append(bearer_auth(self.bearer_token))
+            checks.append(bearer_auth(self.bearer_token.get_secret_value()))
         if self.basic_user and self.basic_password:
-            checks.append(basic_auth(self.basic_user, self.basic_password))
+            checks.append(basic_auth(self.basic_user, self.basic_password.get_secret_value()))
         return checks
 
 

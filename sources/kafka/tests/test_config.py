@@ -130,7 +130,8 @@ def test_security_protocol(env: dict[str, str], protocol: str) -> None:
         ({"KAFKA_SASL_USER": "u", "KAFKA_SASL_PASSWORD": "p"}, "KAFKA_SASL_MECHANISM",
          "required"),
         ({"KAFKA_TLS_CA_CERT": BAD_PEM}, "KAFKA_TLS_CA_CERT", "PEM"),
-        ({"KAFKA_TLS_CA_CERT": "/nonexistent/ca.pem"}, "KAFKA_TLS_CA_CERT", "readable file"),
+        ({"KAFKA_TLS_CA_CERT_FILE": "/nonexistent"}, "KAFKA_TLS_CA_CERT_FILE", "cannot read"),
+        ({"KAFKA_TLS_CA_CERT": "/etc/ca.pem"}, "KAFKA_TLS_CA_CERT", "PEM"),  # a value, not a path
         ({"KAFKA_TLS_CERT": BAD_PEM}, "KAFKA_TLS_KEY", "together"),
         ({"KAFKA_TLS_KEY": BAD_PEM}, "KAFKA_TLS_CERT", "together"),
         ({"KAFKA_TLS_CERT": BAD_PEM, "KAFKA_TLS_KEY": BAD_PEM}, "KAFKA_TLS_CERT", "do not load"),
@@ -146,13 +147,13 @@ def test_bad_settings(env: dict[str, str | None], variable: str, reason: str) ->
     assert reason in caught.value.reason
 
 
-def test_pem_setting_may_name_a_file_without_pem(tmp_path: Path) -> None:
+def test_a_pem_file_without_pem_is_named_by_its_file_variable(tmp_path: Path) -> None:
     not_pem = tmp_path / "ca.txt"
     not_pem.write_text("hello")
     with pytest.raises(ConfigError) as caught:
-        load_settings(KafkaSettings, {**BASE, "KAFKA_TLS_CA_CERT": str(not_pem)})
-    assert caught.value.variable == "KAFKA_TLS_CA_CERT"
-    assert "does not contain PEM" in caught.value.reason
+        load_settings(KafkaSettings, {**BASE, "KAFKA_TLS_CA_CERT_FILE": str(not_pem)})
+    assert caught.value.variable == "KAFKA_TLS_CA_CERT_FILE"
+    assert "not a valid PEM certificate bundle" in caught.value.reason
 
 
 async def test_bad_settings_stop_the_process_with_one_line() -> None:

@@ -22,7 +22,7 @@ def sasl(broker: Any, mechanism: str) -> dict[str, str]:
 
 
 CASES = [
-    # listener, mechanism, how the source is configured (CA/cert/key as a file path or PEM text)
+    # listener, mechanism, how the source is configured (CA/cert/key as PEM text or X_FILE)
     ("SASL_PLAINTEXT", "PLAIN", "sasl"),
     ("SASL_PLAINTEXT", "SCRAM-SHA-512", "sasl"),
     ("SASL_SSL", "SCRAM-SHA-256", "sasl + CA file"),
@@ -34,13 +34,13 @@ CASES = [
 def source_env(broker: Any, listener: str, mechanism: str | None) -> dict[str, str]:
     env = sasl(broker, mechanism) if mechanism else {}
     if listener == "SASL_SSL":
-        env["KAFKA_TLS_CA_CERT"] = str(broker.ca_file)
+        env["KAFKA_TLS_CA_CERT_FILE"] = str(broker.ca_file)
     elif listener == "SSL":
         env["KAFKA_TLS_CA_CERT"] = broker.ca_file.read_text()
     elif listener == "MTLS":
-        env["KAFKA_TLS_CA_CERT"] = str(broker.ca_file)
+        env["KAFKA_TLS_CA_CERT_FILE"] = str(broker.ca_file)
         env["KAFKA_TLS_CERT"] = broker.client_cert.read_text()
-        env["KAFKA_TLS_KEY"] = str(broker.client_key)
+        env["KAFKA_TLS_KEY_FILE"] = str(broker.client_key)
     return env
 
 
@@ -69,8 +69,9 @@ def test_settings_load_pem_files_and_text(kafka_secure: Any) -> None:
         **source_env(kafka_secure, "MTLS", None),
     }
     settings = load_settings(KafkaSettings, env)
-    assert settings.tls_ca_cert == kafka_secure.ca_file.read_text()
-    assert settings.tls_key == kafka_secure.client_key.read_text()
+    assert settings.tls_ca_cert == kafka_secure.ca_file.read_text().rstrip("\n")
+    assert settings.tls_key is not None
+    assert settings.tls_key.get_secret_value() == kafka_secure.client_key.read_text().rstrip("\n")
     assert settings.security_protocol == "SSL"
     assert settings.ssl_context().verify_mode.name == "CERT_REQUIRED"
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, ProcessSettings
+from springhead.config import (
+    ConfigError,
+    IsoDuration,
+    ProcessSettings,
+    Secret,
+    empty_as_unset,
+    http_url,
+)
 from springhead.webhook import Authenticator, WebhookSettings
 
 from springhead_github.signature import github_signature
@@ -38,15 +44,6 @@ _OWNER_AND_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9.
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 #: GitHub's REST API (github.com).
 DEFAULT_API_URL = "https://api.github.com"
-
-
-def _empty_as_unset(value: Any) -> Any:
-    # Charts often render an optional value as "": that means "not set".
-    return None if value == "" else value
-
-
-#: An optional setting for which an empty variable means unset.
-_Unset = BeforeValidator(_empty_as_unset)
 
 
 def _event_types(value: Any) -> tuple[str, ...]:
@@ -78,46 +75,13 @@ def _owner_and_repository(value: str) -> str:
     return value
 
 
-def _http_url(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"must be an absolute http:// or https:// URL, got {value!r}")
-    return value
-
-
 def _base_url(value: str | None) -> str | None:
-    checked = _http_url(value)
+    checked = http_url(value or None)
     return checked.rstrip("/") if checked is not None else None
 
 
 def _api_url(value: str) -> str:
     return _base_url(value) or DEFAULT_API_URL
-
-
-def _read_secret_file(variable: str, path: str) -> str:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(variable, f"cannot read {path}: {exc}") from None
-    # Kubernetes secrets mounted from a file often end with a newline that is not part of it.
-    value = text.rstrip("\r\n")
-    if not value:
-        raise ConfigError(variable, f"{path} is empty")
-    return value
-
-
-def _one_of(
-    value: SecretStr | None, value_variable: str, path: str | None, file_variable: str
-) -> str | None:
-    # An empty variable counts as unset: charts often render optional values as "".
-    secret = value.get_secret_value() if value is not None else ""
-    if secret and path:
-        raise ConfigError(file_variable, f"{value_variable} and {file_variable} cannot both be set")
-    if path:
-        return _read_secret_file(file_variable, path)
-    return secret or None
 
 
 def _web_url_for(api_url: str) -> str:
@@ -153,15 +117,10 @@ class GitHubHookSettings(ProcessSettings):
     """``eventTypes``: GitHub event names, comma-separated (``push,pull_request``); at least one;
     ``*`` for every event. Deliveries of other events get 404; ``ping`` is always forwarded."""
 
-    webhook_secret: SecretStr | None = Field(default=None, validation_alias="GITHUB_WEBHOOK_SECRET")
+    webhook_secret: Secret = Field(default=None, validation_alias="GITHUB_WEBHOOK_SECRET")
     """``secretToken``: the webhook secret; every delivery must carry a valid
-    ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body) made with it."""
-
-    webhook_secret_file: Annotated[str | None, _Unset] = Field(
-        default=None, validation_alias="GITHUB_WEBHOOK_SECRET_FILE"
-    )
-    """File holding the webhook secret (instead of ``GITHUB_WEBHOOK_SECRET``); read at start-up,
-    a trailing newline is ignored."""
+    ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body) made with it. Or
+    ``GITHUB_WEBHOOK_SECRET_FILE``."""
 
     insecure_no_secret: bool = Field(default=False, validation_alias="GITHUB_INSECURE_NO_SECRET")
     """Run without a webhook secret: deliveries are not authenticated. Only for experiments;
@@ -184,17 +143,9 @@ class GitHubHookSettings(ProcessSettings):
     Unset: derived from ``GITHUB_API_URL`` (``https://github.com`` for api.github.com, the
     Enterprise host for ``https://<host>/api/v3``)."""
 
-    _secret: str | None = PrivateAttr(default=None)
-
     @model_validator(mode="after")
     def _check_secret(self) -> Self:
-        self._secret = _one_of(
-            self.webhook_secret,
-            "GITHUB_WEBHOOK_SECRET",
-            self.webhook_secret_file,
-            "GITHUB_WEBHOOK_SECRET_FILE",
-        )
-        if self._secret is None and not self.insecure_no_secret:
+        if self.webhook_secret is None and not self.insecure_no_secret:
             raise ConfigError(
                 "GITHUB_WEBHOOK_SECRET",
                 "required (or GITHUB_WEBHOOK_SECRET_FILE): deliveries must be signed; set "
@@ -205,7 +156,7 @@ class GitHubHookSettings(ProcessSettings):
     @property
     def secret(self) -> str | None:
         """The webhook secret (from the value or the file); None only when insecure."""
-        return self._secret
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else None
 
     @property
     def is_organization(self) -> bool:
@@ -240,38 +191,27 @@ class HookSettings(GitHubHookSettings):
     credentials and the public URL the webhook is registered with; no sink (the receiving
     process delivers)."""
 
-    webhook_url: Annotated[str | None, AfterValidator(_http_url)] = Field(
-        default=None, validation_alias="GITHUB_WEBHOOK_URL"
-    )
+    webhook_url: Annotated[
+        str | None, BeforeValidator(empty_as_unset), AfterValidator(http_url)
+    ] = Field(default=None, validation_alias="GITHUB_WEBHOOK_URL")
     """Public URL GitHub delivers to (the receiver's Service/Ingress URL and
     ``WEBHOOK_PATH``); required for the hooks command."""
 
-    token: SecretStr | None = Field(default=None, validation_alias="GITHUB_TOKEN")
+    token: Secret = Field(default=None, validation_alias="GITHUB_TOKEN")
     """``accessToken``: a personal access token (or any token) allowed to manage the hooks
-    (``admin:repo_hook`` / ``admin:org_hook``, or fine-grained "Webhooks: write")."""
+    (``admin:repo_hook`` / ``admin:org_hook``, or fine-grained "Webhooks: write"). Or
+    ``GITHUB_TOKEN_FILE``."""
 
-    token_file: Annotated[str | None, _Unset] = Field(
-        default=None, validation_alias="GITHUB_TOKEN_FILE"
-    )
-    """File holding the token (instead of ``GITHUB_TOKEN``)."""
-
-    app_id: Annotated[str | None, _Unset] = Field(
+    app_id: Annotated[str | None, BeforeValidator(empty_as_unset)] = Field(
         default=None, min_length=1, validation_alias="GITHUB_APP_ID"
     )
     """GitHub App ID (or client ID), the JWT's issuer; with the private key and the
     installation ID, used instead of a token."""
 
-    app_private_key: SecretStr | None = Field(
-        default=None, validation_alias="GITHUB_APP_PRIVATE_KEY"
-    )
-    """The GitHub App's private key (PEM)."""
+    app_private_key: Secret = Field(default=None, validation_alias="GITHUB_APP_PRIVATE_KEY")
+    """The GitHub App's private key (PEM). Or ``GITHUB_APP_PRIVATE_KEY_FILE``."""
 
-    app_private_key_file: Annotated[str | None, _Unset] = Field(
-        default=None, validation_alias="GITHUB_APP_PRIVATE_KEY_FILE"
-    )
-    """File holding the GitHub App's private key (PEM), instead of ``GITHUB_APP_PRIVATE_KEY``."""
-
-    app_installation_id: Annotated[int | None, _Unset] = Field(
+    app_installation_id: Annotated[int | None, BeforeValidator(empty_as_unset)] = Field(
         default=None, ge=1, validation_alias="GITHUB_APP_INSTALLATION_ID"
     )
     """Installation of the GitHub App on the owner; its installation token manages the hook."""
@@ -292,59 +232,45 @@ class HookSettings(GitHubHookSettings):
     """How far back ``hooks redeliver`` looks for failed deliveries (ISO-8601; GitHub redelivers
     deliveries of the past 3 days only)."""
 
-    _token: str | None = PrivateAttr(default=None)
-    _private_key: str | None = PrivateAttr(default=None)
-
     @model_validator(mode="after")
     def _check_hook_settings(self) -> Self:
         if self.webhook_url is None:
             raise ConfigError(
                 "GITHUB_WEBHOOK_URL", "required: the public URL GitHub delivers the events to"
             )
-        self._token = _one_of(self.token, "GITHUB_TOKEN", self.token_file, "GITHUB_TOKEN_FILE")
-        self._private_key = _one_of(
-            self.app_private_key,
-            "GITHUB_APP_PRIVATE_KEY",
-            self.app_private_key_file,
-            "GITHUB_APP_PRIVATE_KEY_FILE",
-        )
         app_parts = {
             "GITHUB_APP_ID": self.app_id,
-            "GITHUB_APP_PRIVATE_KEY": self._private_key,
+            "GITHUB_APP_PRIVATE_KEY": self.private_key,
             "GITHUB_APP_INSTALLATION_ID": self.app_installation_id,
         }
         given = [name for name, value in app_parts.items() if value is not None]
-        if self._token is not None and given:
+        if self.access_token is not None and given:
             raise ConfigError(
                 given[0], "use either GITHUB_TOKEN or a GitHub App (GITHUB_APP_*), not both"
             )
-        if self._token is None and not given:
+        if self.access_token is None and not given:
             raise ConfigError(
                 "GITHUB_TOKEN",
                 "required (or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and "
                 "GITHUB_APP_INSTALLATION_ID) to manage the webhook",
             )
         missing = [name for name, value in app_parts.items() if value is None]
-        if self._token is None and missing:
+        if self.access_token is None and missing:
             raise ConfigError(missing[0], "required with the other GITHUB_APP_* settings")
-        if self._private_key is not None and "PRIVATE KEY-----" not in self._private_key:
-            variable = (
-                "GITHUB_APP_PRIVATE_KEY_FILE"
-                if self.app_private_key_file
-                else "GITHUB_APP_PRIVATE_KEY"
-            )
+        if self.private_key is not None and "PRIVATE KEY-----" not in self.private_key:
+            variable = self.variable_of("app_private_key")
             raise ConfigError(variable, "not a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
         return self
 
     @property
     def access_token(self) -> str | None:
         """The token (from the value or the file), None when a GitHub App is used."""
-        return self._token
+        return self.token.get_secret_value() if self.token else None
 
     @property
     def private_key(self) -> str | None:
         """The GitHub App's private key (PEM), None when a token is used."""
-        return self._private_key
+        return self.app_private_key.get_secret_value() if self.app_private_key else None
 
     @property
     def hook_url(self) -> str:

@@ -143,11 +143,7 @@ def github_client(settings: HookSettings) -> Github:
         try:
             app.create_jwt()
         except (jwt.PyJWTError, ValueError) as exc:
-            variable = (
-                "GITHUB_APP_PRIVATE_KEY_FILE"
-                if settings.app_private_key_file
-                else "GITHUB_APP_PRIVATE_KEY"
-            )
+            variable = settings.variable_of("app_private_key")
             raise ConfigError(variable, f"cannot sign a JWT with this key ({exc})") from None
         auth = app.get_installation_auth(settings.app_installation_id)
     return Github(

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 from pydantic_settings import NoDecode
+from springhead.config import Secret
 from springhead.names import extension_name_problem
 from springhead.webhook import Authenticator, WebhookSettings, hmac_signature
 
@@ -57,7 +58,7 @@ class HttpSettings(WebhookSettings):
     """Request headers copied to extensions: ``X-Tenant=tenant,X-Request-Id=requestid``.
     Authorization, Proxy-Authorization and Cookie are refused."""
 
-    hmac_secret: str | None = Field(default=None, validation_alias="HTTP_HMAC_SECRET")
+    hmac_secret: Secret = Field(default=None, validation_alias="HTTP_HMAC_SECRET")
     """Require an HMAC-SHA256 signature of the raw body (``sha256=<hex>``) in the
     ``HTTP_HMAC_HEADER`` header."""
 
@@ -75,5 +76,5 @@ class HttpSettings(WebhookSettings):
         """Bearer/basic from the webhook settings, plus the HMAC signature when configured."""
         checks = super().authenticators()
         if self.hmac_secret:
-            checks.append(hmac_signature(self.hmac_secret, self.hmac_header))
+            checks.append(hmac_signature(self.hmac_secret.get_secret_value(), self.hmac_header))
         return checks

@@ -241,7 +241,9 @@ class KafkaAdapter:
             options.update(
                 sasl_mechanism=settings.sasl_mechanism.value,
                 sasl_plain_username=settings.sasl_user,
-                sasl_plain_password=settings.sasl_password,
+                sasl_plain_password=(
+                    settings.sasl_password.get_secret_value() if settings.sasl_password else None
+                ),
             )
         return options
 

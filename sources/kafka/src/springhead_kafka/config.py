@@ -16,7 +16,14 @@ from typing import Annotated, Any, Self
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, SourceSettings
+from springhead.config import (
+    ConfigError,
+    IsoDuration,
+    Secret,
+    SecretText,
+    SourceSettings,
+    empty_as_unset,
+)
 
 from springhead_kafka.mapping import KeyType
 
@@ -75,35 +82,9 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
-def _empty_is_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
 def _sasl_mechanism(value: Any) -> Any:
-    value = _empty_is_none(value)
+    value = empty_as_unset(value)
     return value.strip().upper() if isinstance(value, str) else value
-
-
-def _pem_or_file(value: Any) -> Any:
-    """A PEM value as given, or the contents of the file it names."""
-    value = _empty_is_none(value)
-    if not isinstance(value, str):
-        return value
-    if value.lstrip().startswith("-----BEGIN"):
-        return value
-    try:
-        text = Path(value).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ValueError(f"neither PEM text nor a readable file ({value}: {reason})") from None
-    if "-----BEGIN" not in text:
-        raise ValueError(f"{value} does not contain PEM data")
-    return text
-
-
-PemOrFile = Annotated[str | None, BeforeValidator(_pem_or_file)]
 
 
 class KafkaSettings(SourceSettings):
@@ -119,13 +100,13 @@ class KafkaSettings(SourceSettings):
     )
     """``topics``: topics to consume, comma-separated (or set ``KAFKA_TOPIC_PATTERN``)."""
 
-    topic_pattern: Annotated[str | None, BeforeValidator(_empty_is_none)] = Field(
+    topic_pattern: Annotated[str | None, BeforeValidator(empty_as_unset)] = Field(
         default=None, validation_alias="KAFKA_TOPIC_PATTERN"
     )
     """A regular expression (Python syntax) that must match a whole topic name; matching topics
     are consumed, including ones created later. Exclusive with ``KAFKA_TOPICS``."""
 
-    consumer_group: Annotated[str | None, BeforeValidator(_empty_is_none)] = Field(
+    consumer_group: Annotated[str | None, BeforeValidator(empty_as_unset)] = Field(
         default=None, validation_alias="KAFKA_CONSUMER_GROUP"
     )
     """``consumerGroup``; empty: ``springhead-<NAMESPACE>-<NAME>`` (stable across restarts)."""
@@ -191,29 +172,28 @@ class KafkaSettings(SourceSettings):
     )
     """``net.sasl.type``: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512``; empty: no SASL."""
 
-    sasl_user: Annotated[str | None, BeforeValidator(_empty_is_none)] = Field(
+    sasl_user: Annotated[str | None, BeforeValidator(empty_as_unset)] = Field(
         default=None, validation_alias="KAFKA_SASL_USER"
     )
     """``net.sasl.user``: the SASL user name."""
 
-    sasl_password: Annotated[str | None, BeforeValidator(_empty_is_none)] = Field(
-        default=None, validation_alias="KAFKA_SASL_PASSWORD", repr=False
-    )
-    """``net.sasl.password``: the SASL password."""
+    sasl_password: Secret = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD", repr=False)
+    """``net.sasl.password``: the SASL password; or ``KAFKA_SASL_PASSWORD_FILE``."""
 
     tls_enable: bool = Field(default=False, validation_alias="KAFKA_TLS_ENABLE")
     """``net.tls.enable``: connect with TLS (implied by any ``KAFKA_TLS_*`` certificate setting);
     the system CAs are trusted unless ``KAFKA_TLS_CA_CERT`` is set."""
 
-    tls_ca_cert: PemOrFile = Field(default=None, validation_alias="KAFKA_TLS_CA_CERT")
-    """``net.tls.caCert``: CA certificates (PEM text, or a file holding it) that sign the brokers'
-    certificates."""
+    tls_ca_cert: SecretText = Field(default=None, validation_alias="KAFKA_TLS_CA_CERT")
+    """``net.tls.caCert``: CA certificates (PEM) that sign the brokers' certificates; or
+    ``KAFKA_TLS_CA_CERT_FILE``."""
 
-    tls_cert: PemOrFile = Field(default=None, validation_alias="KAFKA_TLS_CERT")
-    """``net.tls.cert``: client certificate for mutual TLS (PEM text or a file)."""
+    tls_cert: SecretText = Field(default=None, validation_alias="KAFKA_TLS_CERT")
+    """``net.tls.cert``: client certificate for mutual TLS (PEM); or ``KAFKA_TLS_CERT_FILE``."""
 
-    tls_key: PemOrFile = Field(default=None, validation_alias="KAFKA_TLS_KEY", repr=False)
-    """``net.tls.key``: the client certificate's private key (PEM text or a file, unencrypted)."""
+    tls_key: Secret = Field(default=None, validation_alias="KAFKA_TLS_KEY")
+    """``net.tls.key``: the client certificate's private key (PEM, unencrypted); or
+    ``KAFKA_TLS_KEY_FILE``."""
 
     # Knative's KafkaSource delivery defaults (the shared ones are a generic source's).
     retry: int = Field(default=10, ge=0, le=1000, validation_alias="SPRINGHEAD_DELIVERY_RETRY")
@@ -277,7 +257,7 @@ class KafkaSettings(SourceSettings):
             return
         if not self.sasl_user:
             raise ConfigError("KAFKA_SASL_USER", f"required for SASL {self.sasl_mechanism}")
-        if not self.sasl_password:
+        if self.sasl_password is None:
             raise ConfigError("KAFKA_SASL_PASSWORD", f"required for SASL {self.sasl_mechanism}")
 
     def _check_tls(self) -> None:
@@ -289,14 +269,14 @@ class KafkaSettings(SourceSettings):
                 ssl.create_default_context(cadata=self.tls_ca_cert)
             except (ssl.SSLError, ValueError) as exc:
                 raise ConfigError(
-                    "KAFKA_TLS_CA_CERT", f"not a valid PEM certificate bundle ({exc})"
+                    self.variable_of("tls_ca_cert"), f"not a valid PEM certificate bundle ({exc})"
                 ) from None
         if self.tls_cert:
             try:
                 self.ssl_context()
             except (ssl.SSLError, ValueError, OSError) as exc:
                 raise ConfigError(
-                    "KAFKA_TLS_CERT", f"certificate and key do not load ({exc})"
+                    self.variable_of("tls_cert"), f"certificate and key do not load ({exc})"
                 ) from None
 
     @property
@@ -329,12 +309,12 @@ class KafkaSettings(SourceSettings):
         context = ssl.create_default_context()
         if self.tls_ca_cert:
             context.load_verify_locations(cadata=self.tls_ca_cert)
-        if self.tls_cert and self.tls_key:
+        if self.tls_cert and self.tls_key is not None:
             # load_cert_chain reads files only: hand it private temporary copies.
             with tempfile.TemporaryDirectory(prefix="springhead-kafka-") as folder:
                 cert, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
                 cert.write_text(self.tls_cert)
                 key.touch(mode=0o600)
-                key.write_text(self.tls_key)
+                key.write_text(self.tls_key.get_secret_value())
                 context.load_cert_chain(str(cert), str(key))
         return context
