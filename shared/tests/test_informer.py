@@ -17,6 +17,7 @@ from springhead.kube import (
     Known,
     KubeApiError,
     Selection,
+    Snapshot,
     StopInformer,
     controller_of,
     guess_plural,
@@ -369,6 +370,8 @@ async def test_delta_holds_what_changed_since_the_last_snapshot() -> None:
         "uid-b": None,
     }
     assert delta.apply(base) == informer.snapshot()
+    with pytest.raises(ValueError, match="delta is for"):
+        delta.apply(Snapshot("another watch", "20", ()))
     await feed(informer, informer_module._Bookmark("30"))
     quiet = informer.take_delta()
     assert quiet is not None and quiet.changes == {} and quiet.resource_version == "30"
