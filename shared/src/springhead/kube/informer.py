@@ -210,7 +210,8 @@ class Delta:
     changes: Mapping[str, Known | None]
 
     def apply(self, snapshot: Snapshot) -> Snapshot:
-        """``snapshot`` moved forward by these changes."""
+        """``snapshot`` moved forward by these changes; ValueError when it is another
+        selection's."""
         if snapshot.selection != self.selection:
             raise ValueError(f"delta is for {self.selection!r}, not {snapshot.selection!r}")
         objects = {k.uid: k for k in snapshot.objects}
