@@ -1,4 +1,4 @@
-"""springhead.informer without an API server: the cache, the relist diff, checkpoints.
+"""springhead.kube.informer without an API server: the cache, the relist diff, snapshots.
 
 The list/watch thread talks to the event loop through small messages; these tests feed such
 messages straight to the informer's event-loop side, as the thread would.
@@ -9,19 +9,21 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
-from springhead import informer as informer_module
-from springhead.informer import (
+from springhead.kube import (
+    ApiResource,
     Change,
     ChangeType,
-    Checkpoint,
     Informer,
     Known,
+    KubeApiError,
     Selection,
+    Snapshot,
     StopInformer,
     controller_of,
+    guess_plural,
     spec_fingerprint,
 )
-from springhead.kube import ApiResource, KubeApiError, guess_plural
+from springhead.kube import informer as informer_module
 
 CONFIGMAPS = ApiResource("v1", "ConfigMap", "configmaps", namespaced=True)
 SELECTION = Selection(CONFIGMAPS, "ns")
@@ -251,35 +253,27 @@ async def test_a_stopped_handler_leaves_the_change_unrecorded() -> None:
     assert informer.resource_version == "20"
 
 
-async def test_checkpoint_is_consistent_and_survives_encoding() -> None:
+async def test_snapshot_is_consistent_and_resumes_an_informer() -> None:
     informer = make(Recorder(), fingerprint=spec_fingerprint)
-    assert informer.checkpoint() is None
+    assert informer.snapshot() is None
     await feed(informer, *listing(A1, cm("b", "uid-b", 12, owner="web"), rv=20))
     await feed(informer, informer_module._ListBegin())
-    assert informer.checkpoint() is None  # mid-relist: not a consistent position
+    assert informer.snapshot() is None  # mid-relist: not a consistent position
     await feed(informer, informer_module._ListItem(A1), informer_module._ListItem(B1))
     await feed(informer, informer_module._ListEnd("25"))
-    checkpoint = informer.checkpoint()
-    assert checkpoint is not None
-    assert checkpoint.resource_version == "25"
-    restored = Checkpoint.from_text(checkpoint.to_text())
-    assert restored == checkpoint
-    assert {k.uid: k.controller for k in restored.objects} == {
+    snapshot = informer.snapshot()
+    assert snapshot is not None
+    assert snapshot.resource_version == "25"
+    assert {k.uid: k.controller for k in snapshot.objects} == {
         "uid-a": None,
         "uid-b": ("apps/v1", "Deployment", "web"),
     }
-    resumed = make(Recorder(), checkpoint=restored)
+    resumed = make(Recorder(), resume_from=snapshot)
     assert resumed.resource_version == "25"
     assert set(resumed.known) == {"uid-a", "uid-b"}
     other = Selection(CONFIGMAPS, "elsewhere")
-    with pytest.raises(ValueError, match="checkpoint is for"):
-        Informer(cast(Any, None), other, Recorder(), checkpoint=restored)
-
-
-@pytest.mark.parametrize("garbage", ["", "bm90IHpsaWI=", "eJwDAAAAAAE="])
-def test_checkpoint_rejects_garbage(garbage: str) -> None:
-    with pytest.raises(ValueError, match="not a checkpoint"):
-        Checkpoint.from_text(garbage)
+    with pytest.raises(ValueError, match="snapshot is for"):
+        Informer(cast(Any, None), other, Recorder(), resume_from=snapshot)
 
 
 def test_known_skeleton_of_a_cluster_scoped_object_has_no_namespace() -> None:
@@ -359,25 +353,27 @@ def test_api_errors_read_status_objects(
     )
 
 
-async def test_journal_holds_what_changed_since_the_last_checkpoint() -> None:
+async def test_delta_holds_what_changed_since_the_last_snapshot() -> None:
     informer = make(Recorder())
-    assert informer.take_journal() is None  # before the first list
+    assert informer.take_delta() is None  # before the first list
     await feed(informer, *listing(A1, B1, rv=20))
-    base = informer.checkpoint()  # also empties the journal
+    base = informer.snapshot()  # also empties the delta
     assert base is not None
     await feed(informer, watched("MODIFIED", A2), watched("ADDED", C1))
     await feed(informer, watched("DELETED", cm("b", "uid-b", 24)))
-    journal = informer.take_journal()
-    assert journal is not None
-    assert journal.resource_version == "24"
-    assert {uid: k.resource_version if k else None for uid, k in journal.changes.items()} == {
+    delta = informer.take_delta()
+    assert delta is not None
+    assert delta.resource_version == "24"
+    assert {uid: k.resource_version if k else None for uid, k in delta.changes.items()} == {
         "uid-a": "21",
         "uid-c": "13",
         "uid-b": None,
     }
-    assert journal.apply(base) == informer.checkpoint()
+    assert delta.apply(base) == informer.snapshot()
+    with pytest.raises(ValueError, match="delta is for"):
+        delta.apply(Snapshot("another watch", "20", ()))
     await feed(informer, informer_module._Bookmark("30"))
-    quiet = informer.take_journal()
+    quiet = informer.take_delta()
     assert quiet is not None and quiet.changes == {} and quiet.resource_version == "30"
     await feed(informer, informer_module._ListBegin())
-    assert informer.take_journal() is None  # mid-relist
+    assert informer.take_delta() is None  # mid-relist

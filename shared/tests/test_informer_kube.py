@@ -1,4 +1,4 @@
-"""springhead.informer against the real kube-apiserver: list, watch, 410 relists, permissions."""
+"""springhead.kube.informer on the real kube-apiserver: list, watch, 410 relists, permissions."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from springhead.informer import Change, ChangeType, Checkpoint, Informer, Selection
-from springhead.kube import ApiResource, KubeApiError, KubeClient
+from springhead.kube import (
+    ApiResource,
+    Change,
+    ChangeType,
+    Informer,
+    KubeApiError,
+    KubeClient,
+    Selection,
+)
 from springhead.testing.kube import service_account_kubeconfig
 from springhead_testinfra.kube import KubeCluster
 
@@ -229,7 +236,7 @@ async def test_field_selector_is_applied_by_the_server(
 async def test_relist_after_410_reports_each_change_of_the_gap_exactly_once(
     kube: KubeCluster, admin: KubeClient, namespace: str, cms: ConfigMaps
 ) -> None:
-    """Stop, change things, compact etcd, resume from the checkpoint: the watch gets 410 and the
+    """Stop, change things, compact etcd, resume from the snapshot: the watch gets 410 and the
     relist's diff reports exactly what happened in the gap."""
     keep = await asyncio.to_thread(cms.create, "keep", v="0")
     edit = await asyncio.to_thread(cms.create, "edit", v="0")
@@ -241,17 +248,15 @@ async def test_relist_after_410_reports_each_change_of_the_gap_exactly_once(
         await synced(informer)
         touched = await asyncio.to_thread(cms.update, "keep", v="1")
         await first.wait_for(1)
-    checkpoint = informer.checkpoint()
-    assert checkpoint is not None
-    assert checkpoint.resource_version == touched["metadata"]["resourceVersion"]
-    assert {k.uid for k in checkpoint.objects} == {
+    snapshot = informer.snapshot()
+    assert snapshot is not None
+    assert snapshot.resource_version == touched["metadata"]["resourceVersion"]
+    assert {k.uid for k in snapshot.objects} == {
         keep["metadata"]["uid"],
         edit["metadata"]["uid"],
         gone["metadata"]["uid"],
         again["metadata"]["uid"],
     }
-    # Survives the trip through its stored form (what the state ConfigMap holds).
-    checkpoint = Checkpoint.from_text(checkpoint.to_text())
 
     # The gap: changes nobody watches.
     await asyncio.to_thread(cms.update, "edit", v="1")
@@ -264,7 +269,7 @@ async def test_relist_after_410_reports_each_change_of_the_gap_exactly_once(
     assert compacted >= int(born["metadata"]["resourceVersion"])
 
     second = Recorder()
-    resumed = Informer(admin, Selection(CONFIGMAPS, namespace), second, checkpoint=checkpoint)
+    resumed = Informer(admin, Selection(CONFIGMAPS, namespace), second, resume_from=snapshot)
     async with running(resumed):
         await second.wait_for(5)
         after = await asyncio.to_thread(cms.update, "keep", v="after")

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from springhead.kube import KubeApiError, KubeClient
-from springhead.leader import (
+from springhead.kube import (
+    KubeApiError,
+    KubeClient,
     LeaderElector,
     LeaseRecord,
     NotLeaderError,

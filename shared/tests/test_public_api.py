@@ -1,5 +1,6 @@
 """Every public module of every Springhead package (the shared runtime, each source and the
-controller) declares a sorted ``__all__`` naming things it defines."""
+controller) declares a sorted ``__all__`` naming things it has; the Kubernetes layer,
+``springhead.kube``, offers every public name of its modules from the package itself."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ PACKAGES = sorted(
 )
 #: Modules that are not library API: the pytest plugin and the event-display script.
 EXEMPT = frozenset({"springhead.testing.fixtures", "springhead.testing.display"})
+#: The modules of the Kubernetes layer, whose names ``springhead.kube`` re-exports.
+KUBE_MODULES = ["springhead.kube.client", "springhead.kube.informer", "springhead.kube.leader"]
 
 
 def public_modules(package_name: str) -> list[str]:
@@ -37,6 +40,23 @@ MODULES = sorted(name for package in PACKAGES for name in public_modules(package
 
 def test_every_package_is_checked() -> None:
     assert {"springhead", "springhead_controller", "springhead_ping"} <= set(PACKAGES)
+    assert {"springhead.kube", *KUBE_MODULES} <= set(MODULES)
+
+
+def test_the_kube_layer_offers_each_name_of_its_modules_once() -> None:
+    """``from springhead.kube import X`` works for every public X of the client, the informer
+    and the elector, and gives the same object; the package adds no names of its own."""
+    package = importlib.import_module("springhead.kube")
+    modules = [name for name in MODULES if name.startswith("springhead.kube.")]
+    assert modules == KUBE_MODULES  # a new module of the layer is re-exported too
+    public = [
+        (item, getattr(module, item))
+        for module in map(importlib.import_module, modules)
+        for item in module.__all__
+    ]
+    assert sorted(item for item, _ in public) == list(package.__all__)
+    for item, value in public:
+        assert getattr(package, item) is value, f"springhead.kube.{item} is not the module's"
 
 
 @pytest.mark.parametrize("name", MODULES)

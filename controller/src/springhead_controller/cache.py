@@ -13,8 +13,15 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from springhead.informer import Change, ChangeType, Informer, Selection
-from springhead.kube import ApiResource, KubeApiError, KubeClient
+from springhead.kube import (
+    ApiResource,
+    Change,
+    ChangeType,
+    Informer,
+    KubeApiError,
+    KubeClient,
+    Selection,
+)
 
 from springhead_controller.binding import SUBJECT_KINDS, SubjectKind, pod_spec_of
 from springhead_controller.crds import GROUP

@@ -15,8 +15,7 @@ import logging
 from collections.abc import Awaitable
 
 from prometheus_client import Counter, Gauge
-from springhead.kube import KubeClient
-from springhead.leader import LeaderElector
+from springhead.kube import KubeClient, LeaderElector
 from springhead.metrics import Metrics
 from springhead.runtime import ProcessHost
 

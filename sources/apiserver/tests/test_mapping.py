@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from springhead.informer import Change, ChangeType, Known
+from springhead.kube import Change, ChangeType, Known
 from springhead_apiserver.config import EventMode, OwnerSpec
 from springhead_apiserver.mapping import (
     change_event,

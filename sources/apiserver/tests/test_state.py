@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from springhead.informer import Checkpoint, Journal, Known, Selection
-from springhead.kube import ApiResource, KubeClient
+from springhead.kube import ApiResource, Delta, Known, KubeClient, Selection, Snapshot
+from springhead_apiserver.checkpoint import checkpoint_to_text, journal_to_text
 from springhead_apiserver.state import (
     CONFIGMAP_BUDGET,
     StateStore,
@@ -24,12 +24,12 @@ def known(name: str, rv: int) -> Known:
     return Known(uid=f"uid-{name}", namespace="ns", name=name, resource_version=str(rv))
 
 
-BASE = Checkpoint(SELECTION.key, "10", (known("a", 1), known("b", 2)))
-J1 = Journal(SELECTION.key, "12", {"uid-a": known("a", 11), "uid-c": known("c", 12)})
-J2 = Journal(SELECTION.key, "15", {"uid-b": None})
+BASE = Snapshot(SELECTION.key, "10", (known("a", 1), known("b", 2)))
+J1 = Delta(SELECTION.key, "12", {"uid-a": known("a", 11), "uid-c": known("c", 12)})
+J2 = Delta(SELECTION.key, "15", {"uid-b": None})
 
 
-def uids(checkpoint: Checkpoint | None) -> dict[str, str]:
+def uids(checkpoint: Snapshot | None) -> dict[str, str]:
     assert checkpoint is not None
     return {k.uid: k.resource_version for k in checkpoint.objects}
 
@@ -38,20 +38,19 @@ def test_journal_applies_onto_a_checkpoint() -> None:
     after = J2.apply(J1.apply(BASE))
     assert after.resource_version == "15"
     assert uids(after) == {"uid-a": "11", "uid-c": "12"}
-    assert Journal.from_text(J1.to_text()) == J1
-    assert merge(J1, J2) == Journal(
+    assert merge(J1, J2) == Delta(
         SELECTION.key, "15", {"uid-a": known("a", 11), "uid-c": known("c", 12), "uid-b": None}
     )
-    with pytest.raises(ValueError, match="journal is for"):
-        Journal("other", "1", {}).apply(BASE)
+    with pytest.raises(ValueError, match="delta is for"):
+        Delta("other", "1", {}).apply(BASE)
 
 
 def test_restore_base_then_segments_in_numeric_order() -> None:
     key = state_key(SELECTION)
     stored = {
-        key: BASE.to_text(),
-        f"{key}.2": J2.to_text(),
-        f"{key}.1": J1.to_text(),
+        key: checkpoint_to_text(BASE),
+        f"{key}.2": journal_to_text(J2),
+        f"{key}.1": journal_to_text(J1),
         "unrelated.key": "x",
     }
     state = StateStore.restore(stored, SELECTION)
@@ -68,10 +67,10 @@ def test_restore_base_then_segments_in_numeric_order() -> None:
     [
         ({}, None, True),
         ({"base": "not base64!"}, None, True),
-        ({"base": Checkpoint("another watch", "1", ()).to_text()}, None, True),
+        ({"base": checkpoint_to_text(Snapshot("another watch", "1", ()))}, None, True),
         # An unreadable segment: stop before it, at a consistent position, and rewrite.
-        ({"base": BASE.to_text(), "1": "garbage", "2": J2.to_text()}, "10", True),
-        ({"base": BASE.to_text(), "1": J1.to_text()}, "12", False),
+        ({"base": checkpoint_to_text(BASE), "1": "garbage", "2": journal_to_text(J2)}, "10", True),
+        ({"base": checkpoint_to_text(BASE), "1": journal_to_text(J1)}, "12", False),
     ],
 )
 def test_restore_tolerates_damage(

@@ -1,6 +1,6 @@
 """ApiServerSource adapter: every add, update and delete of the watched objects, exactly once.
 
-One :class:`~springhead.informer.Informer` per resource and namespace (or one cluster-wide per
+One :class:`~springhead.kube.Informer` per resource and namespace (or one cluster-wide per
 resource for ``*`` and for a namespace selector, whose namespaces a further informer follows).
 Each change becomes a CloudEvent (:mod:`springhead_apiserver.mapping`) and is sent before the next
 change of the same informer is looked at; a change counts as done - and the informer's position
@@ -20,15 +20,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from springhead.backoff import exponential_backoff, pause
-from springhead.informer import (
+from springhead.kube import (
+    ApiResource,
     Change,
     ChangeType,
     Informer,
+    KubeApiError,
+    KubeClient,
     Selection,
     StopInformer,
     spec_fingerprint,
 )
-from springhead.kube import ApiResource, KubeApiError, KubeClient
 from springhead.runtime import SourceHost
 from springhead.sender import Sender
 
@@ -186,7 +188,7 @@ class ApiServerAdapter:
                 self._handler(selection),
                 keep_objects=settings.mode is EventMode.RESOURCE,
                 fingerprint=spec_fingerprint if settings.ignore_status_updates else None,
-                checkpoint=checkpoint,
+                resume_from=checkpoint,
                 emit_existing=settings.emit_existing,
             )
             self.informers.append(informer)
@@ -410,10 +412,10 @@ class ApiServerAdapter:
                 ):
                     await self._save_base(informer, state)
                 continue
-            journal = informer.take_journal()
-            if journal is None:
+            delta = informer.take_delta()
+            if delta is None:
                 continue
-            state.pending = merge(state.pending, journal)
+            state.pending = merge(state.pending, delta)
             idle_due = now - self._saved_at.get(key, 0.0) >= IDLE_SAVE_INTERVAL
             moved = state.pending.resource_version != state.saved_version
             if moved and (final or key in self._dirty or idle_due):
@@ -427,7 +429,7 @@ class ApiServerAdapter:
     async def _save_base(self, informer: Informer, state: WatchState) -> bool:
         if self._store is None:
             return False
-        checkpoint = informer.checkpoint()  # (also empties the informer's journal)
+        checkpoint = informer.snapshot()  # (also empties the informer's delta)
         if checkpoint is None:
             return False
         self._dirty.discard(informer.selection.key)

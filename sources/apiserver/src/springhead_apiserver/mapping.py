@@ -28,8 +28,7 @@ from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from springhead.events import exact_event
-from springhead.informer import Change, ChangeType, controller_of
-from springhead.kube import guess_plural
+from springhead.kube import Change, ChangeType, controller_of, guess_plural
 
 from springhead_apiserver.config import EventMode, OwnerSpec
 

@@ -2,11 +2,12 @@
 
 Per watch (informer), under ``binaryData``:
 
-- ``<plural>.<hash of the watch>``: a base :class:`~springhead.informer.Checkpoint` - a position
-  (the resourceVersion up to which every change was accepted by the sink) and uid, namespace,
-  name, resourceVersion of every object known there - zlib-compressed;
-- ``<plural>.<hash>.<n>``: journal segments (:class:`~springhead.informer.Journal`), each the
-  objects that changed since the previous one and the position they lead to.
+- ``<plural>.<hash of the watch>``: a base checkpoint (an informer's
+  :class:`~springhead.kube.Snapshot`) - a position (the resourceVersion up to which every change
+  was accepted by the sink) and uid, namespace, name, resourceVersion of every object known
+  there - zlib-compressed (:mod:`springhead_apiserver.checkpoint`);
+- ``<plural>.<hash>.<n>``: journal segments (each an informer's :class:`~springhead.kube.Delta`),
+  each the objects that changed since the previous one and the position they lead to.
 
 Saving the position costs a small segment; once the segments outweigh half the base (or the
 ConfigMap nears its 1 MiB limit) the base is rewritten and the segments dropped - in the same
@@ -22,8 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from springhead.informer import Checkpoint, Journal, Selection
-from springhead.kube import KubeApiError, KubeClient
+from springhead.kube import Delta, KubeApiError, KubeClient, Selection, Snapshot
+
+from springhead_apiserver.checkpoint import (
+    checkpoint_from_text,
+    checkpoint_to_text,
+    journal_from_text,
+    journal_to_text,
+)
 
 __all__ = ["CONFIGMAP_BUDGET", "StateStore", "WatchState", "state_key"]
 
@@ -49,7 +56,7 @@ class WatchState:
 
     key: str
     """The base key; segments are ``<key>.<n>``."""
-    checkpoint: Checkpoint | None = None
+    checkpoint: Snapshot | None = None
     """The restored position (base + segments), when there was one."""
     segments: list[str] = field(default_factory=list)
     next_segment: int = 1
@@ -57,7 +64,7 @@ class WatchState:
     journal_bytes: int = 0
     needs_base: bool = True
     """The next save must write a base (nothing stored yet, or a base write failed)."""
-    pending: Journal | None = None
+    pending: Delta | None = None
     """Changes taken from the informer whose segment was not written yet."""
     saved_version: str | None = None
 
@@ -76,11 +83,11 @@ class WatchState:
         )
 
 
-def merge(older: Journal | None, newer: Journal) -> Journal:
-    """Two consecutive journals as one."""
+def merge(older: Delta | None, newer: Delta) -> Delta:
+    """Two consecutive deltas as one."""
     if older is None:
         return newer
-    return Journal(newer.selection, newer.resource_version, {**older.changes, **newer.changes})
+    return Delta(newer.selection, newer.resource_version, {**older.changes, **newer.changes})
 
 
 class StateStore:
@@ -116,7 +123,7 @@ class StateStore:
         if text is None:
             return state
         try:
-            checkpoint = Checkpoint.from_text(text)
+            checkpoint = checkpoint_from_text(text)
         except ValueError as exc:
             log.warning("ignoring an unreadable checkpoint", extra={"key": key, "error": str(exc)})
             return state
@@ -131,8 +138,7 @@ class StateStore:
         state.needs_base = False
         for _, segment in numbered:
             try:
-                journal = Journal.from_text(stored[segment])
-                checkpoint = journal.apply(checkpoint)
+                checkpoint = journal_from_text(stored[segment]).apply(checkpoint)
             except ValueError as exc:
                 # Later segments build on this one: stop here, at a consistent position.
                 log.warning(
@@ -148,18 +154,18 @@ class StateStore:
         state.saved_version = checkpoint.resource_version
         return state
 
-    def write_base(self, state: WatchState, checkpoint: Checkpoint) -> None:
+    def write_base(self, state: WatchState, checkpoint: Snapshot) -> None:
         """Replace ``state``'s base with ``checkpoint`` and drop its segments (one patch)."""
-        text = checkpoint.to_text()
+        text = checkpoint_to_text(checkpoint)
         self._patch({state.key: text, **dict.fromkeys(state.segments)})
         state.base_bytes, state.journal_bytes = len(text), 0
         state.segments, state.next_segment = [], 1
         state.needs_base, state.pending = False, None
         state.saved_version = checkpoint.resource_version
 
-    def write_segment(self, state: WatchState, journal: Journal) -> None:
+    def write_segment(self, state: WatchState, journal: Delta) -> None:
         """Add ``journal`` as ``state``'s next segment."""
-        text = journal.to_text()
+        text = journal_to_text(journal)
         key = f"{state.key}.{state.next_segment}"
         self._patch({key: text})
         state.segments.append(key)

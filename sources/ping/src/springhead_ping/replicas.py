@@ -1,9 +1,9 @@
 """Ping with several replicas: only the Lease holder fires, and missed ticks can be caught up.
 
 With ``PING_LEADER_ELECTION`` every replica campaigns for one Kubernetes Lease
-(:mod:`springhead.leader`). The leader fires the schedule's ticks; the others stand by. After the
-sink accepted a tick (and every earlier one), the leader writes it to the Lease annotation
-:data:`LAST_TICK_ANNOTATION`, so a new leader knows where the previous one stopped:
+(:mod:`springhead.kube.leader`). The leader fires the schedule's ticks; the others stand by.
+After the sink accepted a tick (and every earlier one), the leader writes it to the Lease
+annotation :data:`LAST_TICK_ANNOTATION`, so a new leader knows where the previous one stopped:
 
 * it never fires a tick at or before that one again, and
 * with a catch-up window (``PING_CATCHUP_WINDOW``) it first fires the ticks nobody fired while no
@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cloudevents.core.base import BaseCloudEvent
-from springhead.kube import KubeApiError, KubeClient
-from springhead.leader import LeaderElector, NotLeaderError, Term
+from springhead.kube import KubeApiError, KubeClient, LeaderElector, NotLeaderError, Term
 from springhead.runtime import SourceHost
 from springhead.sender import Sender, with_extensions
 

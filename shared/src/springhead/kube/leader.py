@@ -22,7 +22,7 @@ The leader can keep small pieces of state in the Lease's annotations
 fenced by the Lease's ``resourceVersion`` and refused unless the Lease still names this elector.
 
 Every Kubernetes call is blocking and runs in a thread. This module imports ``kubernetes``
-(through :mod:`springhead.kube`): import it only where leader election is enabled.
+(through :mod:`springhead.kube.client`): import it only where leader election is enabled.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 from springhead.backoff import jittered, pause
-from springhead.kube import KubeApiError, KubeClient
+from springhead.kube.client import KubeApiError, KubeClient
 
 __all__ = [
     "LeaderElector",

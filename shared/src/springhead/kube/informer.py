@@ -5,15 +5,16 @@ with label and field selectors), what it last *handled*: uid, name, namespace, r
 optionally a fingerprint, the controller owner and the whole object. It calls the handler with
 one :class:`Change` (add, update or delete; the object; the previous :class:`Known`) at a time, in
 the order the API server reported them, and records a change only after the handler returned. So
-the cache always describes the state the handler has seen, and :meth:`Informer.checkpoint` is a
-consistent position to resume from; :meth:`Informer.take_journal` gives just what changed since
-the previous checkpoint or journal, so persisting the position costs little when little changed.
+the cache always describes the state the handler has seen, and :meth:`Informer.snapshot` is a
+consistent position to resume from; :meth:`Informer.take_delta` gives just what changed since
+the previous snapshot or delta, so persisting the position costs little when little changed. How
+a position is stored is the caller's business (the ApiServer source keeps it in a ConfigMap).
 
 How it follows the API server:
 
 - start: a paginated list, then a watch from the list's resourceVersion with
-  ``allowWatchBookmarks``; or, given a :class:`Checkpoint`, a watch straight from its
-  resourceVersion with the checkpoint's objects as the cache.
+  ``allowWatchBookmarks``; or, given a :class:`Snapshot`, a watch straight from its
+  resourceVersion with the snapshot's objects as the cache.
 - a watch ending (timeout, apiserver restart, network) is reopened from the last resourceVersion
   received, with exponential backoff on failures.
 - 410 Gone (the resourceVersion was compacted away) -> relist, and diff the list against the
@@ -31,29 +32,27 @@ cache work happens in the event loop.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import logging
 import threading
-import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from springhead.backoff import exponential_backoff
-from springhead.kube import ApiResource, KubeApiError, KubeClient
+from springhead.kube.client import ApiResource, KubeApiError, KubeClient
 
 __all__ = [
     "Change",
     "ChangeType",
-    "Checkpoint",
+    "Delta",
     "Informer",
     "InformerError",
-    "Journal",
     "Known",
     "Selection",
+    "Snapshot",
     "StopInformer",
     "controller_of",
     "spec_fingerprint",
@@ -61,11 +60,8 @@ __all__ = [
 
 log = logging.getLogger("springhead.informer")
 
-_Decoded = TypeVar("_Decoded")
-
 #: Fields that change without the object's desired state changing.
 _VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation")
-_CHECKPOINT_FORMAT = 1
 
 
 class ChangeType(StrEnum):
@@ -92,7 +88,7 @@ class Selection:
 
     @property
     def key(self) -> str:
-        """A stable text naming this selection (checkpoints are only valid for the same key)."""
+        """A stable text naming this selection (a snapshot is only valid for the same key)."""
         namespace = self.namespace if self.resource.namespaced and self.namespace else "*"
         return (
             f"{self.resource.api_version}/{self.resource.kind} namespace={namespace} "
@@ -194,148 +190,37 @@ class InformerError:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Snapshot:
     """A consistent resume position: the resourceVersion and every object known at it."""
 
     selection: str
-    """:attr:`Selection.key` of the informer that made it."""
+    """:attr:`Selection.key` of the informer that took it."""
     resource_version: str
     objects: tuple[Known, ...]
 
-    def encode(self) -> bytes:
-        """Compact bytes (zlib-compressed JSON) holding everything but whole objects."""
-        document = {
-            "format": _CHECKPOINT_FORMAT,
-            "selection": self.selection,
-            "resourceVersion": self.resource_version,
-            "objects": [_row(k) for k in self.objects],
-        }
-        return _compress(document)
-
-    @classmethod
-    def decode(cls, data: bytes) -> Checkpoint:
-        """The checkpoint :meth:`encode` produced; raises ValueError for anything else."""
-        try:
-            document = _document(data)
-            objects = tuple(_known(row) for row in document["objects"])
-            return cls(str(document["selection"]), str(document["resourceVersion"]), objects)
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise ValueError(f"not a checkpoint: {exc}") from None
-
-    def to_text(self) -> str:
-        """:meth:`encode` as base64 text (a ConfigMap ``binaryData`` value)."""
-        return _to_text(self.encode())
-
-    @classmethod
-    def from_text(cls, text: str) -> Checkpoint:
-        """The checkpoint :meth:`to_text` produced; raises ValueError for anything else."""
-        return _from_text(text, cls.decode, "checkpoint")
-
 
 @dataclass(frozen=True)
-class Journal:
-    """Changes to an informer's cache since its previous checkpoint or journal: uid -> the new
+class Delta:
+    """Changes to an informer's cache since its previous snapshot or delta: uid -> the new
     :class:`Known` (None: removed), and the position they lead to."""
 
     selection: str
-    """:attr:`Selection.key` of the informer that made it."""
+    """:attr:`Selection.key` of the informer that took it."""
     resource_version: str
     changes: Mapping[str, Known | None]
 
-    def apply(self, checkpoint: Checkpoint) -> Checkpoint:
-        """``checkpoint`` moved forward by these changes."""
-        if checkpoint.selection != self.selection:
-            raise ValueError(f"journal is for {self.selection!r}, not {checkpoint.selection!r}")
-        objects = {k.uid: k for k in checkpoint.objects}
+    def apply(self, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` moved forward by these changes; ValueError when it is another
+        selection's."""
+        if snapshot.selection != self.selection:
+            raise ValueError(f"delta is for {self.selection!r}, not {snapshot.selection!r}")
+        objects = {k.uid: k for k in snapshot.objects}
         for uid, known in self.changes.items():
             if known is None:
                 objects.pop(uid, None)
             else:
                 objects[uid] = known
-        return Checkpoint(self.selection, self.resource_version, tuple(objects.values()))
-
-    def encode(self) -> bytes:
-        """Compact bytes (zlib-compressed JSON)."""
-        document = {
-            "format": _CHECKPOINT_FORMAT,
-            "selection": self.selection,
-            "resourceVersion": self.resource_version,
-            "set": [_row(k) for k in self.changes.values() if k is not None],
-            "removed": [uid for uid, k in self.changes.items() if k is None],
-        }
-        return _compress(document)
-
-    @classmethod
-    def decode(cls, data: bytes) -> Journal:
-        """The journal :meth:`encode` produced; raises ValueError for anything else."""
-        try:
-            document = _document(data)
-            changes: dict[str, Known | None] = {uid: None for uid in document["removed"]}
-            for row in document["set"]:
-                known = _known(row)
-                changes[known.uid] = known
-            return cls(str(document["selection"]), str(document["resourceVersion"]), changes)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"not a journal: {exc}") from None
-
-    def to_text(self) -> str:
-        """:meth:`encode` as base64 text (a ConfigMap ``binaryData`` value)."""
-        return _to_text(self.encode())
-
-    @classmethod
-    def from_text(cls, text: str) -> Journal:
-        """The journal :meth:`to_text` produced; raises ValueError for anything else."""
-        return _from_text(text, cls.decode, "journal")
-
-
-def _row(known: Known) -> list[Any]:
-    return [
-        known.namespace,
-        known.name,
-        known.uid,
-        known.resource_version,
-        known.fingerprint,
-        known.controller,
-    ]
-
-
-def _known(row: list[Any]) -> Known:
-    namespace, name, uid, rv, fingerprint, controller = row
-    return Known(
-        uid=str(uid),
-        namespace=str(namespace),
-        name=str(name),
-        resource_version=str(rv),
-        fingerprint=fingerprint,
-        controller=(str(controller[0]), str(controller[1]), str(controller[2]))
-        if controller
-        else None,
-    )
-
-
-def _compress(document: Mapping[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
-
-
-def _to_text(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _from_text(text: str, decode: Callable[[bytes], _Decoded], what: str) -> _Decoded:
-    try:
-        return decode(base64.b64decode(text, validate=True))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not a {what}: {exc}") from None
-
-
-def _document(data: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(zlib.decompress(data))
-    except zlib.error as exc:
-        raise ValueError(f"not compressed: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError("unknown format")
-    return document
+        return Snapshot(self.selection, self.resource_version, tuple(objects.values()))
 
 
 def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -423,8 +308,9 @@ class Informer:
     ``keep_objects`` keeps whole objects in the cache (so a delete found by a relist carries the
     last full state); otherwise only identifying metadata is kept. ``fingerprint`` (e.g.
     :func:`spec_fingerprint`) makes updates that leave the fingerprint unchanged invisible to the
-    handler. ``checkpoint`` resumes from a previous :meth:`checkpoint`. ``emit_existing`` reports
-    the objects of the first list as adds (otherwise they are only cached).
+    handler. ``resume_from`` resumes from a previous :meth:`snapshot` of the same selection.
+    ``emit_existing`` reports the objects of the first list as adds (otherwise they are only
+    cached).
     """
 
     def __init__(
@@ -435,7 +321,7 @@ class Informer:
         *,
         keep_objects: bool = False,
         fingerprint: Callable[[Mapping[str, Any]], str] | None = None,
-        checkpoint: Checkpoint | None = None,
+        resume_from: Snapshot | None = None,
         emit_existing: bool = False,
         page_size: int = 500,
         watch_timeout: int = 300,
@@ -454,15 +340,15 @@ class Informer:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._cache: dict[str, Known] = {}
-        self._journal: dict[str, Known | None] = {}
+        self._delta: dict[str, Known | None] = {}
         self._position: str | None = None
-        if checkpoint is not None:
-            if checkpoint.selection != selection.key:
+        if resume_from is not None:
+            if resume_from.selection != selection.key:
                 raise ValueError(
-                    f"checkpoint is for {checkpoint.selection!r}, not {selection.key!r}"
+                    f"snapshot is for {resume_from.selection!r}, not {selection.key!r}"
                 )
-            self._cache = {k.uid: k for k in checkpoint.objects}
-            self._position = checkpoint.resource_version
+            self._cache = {k.uid: k for k in resume_from.objects}
+            self._position = resume_from.resource_version
         self._received = self._position  # the list/watch thread's position
         self._listing = False
         self._initial_list = False
@@ -482,7 +368,7 @@ class Informer:
 
     @property
     def synced(self) -> bool:
-        """True once the first list completed (or the watch from the checkpoint opened)."""
+        """True once the first list completed (or the watch from the snapshot opened)."""
         return self._synced.is_set()
 
     async def wait_synced(self) -> None:
@@ -515,26 +401,26 @@ class Informer:
         """How many changes the handler accepted so far."""
         return self._changes
 
-    def checkpoint(self) -> Checkpoint | None:
+    def snapshot(self) -> Snapshot | None:
         """The current consistent position, or None (before the first list, during a relist).
 
-        Also empties the journal (:meth:`take_journal`): the checkpoint contains all of it.
+        Also empties the pending delta (:meth:`take_delta`): the snapshot contains all of it.
         """
         if self._position is None or self._listing:
             return None
-        self._journal = {}
-        return Checkpoint(self.selection.key, self._position, tuple(self._cache.values()))
+        self._delta = {}
+        return Snapshot(self.selection.key, self._position, tuple(self._cache.values()))
 
-    def take_journal(self) -> Journal | None:
-        """What changed in the cache since the last :meth:`checkpoint` or :meth:`take_journal`,
+    def take_delta(self) -> Delta | None:
+        """What changed in the cache since the last :meth:`snapshot` or :meth:`take_delta`,
         with the position it brings the cache to (None before the first list, during a
-        relist). Applied to the previous checkpoint, it gives the current one - a cheap way to
+        relist). Applied to the previous snapshot, it gives the current one - a cheap way to
         persist the position when few objects changed."""
         if self._position is None or self._listing:
             return None
-        journal = Journal(self.selection.key, self._position, self._journal)
-        self._journal = {}
-        return journal
+        delta = Delta(self.selection.key, self._position, self._delta)
+        self._delta = {}
+        return delta
 
     # -- running ------------------------------------------------------------------------------
 
@@ -603,7 +489,7 @@ class Informer:
         elif self.fingerprint is None or known.fingerprint != previous.fingerprint:
             await self._handle(Change(ChangeType.UPDATE, obj, previous, relisted))
         self._cache[known.uid] = known
-        self._journal[known.uid] = known
+        self._delta[known.uid] = known
 
     async def _apply(self, message: _Message) -> None:
         if isinstance(message, _Watched):
@@ -615,7 +501,7 @@ class Informer:
                 if previous is not None:
                     await self._handle(Change(ChangeType.DELETE, obj, previous))
                     del self._cache[uid]
-                    self._journal[uid] = None
+                    self._delta[uid] = None
             else:
                 await self._upsert(obj, relisted=False, announce=True)
             self._advance(str(metadata.get("resourceVersion", "")))
@@ -638,7 +524,7 @@ class Informer:
                     Change(ChangeType.DELETE, previous.last_state(resource), previous, True)
                 )
                 del self._cache[uid]
-                self._journal[uid] = None
+                self._delta[uid] = None
             self._seen = set()
             self._listing = False
             self._position = message.resource_version
