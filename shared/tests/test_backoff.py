@@ -1,4 +1,4 @@
-"""springhead.backoff: jittered delays stay within their bounds; a stop cuts a pause short."""
+"""springhead.backoff: jittered delays stay within their bounds; a stop cuts a wait short."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from springhead.backoff import exponential_backoff, jittered, pause
+from springhead.backoff import exponential_backoff, jittered, stopped_within
 
 SAMPLES = 200
 
@@ -60,21 +60,21 @@ def test_negative_durations_are_refused(call: Callable[[], float]) -> None:
 
 async def test_pause_runs_out_when_nobody_stops() -> None:
     stop = asyncio.Event()
-    assert await pause(stop, 0.01) is False
-    assert await pause(stop, -1.0) is False
+    assert await stopped_within(stop, 0.01) is False
+    assert await stopped_within(stop, -1.0) is False
 
 
 async def test_pause_returns_at_once_when_already_stopped() -> None:
     stop = asyncio.Event()
     stop.set()
-    assert await pause(stop, 3600) is True
-    assert await pause(stop, 0) is True
+    assert await stopped_within(stop, 3600) is True
+    assert await stopped_within(stop, 0) is True
 
 
 async def test_a_stop_cuts_a_pause_short() -> None:
     stop = asyncio.Event()
-    pausing = asyncio.create_task(pause(stop, 3600))
-    await asyncio.sleep(0)  # let the pause begin waiting
+    pausing = asyncio.create_task(stopped_within(stop, 3600))
+    await asyncio.sleep(0)  # let the stopped_within begin waiting
     assert not pausing.done()
     stop.set()
     assert await pausing is True
@@ -82,7 +82,7 @@ async def test_a_stop_cuts_a_pause_short() -> None:
 
 async def test_a_stop_cuts_a_short_pause_short_too() -> None:
     stop = asyncio.Event()
-    pausing = asyncio.create_task(pause(stop, 0.5))
-    await asyncio.sleep(0)  # let the pause begin waiting
+    pausing = asyncio.create_task(stopped_within(stop, 0.5))
+    await asyncio.sleep(0)  # let the stopped_within begin waiting
     stop.set()
     assert await pausing is True

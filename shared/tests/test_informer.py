@@ -11,10 +11,10 @@ from typing import Any, cast
 import pytest
 from springhead.kube import (
     ApiResource,
+    CachedObject,
     Change,
     ChangeType,
     Informer,
-    Known,
     KubeApiError,
     Selection,
     Snapshot,
@@ -278,7 +278,7 @@ async def test_snapshot_is_consistent_and_resumes_an_informer() -> None:
 
 def test_known_skeleton_of_a_cluster_scoped_object_has_no_namespace() -> None:
     namespaces = ApiResource("v1", "Namespace", "namespaces", namespaced=False)
-    known = Known(uid="u", namespace="", name="prod", resource_version="5")
+    known = CachedObject(uid="u", namespace="", name="prod", resource_version="5")
     assert known.last_state(namespaces)["metadata"] == {
         "name": "prod",
         "uid": "u",

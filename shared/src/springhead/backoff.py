@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-__all__ = ["exponential_backoff", "jittered", "pause"]
+__all__ = ["exponential_backoff", "jittered", "stopped_within"]
 
 
 def exponential_backoff(failures: int, *, base: float, maximum: float) -> float:
@@ -36,7 +36,7 @@ def jittered(period: float, factor: float) -> float:
     return period * (1 + random.random() * factor)  # noqa: S311 - jitter, not cryptography
 
 
-async def pause(stop: asyncio.Event, seconds: float) -> bool:
+async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     """Wait ``seconds`` (none when not positive) unless ``stop`` is set first.
 
     Returns True when ``stop`` is set (at once if it already was), False when the time ran out.

@@ -361,8 +361,8 @@ def _remaining(deadline: float) -> float:
 def loop_factory(choice: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop ``choice`` asks for: None for asyncio's own.
 
-    uvloop (libuv's loop, in C) costs the HTTP source ~11 % fewer instructions per request than
-    asyncio's loop (callgrind: 723k against 817k); it adds ~2 MiB of resident library.
+    uvloop (libuv's loop, in C) spends fewer instructions per request than asyncio's loop, for a
+    little more resident memory (bench/RESULTS.md (z)): a choice between CPU and footprint.
     """
     if choice is EventLoop.ASYNCIO:
         return None

@@ -30,7 +30,7 @@ from springhead.delivery import (
     is_retryable,
     retry_after_delay,
 )
-from springhead.events import exact_event
+from springhead.events import validated_event
 from springhead.metrics import Metrics
 
 __all__ = ["DeliveryOutcome", "DeliveryResult", "Sender", "with_extensions"]
@@ -86,7 +86,7 @@ def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> Bas
     """A copy of ``event`` whose extensions are overwritten by ``extensions``."""
     if not extensions:
         return event
-    return exact_event({**event.get_attributes(), **extensions}, event.get_data())
+    return validated_event({**event.get_attributes(), **extensions}, event.get_data())
 
 
 def _to_binary(event: BaseCloudEvent, event_format: JSONFormat) -> HTTPMessage:

@@ -4,7 +4,7 @@ does not pass for either."""
 from __future__ import annotations
 
 import pytest
-from springhead.kube import ApiResource, Delta, Known, Selection, Snapshot
+from springhead.kube import ApiResource, CachedObject, Delta, Selection, Snapshot
 from springhead_apiserver.checkpoint import (
     checkpoint_from_text,
     checkpoint_to_text,
@@ -13,8 +13,8 @@ from springhead_apiserver.checkpoint import (
 )
 
 SELECTION = Selection(ApiResource("v1", "ConfigMap", "configmaps", namespaced=True), "ns")
-PLAIN = Known(uid="uid-a", namespace="ns", name="a", resource_version="11")
-OWNED = Known(
+PLAIN = CachedObject(uid="uid-a", namespace="ns", name="a", resource_version="11")
+OWNED = CachedObject(
     uid="uid-b",
     namespace="ns",
     name="b",
@@ -25,7 +25,7 @@ OWNED = Known(
 
 
 def test_a_checkpoint_keeps_everything_but_whole_objects() -> None:
-    kept = Known(
+    kept = CachedObject(
         uid="uid-c", namespace="", name="c", resource_version="13", object={"kind": "ConfigMap"}
     )
     snapshot = Snapshot(SELECTION.key, "25", (PLAIN, OWNED, kept))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from springhead.kube import Change, ChangeType, Known
+from springhead.kube import CachedObject, Change, ChangeType
 from springhead_apiserver.config import EventMode, OwnerSpec
 from springhead_apiserver.mapping import (
     change_event,
@@ -178,7 +178,7 @@ def test_change_event_attributes(mode: EventMode) -> None:
 def test_a_delete_is_identified_by_the_last_version_seen_before_it() -> None:
     deleted = obj("v1", "ConfigMap", "c")
     deleted["metadata"]["resourceVersion"] = "99"
-    previous = Known(uid="uid-c", namespace="ns", name="c", resource_version="42")
+    previous = CachedObject(uid="uid-c", namespace="ns", name="c", resource_version="42")
     event = change_event(
         Change(ChangeType.DELETE, deleted, previous),
         mode=EventMode.REFERENCE,
@@ -192,7 +192,7 @@ def test_an_update_is_identified_by_its_new_version_not_the_previous_one() -> No
     # An update carries ``previous`` too; only a delete takes its id from it.
     updated = obj("v1", "ConfigMap", "c")
     updated["metadata"]["resourceVersion"] = "99"
-    previous = Known(uid="uid-c", namespace="ns", name="c", resource_version="42")
+    previous = CachedObject(uid="uid-c", namespace="ns", name="c", resource_version="42")
     event = change_event(
         Change(ChangeType.UPDATE, updated, previous),
         mode=EventMode.REFERENCE,

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from springhead.kube import ApiResource, Delta, Known, KubeClient, Selection, Snapshot
+from springhead.kube import ApiResource, CachedObject, Delta, KubeClient, Selection, Snapshot
 from springhead_apiserver.checkpoint import checkpoint_to_text, journal_to_text
 from springhead_apiserver.state import (
     CONFIGMAP_BUDGET,
@@ -20,8 +20,8 @@ CONFIGMAPS = ApiResource("v1", "ConfigMap", "configmaps", namespaced=True)
 SELECTION = Selection(CONFIGMAPS, "ns")
 
 
-def known(name: str, rv: int) -> Known:
-    return Known(uid=f"uid-{name}", namespace="ns", name=name, resource_version=str(rv))
+def known(name: str, rv: int) -> CachedObject:
+    return CachedObject(uid=f"uid-{name}", namespace="ns", name=name, resource_version=str(rv))
 
 
 BASE = Snapshot(SELECTION.key, "10", (known("a", 1), known("b", 2)))

@@ -17,7 +17,7 @@ from urllib.request import url2pathname
 
 import aiohttp
 from cloudevents.core.base import BaseCloudEvent
-from springhead.events import exact_event
+from springhead.events import validated_event
 from springhead.runtime import SourceHost
 from springhead.sender import Sender
 
@@ -52,7 +52,7 @@ def item_event(item: FeedItem, *, feed_url: str, event_type: str) -> BaseCloudEv
         attributes["time"] = item.published
     published = item.published.isoformat() if item.published is not None else None
     data = {"title": item.title, "link": item.link, "summary": item.summary, "published": published}
-    return exact_event(attributes, data)
+    return validated_event(attributes, data)
 
 
 class FeedAdapter:

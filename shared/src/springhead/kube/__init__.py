@@ -27,12 +27,12 @@ from springhead.kube.client import (
     split_api_version,
 )
 from springhead.kube.informer import (
+    CachedObject,
     Change,
     ChangeType,
     Delta,
     Informer,
     InformerError,
-    Known,
     Selection,
     Snapshot,
     StopInformer,
@@ -56,7 +56,7 @@ __all__ = [
     "Delta",
     "Informer",
     "InformerError",
-    "Known",
+    "CachedObject",
     "KubeApiError",
     "KubeClient",
     "LeaderElector",

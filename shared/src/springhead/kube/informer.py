@@ -2,13 +2,13 @@
 
 An :class:`Informer` keeps, per object of one :class:`Selection` (a resource type in a namespace,
 with label and field selectors), what it last *handled*: uid, name, namespace, resourceVersion and
-optionally a fingerprint, the controller owner and the whole object. It calls the handler with
-one :class:`Change` (add, update or delete; the object; the previous :class:`Known`) at a time, in
-the order the API server reported them, and records a change only after the handler returned. So
+optionally a fingerprint, the controller owner and the whole object. It calls the handler with one
+:class:`Change` (add, update or delete; the object; the previous :class:`CachedObject`) at a time,
+in the order the API server reported them, and records a change only after the handler returned. So
 the cache always describes the state the handler has seen, and :meth:`Informer.snapshot` is a
-consistent position to resume from; :meth:`Informer.take_delta` gives just what changed since
-the previous snapshot or delta, so persisting the position costs little when little changed. How
-a position is stored is the caller's business (the ApiServer source keeps it in a ConfigMap).
+consistent position to resume from; :meth:`Informer.take_delta` gives just what changed since the
+previous snapshot or delta, so persisting the position costs little when little changed. How a
+position is stored is the caller's business (the ApiServer source keeps it in a ConfigMap).
 
 How it follows the API server:
 
@@ -50,7 +50,7 @@ __all__ = [
     "Delta",
     "Informer",
     "InformerError",
-    "Known",
+    "CachedObject",
     "Selection",
     "Snapshot",
     "StopInformer",
@@ -120,7 +120,7 @@ class Selection:
 
 
 @dataclass(frozen=True, slots=True)
-class Known:
+class CachedObject:
     """What the informer remembers of one object (as of the last change handled)."""
 
     uid: str
@@ -161,8 +161,8 @@ class Change:
     type: ChangeType
     object: Mapping[str, Any]
     """The object: as the API server sent it (apiVersion and kind always set); for a delete
-    found by a relist, its last known state (:meth:`Known.last_state`)."""
-    previous: Known | None
+    found by a relist, its last known state (:meth:`CachedObject.last_state`)."""
+    previous: CachedObject | None
     """What the informer knew before (None for an add)."""
     relisted: bool = False
     """True when the change was found by diffing a list, not reported by a watch."""
@@ -196,18 +196,18 @@ class Snapshot:
     selection: str
     """:attr:`Selection.key` of the informer that took it."""
     resource_version: str
-    objects: tuple[Known, ...]
+    objects: tuple[CachedObject, ...]
 
 
 @dataclass(frozen=True)
 class Delta:
     """Changes to an informer's cache since its previous snapshot or delta: uid -> the new
-    :class:`Known` (None: removed), and the position they lead to."""
+    :class:`CachedObject` (None: removed), and the position they lead to."""
 
     selection: str
     """:attr:`Selection.key` of the informer that took it."""
     resource_version: str
-    changes: Mapping[str, Known | None]
+    changes: Mapping[str, CachedObject | None]
 
     def apply(self, snapshot: Snapshot) -> Snapshot:
         """``snapshot`` moved forward by these changes; ValueError when it is another
@@ -339,8 +339,8 @@ class Informer:
         self.watch_timeout = watch_timeout
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self._cache: dict[str, Known] = {}
-        self._delta: dict[str, Known | None] = {}
+        self._cache: dict[str, CachedObject] = {}
+        self._delta: dict[str, CachedObject | None] = {}
         self._position: str | None = None
         if resume_from is not None:
             if resume_from.selection != selection.key:
@@ -387,8 +387,8 @@ class Informer:
         return self._error
 
     @property
-    def known(self) -> Mapping[str, Known]:
-        """The cache: uid -> :class:`Known`, as of the last change handled (read-only)."""
+    def known(self) -> Mapping[str, CachedObject]:
+        """The cache: uid -> :class:`CachedObject`, as of the last change handled (read-only)."""
         return self._cache
 
     @property
@@ -461,9 +461,9 @@ class Informer:
 
     # -- the event-loop side --------------------------------------------------------------------
 
-    def _remember(self, obj: Mapping[str, Any]) -> Known:
+    def _remember(self, obj: Mapping[str, Any]) -> CachedObject:
         metadata = _metadata(obj)
-        return Known(
+        return CachedObject(
             uid=str(metadata.get("uid", "")),
             namespace=str(metadata.get("namespace") or ""),
             name=str(metadata.get("name", "")),

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from springhead.backoff import jittered, pause
+from springhead.backoff import jittered, stopped_within
 from springhead.kube.client import KubeApiError, KubeClient
 
 __all__ = [
@@ -319,7 +319,7 @@ class LeaderElector:
             if await self._try(self.retry_period * (1 + JITTER)):
                 self._begin_term()
                 return True
-            if await pause(self._stopping, jittered(self.retry_period, JITTER)):
+            if await stopped_within(self._stopping, jittered(self.retry_period, JITTER)):
                 return False
         return False
 
@@ -328,7 +328,7 @@ class LeaderElector:
         stop was asked for."""
         last_renewal = self._monotonic()
         while not self._stopping.is_set():
-            if await pause(self._stopping, self.retry_period):
+            if await stopped_within(self._stopping, self.retry_period):
                 return
             deadline = last_renewal + self.renew_deadline
             while True:
@@ -342,7 +342,7 @@ class LeaderElector:
                 if self._observed.holder_identity not in ("", self.identity):
                     self._end_term(f"lease taken by {self._observed.holder_identity}")
                     return
-                if await pause(self._stopping, min(self.retry_period, remaining)):
+                if await stopped_within(self._stopping, min(self.retry_period, remaining)):
                     return
 
     async def _try(self, timeout: float) -> bool:

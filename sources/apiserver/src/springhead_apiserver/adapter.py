@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from springhead.backoff import exponential_backoff, pause
+from springhead.backoff import exponential_backoff, stopped_within
 from springhead.kube import (
     ApiResource,
     Change,
@@ -276,7 +276,7 @@ class ApiServerAdapter:
                     log.error(problem, extra={"status": exc.status, "detail": str(exc)})
                 self._problem = problem
             delay = exponential_backoff(failures, base=0.5, maximum=REDELIVERY_MAX_DELAY)
-            await pause(self._stopping, delay)
+            await stopped_within(self._stopping, delay)
         return None
 
     async def _save_first_position(self, informer: Informer) -> None:
@@ -372,14 +372,14 @@ class ApiServerAdapter:
                 "event not accepted by the sink nor a dead-letter sink; sending it again",
                 extra={"event_id": event.get_id(), "retry_in_s": round(delay, 3)},
             )
-            if await pause(self._stopping, delay):
+            if await stopped_within(self._stopping, delay):
                 raise StopInformer
 
     # -- persistence ----------------------------------------------------------------------------
 
     async def _persist_periodically(self) -> None:
         interval = self.settings.state_interval.total_seconds()
-        while not await pause(self._stopping, interval):
+        while not await stopped_within(self._stopping, interval):
             # Shielded: cancelling this helper on shutdown must not abandon a write whose
             # thread still runs; the final save waits for it (the lock) instead.
             await asyncio.shield(self._save_all())

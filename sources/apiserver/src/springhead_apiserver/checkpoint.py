@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from springhead.kube import Delta, Known, Snapshot
+from springhead.kube import CachedObject, Delta, Snapshot
 
 __all__ = ["checkpoint_from_text", "checkpoint_to_text", "journal_from_text", "journal_to_text"]
 
@@ -69,7 +69,7 @@ def _decode_checkpoint(data: bytes) -> Snapshot:
 def _decode_journal(data: bytes) -> Delta:
     try:
         document = _document(data)
-        changes: dict[str, Known | None] = {uid: None for uid in document["removed"]}
+        changes: dict[str, CachedObject | None] = {uid: None for uid in document["removed"]}
         for row in document["set"]:
             known = _known(row)
             changes[known.uid] = known
@@ -78,7 +78,7 @@ def _decode_journal(data: bytes) -> Delta:
         raise ValueError(f"not a journal: {exc}") from None
 
 
-def _row(known: Known) -> list[Any]:
+def _row(known: CachedObject) -> list[Any]:
     return [
         known.namespace,
         known.name,
@@ -89,9 +89,9 @@ def _row(known: Known) -> list[Any]:
     ]
 
 
-def _known(row: list[Any]) -> Known:
+def _known(row: list[Any]) -> CachedObject:
     namespace, name, uid, rv, fingerprint, controller = row
-    return Known(
+    return CachedObject(
         uid=str(uid),
         namespace=str(namespace),
         name=str(name),

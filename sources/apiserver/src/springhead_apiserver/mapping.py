@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
-from springhead.events import exact_event
+from springhead.events import validated_event
 from springhead.kube import Change, ChangeType, controller_of, guess_plural
 
 from springhead_apiserver.config import EventMode, OwnerSpec
@@ -122,4 +122,4 @@ def change_event(change: Change, *, mode: EventMode, source: str, time: datetime
         "name": str(metadata.get("name", "")),
         "namespace": str(metadata.get("namespace") or ""),
     }
-    return exact_event(attributes, json.dumps(data, separators=(",", ":")).encode())
+    return validated_event(attributes, json.dumps(data, separators=(",", ":")).encode())

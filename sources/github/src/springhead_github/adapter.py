@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
-from springhead.events import built_event
+from springhead.events import trusted_event
 from springhead.runtime import SourceHost
 from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest
 
@@ -109,7 +109,7 @@ def github_receiver(settings: GitHubSettings) -> Receiver:
         attributes.update(extensions)
         # Valid by construction (checked id, fixed names, non-empty string values), so built
         # without the SDK's re-validation; tests/test_receiver.py runs arbitrary payloads through.
-        return [built_event(attributes, request.body)]
+        return [trusted_event(attributes, request.body)]
 
     return receive
 

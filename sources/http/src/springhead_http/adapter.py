@@ -25,7 +25,7 @@ from springhead.cespec import (
     check_context_attribute,
     check_extension,
 )
-from springhead.events import built_event
+from springhead.events import trusted_event
 from springhead.runtime import SourceHost
 from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest, header_text
 
@@ -75,7 +75,7 @@ def _from_binary(request: WebhookRequest) -> BaseCloudEvent:
                 400, f"malformed CloudEvent: header {key} percent-encodes bytes that are not UTF-8"
             ) from None
     # The data exactly as sent, byte for byte.
-    return built_event(_checked(attributes), request.body or None)
+    return trusted_event(_checked(attributes), request.body or None)
 
 
 def _from_envelope(envelope: Any) -> BaseCloudEvent:
@@ -96,7 +96,7 @@ def _from_envelope(envelope: Any) -> BaseCloudEvent:
     elif "data" in envelope and attributes.get("datacontenttype") is None:
         # JSON-format data without a content type is JSON; binary mode has to say so.
         attributes["datacontenttype"] = "application/json"
-    return built_event(_checked(attributes), data)
+    return trusted_event(_checked(attributes), data)
 
 
 def _load_json(body: bytes) -> Any:
@@ -127,7 +127,7 @@ def _plain_event(request: WebhookRequest, settings: HttpSettings) -> BaseCloudEv
         attributes["datacontenttype"] = _from_header(
             "Content-Type", "datacontenttype", content_type
         )
-    return built_event(attributes, request.body or None)
+    return trusted_event(attributes, request.body or None)
 
 
 def _from_header(header: str, name: str, value: str) -> str:
@@ -161,7 +161,7 @@ def _with_headers(
             check_extension(name, value)
         except InvalidAttribute as exc:
             raise Rejection(400, f"header for {exc}") from None
-    return built_event({**attributes, **extra}, event.get_data())
+    return trusted_event({**attributes, **extra}, event.get_data())
 
 
 def http_receiver(settings: HttpSettings) -> Receiver:

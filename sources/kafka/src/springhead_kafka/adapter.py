@@ -33,7 +33,7 @@ from aiokafka import (
     ConsumerRebalanceListener,
 )
 from aiokafka.errors import KafkaError
-from springhead.backoff import exponential_backoff, pause
+from springhead.backoff import exponential_backoff, stopped_within
 from springhead.delivery import backoff_delay
 from springhead.metrics import Metrics
 from springhead.runtime import SourceHost
@@ -52,9 +52,9 @@ log = logging.getLogger("springhead.kafka")
 POLL_TIMEOUT_MS = 1000
 #: How long one offset commit may take before it counts as failed.
 COMMIT_TIMEOUT = 10.0
-#: Longest pause between two delivery rounds of an event nobody accepted.
+#: Longest stopped_within between two delivery rounds of an event nobody accepted.
 REDELIVERY_PAUSE_MAX = 30.0
-#: Longest pause between attempts to reach the brokers at start-up.
+#: Longest stopped_within between attempts to reach the brokers at start-up.
 START_BACKOFF_MAX = 30.0
 #: Share of SPRINGHEAD_SHUTDOWN_GRACE for finishing deliveries, then for the final commit and
 #: for leaving the group (the rest is the runtime's).
@@ -287,7 +287,7 @@ class KafkaAdapter:
                     },
                 )
                 return consumer
-            await pause(self._stopping, delay)
+            await stopped_within(self._stopping, delay)
         return None
 
     async def _fetch_loop(self) -> None:
@@ -321,7 +321,7 @@ class KafkaAdapter:
             error = fetch.exception()
             if isinstance(error, KafkaError):
                 log.warning("fetching failed", extra={"error": f"{type(error).__name__}: {error}"})
-                await pause(self._stopping, 1.0)
+                await stopped_within(self._stopping, 1.0)
                 continue
             if error is not None:
                 raise error

@@ -38,7 +38,7 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
-from springhead.events import built_event, exact_event
+from springhead.events import trusted_event, validated_event
 
 __all__ = [
     "KAFKA_EVENT_TYPE",
@@ -231,7 +231,7 @@ def _plain(
         attributes["datacontenttype"] = content_type.decode("utf-8", "replace").lower()
     # Valid by construction (tests/test_mapping.py checks it with the SDK's validation): fixed
     # attribute names, non-empty strings, an aware time, extension names of [a-z0-9] only.
-    return built_event(_with_kafka_metadata(attributes, record), record.value)
+    return trusted_event(_with_kafka_metadata(attributes, record), record.value)
 
 
 def _binary(record: KafkaRecord) -> BaseCloudEvent:
@@ -242,9 +242,9 @@ def _binary(record: KafkaRecord) -> BaseCloudEvent:
         value.decode("utf-8")  # the SDK decodes too; fail here with the header's name
         headers[header] = value
     # The data stays the raw value: the SDK would parse JSON data and re-serialise it.
-    parsed = from_binary(KafkaMessage(headers, None, b""), _FORMAT, exact_event)
+    parsed = from_binary(KafkaMessage(headers, None, b""), _FORMAT, validated_event)
     attributes = _with_kafka_metadata(dict(parsed.get_attributes()), record)
-    return exact_event(attributes, record.value)
+    return validated_event(attributes, record.value)
 
 
 def _structured(record: KafkaRecord, media_type: str) -> BaseCloudEvent:
@@ -260,9 +260,9 @@ def _structured(record: KafkaRecord, media_type: str) -> BaseCloudEvent:
     if "data" in envelope and "datacontenttype" not in envelope:
         # JSON-format data without a content type is JSON; binary mode has to say so.
         envelope["datacontenttype"] = "application/json"
-    parsed = _FORMAT.read(exact_event, json.dumps(envelope))
+    parsed = _FORMAT.read(validated_event, json.dumps(envelope))
     attributes = _with_kafka_metadata(dict(parsed.get_attributes()), record)
-    return exact_event(attributes, parsed.get_data())
+    return validated_event(attributes, parsed.get_data())
 
 
 # --- numbers as Java writes them ---------------------------------------------------------------

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
 from cloudevents.core.v1.event import CloudEvent
-from springhead.backoff import pause
+from springhead.backoff import stopped_within
 from springhead.runtime import SourceHost
 from springhead.sender import Sender
 
@@ -113,7 +113,7 @@ class PingAdapter:
         tick = self.schedule.next_tick(None, self.clock())
         while not self._stop.is_set():
             delay = (tick - self.clock()).total_seconds()
-            if delay > 0 and await pause(self._stop, delay):
+            if delay > 0 and await stopped_within(self._stop, delay):
                 return
             self.fire(tick)
             now = self.clock()
