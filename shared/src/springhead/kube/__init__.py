@@ -51,12 +51,12 @@ from springhead.kube.leader import (
 
 __all__ = [
     "ApiResource",
+    "CachedObject",
     "Change",
     "ChangeType",
     "Delta",
     "Informer",
     "InformerError",
-    "CachedObject",
     "KubeApiError",
     "KubeClient",
     "LeaderElector",

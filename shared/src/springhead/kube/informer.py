@@ -45,12 +45,12 @@ from springhead.backoff import exponential_backoff
 from springhead.kube.client import ApiResource, KubeApiError, KubeClient
 
 __all__ = [
+    "CachedObject",
     "Change",
     "ChangeType",
     "Delta",
     "Informer",
     "InformerError",
-    "CachedObject",
     "Selection",
     "Snapshot",
     "StopInformer",
