@@ -1,9 +1,10 @@
-"""The charts' schemas and README tables are what tests/charts/chart_docs.py generates, every
-values.yaml key is documented, and nothing derived is committed."""
+"""The charts' schemas, settings templates and README tables are what scripts/chart_docs.py
+generates, every values.yaml key is documented, and nothing derived is committed."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,15 +14,21 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from springhead_testinfra.charts import APPLICATION_CHARTS, CHARTS
 
-HERE = Path(__file__).resolve().parent
+GENERATOR = Path(__file__).resolve().parents[2] / "scripts" / "chart_docs.py"
+REGENERATE = "run uv run --no-sync python scripts/chart_docs.py"
 
 
 def _load_chart_docs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chart_docs", HERE / "chart_docs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """scripts/chart_docs.py as a module (registered, as dataclasses need, under a private name;
+    loaded once for every test module)."""
+    name = "_springhead_chart_docs"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, GENERATOR)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 chart_docs = _load_chart_docs()
@@ -38,19 +45,24 @@ def _value_paths(values: Any, schema: dict[str, Any], prefix: str = "") -> Itera
             yield path
 
 
-@pytest.mark.parametrize("chart", ["common", *APPLICATION_CHARTS])
-def test_schema_is_generated(chart: str) -> None:
-    committed = (CHARTS / chart / "values.schema.json").read_text()
-    assert committed == chart_docs.schema_text(chart), (
-        f"charts/{chart}/values.schema.json is stale: run "
-        "uv run --no-sync python tests/charts/chart_docs.py"
+GENERATED = chart_docs.generated_files()
+
+
+@pytest.mark.parametrize(
+    "path", sorted(GENERATED), ids=lambda path: str(path.relative_to(CHARTS.parent))
+)
+def test_generated_file_is_fresh(path: Path) -> None:
+    """Every schema, settings template and the README are what the generator makes now."""
+    assert path.is_file(), f"{path.relative_to(CHARTS.parent)} is missing: {REGENERATE}"
+    assert path.read_text() == GENERATED[path], (
+        f"{path.relative_to(CHARTS.parent)} is stale: {REGENERATE}"
     )
 
 
-def test_readme_tables_are_generated() -> None:
-    assert (CHARTS / "README.md").read_text() == chart_docs.readme_text(), (
-        "charts/README.md tables are stale: run uv run --no-sync python tests/charts/chart_docs.py"
-    )
+def test_every_chart_has_its_schema_and_table_generated() -> None:
+    for chart in ["common", *APPLICATION_CHARTS]:
+        assert CHARTS / chart / "values.schema.json" in GENERATED, chart
+    assert CHARTS / "README.md" in GENERATED
 
 
 @pytest.mark.parametrize("chart", APPLICATION_CHARTS)

@@ -1,4 +1,5 @@
-{{/* The ApiServerSource settings (APISERVER_*). */}}
+{{/* The ApiServerSource settings (APISERVER_*): the one-to-one ones generated in _settings.tpl;
+the JSON ones and the state ConfigMap's name written here. */}}
 
 {{/* The state ConfigMap's name ("" when disabled). */}}
 {{- define "springhead-apiserver.stateConfigMap" -}}
@@ -30,14 +31,10 @@
 {{- if or $spec.owner.apiVersion $spec.owner.kind }}{{ $owner = toJson $spec.owner }}{{ end -}}
 {{- $selector := $spec.namespaceSelector -}}
 {{- if kindIs "map" $selector }}{{ $selector = toJson $selector }}{{ end -}}
+{{- include "springhead-apiserver.settingsEnv" . }}
 {{- include "springhead-common.envFromDict" (dict
       "APISERVER_RESOURCES" (include "springhead-apiserver.resourcesJson" .)
-      "APISERVER_NAMESPACES" (join "," $spec.namespaces)
       "APISERVER_NAMESPACE_SELECTOR" $selector
       "APISERVER_OWNER" $owner
-      "APISERVER_MODE" $spec.mode
-      "APISERVER_EMIT_EXISTING" (ternary "true" "" $spec.emitExisting)
-      "APISERVER_IGNORE_STATUS_UPDATES" (ternary "true" "" $spec.ignoreStatusUpdates)
-      "APISERVER_STATE_CONFIGMAP" (include "springhead-apiserver.stateConfigMap" .)
-      "APISERVER_STATE_INTERVAL" $spec.stateInterval) }}
+      "APISERVER_STATE_CONFIGMAP" (include "springhead-apiserver.stateConfigMap" .)) }}
 {{- end -}}

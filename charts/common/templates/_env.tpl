@@ -75,26 +75,8 @@ SinkBinding injects them - K_SINK, K_CE_OVERRIDES and K_CA_CERTS. Takes dict "ct
 {{- end }}
 {{- end -}}
 
-{{/* The delivery spec (Knative's duck type) as SPRINGHEAD_DELIVERY_*; unset fields are left out. */}}
-{{- define "springhead-common.deliveryEnv" -}}
-{{- $delivery := .Values.delivery | default dict -}}
-{{- $deadLetter := $delivery.deadLetterSink | default dict -}}
-{{- include "springhead-common.envFromDict" (dict
-      "SPRINGHEAD_DELIVERY_RETRY" $delivery.retry
-      "SPRINGHEAD_DELIVERY_BACKOFF_POLICY" $delivery.backoffPolicy
-      "SPRINGHEAD_DELIVERY_BACKOFF_DELAY" $delivery.backoffDelay
-      "SPRINGHEAD_DELIVERY_TIMEOUT" $delivery.timeout
-      "SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX" $delivery.retryAfterMax
-      "SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK" $deadLetter.uri) }}
-{{- end -}}
-
-{{/* Runtime settings every process shares (log level, content mode, shutdown grace). */}}
-{{- define "springhead-common.runtimeEnv" -}}
-{{- include "springhead-common.envFromDict" (dict
-      "SPRINGHEAD_LOG_LEVEL" .Values.logLevel
-      "SPRINGHEAD_CONTENT_MODE" .Values.contentMode
-      "SPRINGHEAD_SHUTDOWN_GRACE" .Values.shutdownGrace) }}
-{{- end -}}
+{{/* The delivery spec (SPRINGHEAD_DELIVERY_*, "springhead-common.deliveryEnv") and the runtime
+settings every process shares ("springhead-common.runtimeEnv") are generated: _settings.tpl. */}}
 
 {{/* The user's own variables: secretEnv (from existing Secrets) and extraEnv (EnvVar list). */}}
 {{- define "springhead-common.userEnv" -}}
@@ -109,19 +91,8 @@ SinkBinding injects them - K_SINK, K_CE_OVERRIDES and K_CA_CERTS. Takes dict "ct
 {{/* Webhook receiving (http and github sources): WEBHOOK_* and the credentials from
 webhook.auth.existingSecret. */}}
 {{- define "springhead-common.webhookEnv" -}}
-{{- $webhook := .Values.webhook -}}
-{{- include "springhead-common.envFromDict" (dict
-      "WEBHOOK_PATH" $webhook.path
-      "WEBHOOK_MAX_BODY_BYTES" $webhook.maxBodyBytes
-      "WEBHOOK_RATE_LIMIT" $webhook.rateLimit
-      "WEBHOOK_RATE_BURST" $webhook.rateBurst
-      "WEBHOOK_MAX_IN_FLIGHT" $webhook.maxInFlight
-      "WEBHOOK_RETRY_AFTER" $webhook.retryAfter
-      "SPRINGHEAD_HEAD_TIMEOUT" $webhook.headTimeout
-      "SPRINGHEAD_BODY_TIMEOUT" $webhook.bodyTimeout
-      "SPRINGHEAD_IDLE_TIMEOUT" $webhook.idleTimeout
-      "SPRINGHEAD_MAX_INBOUND_CONNECTIONS" $webhook.maxConnections) }}
-{{- $auth := $webhook.auth }}
+{{- include "springhead-common.webhookSettingsEnv" . }}
+{{- $auth := .Values.webhook.auth }}
 {{- with $auth.bearerTokenKey }}
 {{ include "springhead-common.secretEnv" (dict "name" "WEBHOOK_BEARER_TOKEN" "secret" $auth.existingSecret "key" .) }}
 {{- end }}

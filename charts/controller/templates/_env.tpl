@@ -1,19 +1,14 @@
-{{/* The controller's settings (CONTROLLER_*). The chart installs the CRDs (crds/), so the
-controller never creates them. */}}
+{{/* The controller's settings (CONTROLLER_*): the one-to-one ones generated in _settings.tpl,
+the Lease's only with leader election. The chart installs the CRDs (crds/), so the controller
+never creates them. */}}
 {{- define "springhead-controller.leaseName" -}}
 {{- default (include "springhead-common.fullname" .) .Values.leaderElection.leaseName -}}
 {{- end -}}
 
 {{- define "springhead-controller.env" -}}
 {{- $leader := .Values.leaderElection -}}
-{{- include "springhead-common.envFromDict" (dict
-      "CONTROLLER_INSTALL_CRDS" "false"
-      "CONTROLLER_LEADER_ELECTION" (ternary "true" "false" $leader.enabled)
-      "SINK_BINDING_SELECTION_MODE" .Values.selectionMode
-      "CONTROLLER_CLUSTER_DOMAIN" .Values.clusterDomain
-      "CONTROLLER_WORKERS" .Values.workers
-      "CONTROLLER_PATCH_CONCURRENCY" .Values.patchConcurrency
-      "CONTROLLER_RESYNC" .Values.resync) }}
+{{- include "springhead-common.envFromDict" (dict "CONTROLLER_INSTALL_CRDS" "false") }}
+{{- include "springhead-controller.settingsEnv" . }}
 {{- if $leader.enabled }}
 {{- include "springhead-common.envFromDict" (dict
       "CONTROLLER_LEASE_NAME" (include "springhead-controller.leaseName" .)

@@ -1,13 +1,8 @@
-{{/* The GitHubSource settings (GITHUB_*), read by the source and by the hooks command. */}}
+{{/* The GitHubSource settings (GITHUB_*), read by the source and by the hooks command (the
+one-to-one ones generated in _settings.tpl; the Secrets' variables written here). */}}
 {{- define "springhead-github.env" -}}
 {{- $github := .Values.github -}}
-{{- include "springhead-common.envFromDict" (dict
-      "GITHUB_OWNER_AND_REPOSITORY" $github.ownerAndRepository
-      "GITHUB_EVENT_TYPES" (join "," $github.eventTypes)
-      "GITHUB_API_URL" $github.apiURL
-      "GITHUB_WEB_URL" $github.webURL
-      "GITHUB_ALLOW_SHA1" (ternary "true" "" $github.allowSha1)
-      "GITHUB_INSECURE_NO_SECRET" (ternary "true" "" $github.insecureNoSecret)) }}
+{{- include "springhead-github.settingsEnv" . }}
 {{- with $github.webhookSecret.existingSecret }}
 {{ include "springhead-common.secretEnv" (dict "name" "GITHUB_WEBHOOK_SECRET" "secret" . "key" $github.webhookSecret.key) }}
 {{- end }}
@@ -16,13 +11,7 @@
 {{/* What only `python -m springhead_github hooks` reads: the public URL and the credentials. */}}
 {{- define "springhead-github.hooksEnv" -}}
 {{- $hooks := .Values.hooks -}}
-{{- include "springhead-common.envFromDict" (dict
-      "GITHUB_WEBHOOK_URL" $hooks.webhookURL
-      "GITHUB_HOOK_ACTIVE" (ternary "true" "false" $hooks.active)
-      "GITHUB_HOOK_INSECURE_SSL" (ternary "true" "false" $hooks.insecureSSL)
-      "GITHUB_APP_ID" $hooks.app.id
-      "GITHUB_APP_INSTALLATION_ID" $hooks.app.installationId
-      "GITHUB_REDELIVER_WINDOW" $hooks.redeliver.window) }}
+{{- include "springhead-github.hookSettingsEnv" . }}
 {{- with $hooks.token.existingSecret }}
 {{ include "springhead-common.secretEnv" (dict "name" "GITHUB_TOKEN" "secret" . "key" $hooks.token.key) }}
 {{- end }}

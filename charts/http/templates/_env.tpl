@@ -1,4 +1,5 @@
-{{/* The HTTP source's settings: WEBHOOK_* and HTTP_*. */}}
+{{/* The HTTP source's settings: WEBHOOK_* and HTTP_* (the one-to-one ones generated in
+_settings.tpl; the header map and the HMAC secret written here). */}}
 {{- define "springhead-http.env" -}}
 {{- $http := .Values.http -}}
 {{- $headers := list -}}
@@ -6,12 +7,8 @@
 {{- $headers = append $headers (printf "%s=%s" $header $extension) }}
 {{- end }}
 {{- include "springhead-common.webhookEnv" . }}
-{{- include "springhead-common.envFromDict" (dict
-      "HTTP_EVENT_TYPE" $http.eventType
-      "HTTP_EVENT_SOURCE" $http.eventSource
-      "HTTP_IDEMPOTENCY_HEADER" $http.idempotencyHeader
-      "HTTP_HEADER_EXTENSIONS" (join "," $headers)
-      "HTTP_HMAC_HEADER" $http.hmac.header) }}
+{{- include "springhead-http.settingsEnv" . }}
+{{- include "springhead-common.envFromDict" (dict "HTTP_HEADER_EXTENSIONS" (join "," $headers)) }}
 {{- with $http.hmac.key }}
 {{ include "springhead-common.secretEnv" (dict "name" "HTTP_HMAC_SECRET" "secret" $http.hmac.existingSecret "key" .) }}
 {{- end }}

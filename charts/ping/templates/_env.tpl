@@ -1,18 +1,12 @@
-{{/* The PingSource settings as PING_* variables. */}}
+{{/* The PingSource settings as PING_* variables: the one-to-one ones are generated
+(_settings.tpl); leader election is written here (the Lease variables only when enabled). */}}
 {{- define "springhead-ping.leaseName" -}}
 {{- default (printf "pingsource-%s" (include "springhead-common.fullname" .)) .Values.ping.leaderElection.leaseName -}}
 {{- end -}}
 
 {{- define "springhead-ping.env" -}}
-{{- $ping := .Values.ping -}}
-{{- $leader := $ping.leaderElection -}}
-{{- include "springhead-common.envFromDict" (dict
-      "PING_SCHEDULE" $ping.schedule
-      "PING_TIMEZONE" $ping.timezone
-      "PING_CONTENT_TYPE" $ping.contentType
-      "PING_DATA" $ping.data
-      "PING_DATA_BASE64" $ping.dataBase64
-      "PING_CATCHUP_WINDOW" $ping.catchupWindow) }}
+{{- $leader := .Values.ping.leaderElection -}}
+{{- include "springhead-ping.settingsEnv" . }}
 {{- if $leader.enabled }}
 {{- include "springhead-common.envFromDict" (dict
       "PING_LEADER_ELECTION" "true"
