@@ -535,6 +535,8 @@ def _process_default(setting: Setting) -> str:
 def _describe(setting: Setting) -> str:
     """``VARIABLE: docstring`` (reST literals as Markdown), with the process's default."""
     text = " ".join(setting.description.split()).replace("``", "`")
+    if _strip_none(setting.info.annotation)[0] is timedelta and "ISO-8601" not in text:
+        text += " (ISO-8601 duration, e.g. PT10S)"
     described = f"{setting.env}: {text}" if text else setting.env
     default = _process_default(setting)
     if not default or default in text:
@@ -1594,15 +1596,20 @@ def chart_schema(chart: str) -> Schema:
 _HIDDEN = {"springhead-common", "global"}
 
 
-def leaf_paths(schema: Schema, prefix: str = "") -> Iterator[tuple[str, Schema]]:
+def leaf_paths(
+    schema: Schema, prefix: str = "", *, objects: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, Schema]]:
     """Every documented setting: dotted path and its schema (objects with declared properties
-    are descended into; free-form structures are one setting)."""
+    are descended into, and listed themselves too when in ``objects``; free-form structures are
+    one setting)."""
     for name, node in (schema.get("properties") or {}).items():
         if name in _HIDDEN or node.get("description") == "(not a setting)":
             continue
         path = f"{prefix}{name}"
         if node.get("type") == "object" and node.get("additionalProperties") is False:
-            yield from leaf_paths(node, f"{path}.")
+            if path in objects:
+                yield path, node
+            yield from leaf_paths(node, f"{path}.", objects=objects)
         else:
             yield path, node
 
@@ -1639,7 +1646,9 @@ def table_for(chart: str) -> str:
     """The values table of ``chart``: key, default (from its values.yaml), description."""
     values = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text()) or {}
     lines = ["| key | default | description |", "|---|---|---|"]
-    for path, node in leaf_paths(chart_schema(chart)):
+    # A variable given as an object (APISERVER_OWNER) gets a row of its own above its keys.
+    bound = frozenset(b.path for b in bound_settings(chart)) if chart in CHARTED else frozenset()
+    for path, node in leaf_paths(chart_schema(chart), objects=bound):
         description = _cell(str(node.get("description", "")))
         if "enum" in node:
             description += " (" + ", ".join(f"`{v}`" if v else '`""`' for v in node["enum"]) + ")"
