@@ -63,6 +63,7 @@ __all__ = [
     "settings_of",
     "table_for",
     "unplaced",
+    "value_kind",
     "write_all",
 ]
 
@@ -607,12 +608,20 @@ def _values_expr(path: str, *, tolerant: bool) -> str:
     return f"{expression}.{last}"
 
 
+def value_kind(setting: Setting) -> str:
+    """How a value becomes the variable's text: ``list`` (joined with commas), ``flag`` (a
+    boolean: "true", or the chart's text for false) or ``text`` (as it is)."""
+    if _is_list(setting):
+        return "list"
+    return "flag" if _strip_none(setting.info.annotation)[0] is bool else "text"
+
+
 def _env_expr(bound: Bound, *, tolerant: bool) -> str:
     value = _values_expr(bound.path, tolerant=tolerant)
-    if _is_list(bound.setting):
+    kind = value_kind(bound.setting)
+    if kind == "list":
         return f'(join "," {value})'
-    kind, _ = _strip_none(bound.setting.info.annotation)
-    if kind is bool:
+    if kind == "flag":
         return f'(ternary "true" "{bound.flag_false}" {value})'
     return value
 

@@ -8,12 +8,14 @@ written)."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import importlib
 import importlib.util
 import inspect
 import json
 import re
 import sys
+import typing
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -123,6 +125,67 @@ def test_exceptions_name_variables_that_exist(charted: str) -> None:
         reads |= {s.env for cls in chart_docs.SHARED.classes for s in chart_docs.settings_of(cls)}
     named = [*entry.paths, *entry.by_hand, *entry.flags, *entry.fixed, *entry.absent]
     assert sorted(set(named) - reads) == []
+
+
+def _sample(bound: Any) -> tuple[Any, str]:
+    """A value for ``bound``'s key that is not its default, and the variable's text for it."""
+    kind = chart_docs.value_kind(bound.setting)
+    if kind == "flag":
+        return True, "true"
+    if kind == "list":
+        return ["a", "b"], "a,b"
+    annotation = bound.setting.info.annotation
+    text = str(annotation)
+    if "timedelta" in text:
+        return "PT7S", "PT7S"
+    if "int" in text:
+        return 7, "7"
+    if "float" in text:
+        return 2.5, "2.5"
+    members = [m for a in [annotation, *typing.get_args(annotation)] if isinstance(a, type)
+               and issubclass(a, enum.Enum) for m in a]  # fmt: skip
+    if members:
+        return members[-1].value, members[-1].value
+    return f"sample-{bound.setting.env.lower()}", f"sample-{bound.setting.env.lower()}"
+
+
+#: What a chart needs besides the settings to render every workload that reads them.
+_BASE_VALUES: dict[str, dict[str, Any]] = {
+    "github": {"hooks": {"enabled": True}},
+}
+
+
+@pytest.mark.parametrize("chart", list(chart_docs.CHARTED))
+def test_generated_mapping_renders_every_variable(charts: Any, chart: str, tmp_path: Path) -> None:
+    """Helm renders each one-to-one setting's value as its variable, in a workload that runs
+    the class reading it (schema checks off: the values are samples, not a coherent spec)."""
+    values: dict[str, Any] = json.loads(json.dumps(_BASE_VALUES.get(chart, {})))
+    expected: dict[str, str] = {}
+    for bound in chart_docs.bound_settings(chart):
+        if bound.by_hand:
+            continue
+        value, text = _sample(bound)
+        *parents, last = bound.path.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+        expected[bound.setting.env] = text
+    assert expected, chart
+    file = tmp_path / "values.yaml"
+    file.write_text(json.dumps(values))
+    docs = charts.render(chart, "--values", str(file), "--skip-schema-validation")
+    rendered: dict[str, str] = {}
+    for doc in docs:
+        spec = doc.get("spec") or {}
+        template = spec.get("template") or (spec.get("jobTemplate") or {}).get("spec", {}).get(
+            "template"
+        )
+        for container in ((template or {}).get("spec") or {}).get("containers") or []:
+            for entry in container.get("env") or []:
+                if "value" in entry:
+                    rendered[entry["name"]] = entry["value"]
+    assert {env: rendered.get(env) for env in expected} == expected
 
 
 def _covered() -> set[type]:
