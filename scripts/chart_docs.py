@@ -35,7 +35,7 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
-from springhead.config import AdapterSettings
+from springhead.config import ProcessSettings, SourceSettings
 from springhead.webhook import WebhookSettings
 from springhead_apiserver.config import ApiServerSettings
 from springhead_controller.config import ControllerSettings
@@ -90,6 +90,8 @@ class Setting:
     """pydantic's field (type, default, constraints)."""
     description: str
     """The field's description, or its attribute docstring."""
+    file_for: str = ""
+    """For ``X_FILE``, the companion of a secret ``X`` read from the file it names: ``X``."""
 
 
 @functools.cache
@@ -170,7 +172,11 @@ def settings_of(cls: type[BaseModel], *, _prefix: str = "", _path: str = "") -> 
             settings += settings_of(group, _prefix=f"{env}{delimiter}", _path=f"{path}.")
             continue
         owner, doc = _documentation(cls, name)
-        settings.append(Setting(env, path, owner, info, info.description or doc))
+        base = cls.model_fields.get(name.removesuffix("_file")) if name.endswith("_file") else None
+        file_for = ""
+        if base is not None and env == f"{_env_names(cls, name[:-5], base, _prefix)[0]}_FILE":
+            file_for = env.removesuffix("_FILE")
+        settings.append(Setting(env, path, owner, info, info.description or doc, file_for))
     return tuple(settings)
 
 
@@ -185,7 +191,9 @@ class Charted:
     name by ``sections`` unless ``paths`` names it), mapped one-to-one by a generated template
     (``_settings.tpl``) or, when listed in ``by_hand``, by the chart's own ``_env.tpl``;
     ``fixed`` by the chart itself; or ``absent``: not a value of the chart (settable through
-    ``extraEnv``). Each non-value entry says why.
+    ``extraEnv``). Each non-value entry says why. A secret's ``X_FILE`` companion is never a
+    value: the chart gives ``X`` from an existing Secret (``secretKeyRef``); ``X_FILE`` is for a
+    file mounted by other means (``extraEnv`` and a volume).
     """
 
     classes: tuple[type[BaseModel], ...]
@@ -213,7 +221,7 @@ def _camel(words: str) -> str:
 #: How every chart gives the shared settings (the adapter contract, the delivery spec, the
 #: runtime, webhook receiving).
 SHARED = Charted(
-    classes=(AdapterSettings, WebhookSettings),
+    classes=(ProcessSettings, SourceSettings, WebhookSettings),
     sections=(("SPRINGHEAD_DELIVERY_", "delivery"), ("WEBHOOK_", "webhook"), ("SPRINGHEAD_", "")),
     paths={
         "K_SINK": "sink.uri",
@@ -259,14 +267,6 @@ SHARED = Charted(
         ("springhead-common.runtimeEnv", ""),
     ),
 )
-
-#: What only a process that sends events reads (the controller sends none).
-_SENDER_ONLY = (
-    "K_SINK", "K_CE_OVERRIDES", "K_CA_CERTS", "K_SINK_TIMEOUT", "SPRINGHEAD_CONTENT_MODE",
-    "SPRINGHEAD_MAX_CONNECTIONS", "SPRINGHEAD_DELIVERY_RETRY", "SPRINGHEAD_DELIVERY_BACKOFF_POLICY",
-    "SPRINGHEAD_DELIVERY_BACKOFF_DELAY", "SPRINGHEAD_DELIVERY_TIMEOUT",
-    "SPRINGHEAD_DELIVERY_RETRY_AFTER_MAX", "SPRINGHEAD_DELIVERY_DEAD_LETTER_SINK",
-)  # fmt: skip
 
 #: What only a webhook source's settings mean (the others' port serves health and metrics).
 _RECEIVER_ONLY = {
@@ -333,11 +333,6 @@ CHARTED: dict[str, Charted] = {
         },
         by_hand=frozenset({"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_APP_PRIVATE_KEY"}),
         flags={"GITHUB_HOOK_ACTIVE": "false", "GITHUB_HOOK_INSECURE_SSL": "false"},
-        absent={
-            "GITHUB_WEBHOOK_SECRET_FILE": "the chart reads the secret from a Secret (secretKeyRef)",
-            "GITHUB_TOKEN_FILE": "the chart reads the token from a Secret (secretKeyRef)",
-            "GITHUB_APP_PRIVATE_KEY_FILE": "the chart reads the key from a Secret (secretKeyRef)",
-        },
         templates=(
             ("springhead-github.settingsEnv", "github"),
             ("springhead-github.hookSettingsEnv", "hooks"),
@@ -405,12 +400,11 @@ CHARTED: dict[str, Charted] = {
         absent={
             "CONTROLLER_KUBECONFIG": "in a pod: its ServiceAccount",
             "CONTROLLER_LEASE_NAMESPACE": "the Lease is in the release's namespace (the Role's)",
-            **{env: "the controller sends no events" for env in _SENDER_ONLY},
             **_RECEIVER_ONLY,
         },
         templates=(("springhead-controller.settingsEnv", ""),),
     ),
-    "containersource": Charted(classes=(AdapterSettings,), absent=_RECEIVER_ONLY),
+    "containersource": Charted(classes=(SourceSettings,), absent=_RECEIVER_ONLY),
 }
 
 
@@ -459,8 +453,8 @@ def unplaced(chart: str) -> dict[str, str]:
     (``fixed``/``absent``), with what is missing."""
     missing: dict[str, str] = {}
     charted, shared = CHARTED[chart], _shared_envs()
-    for env in chart_settings(chart):
-        if env in charted.fixed or env in charted.absent:
+    for env, setting in chart_settings(chart).items():
+        if setting.file_for or env in charted.fixed or env in charted.absent:
             continue
         owner = SHARED if env in shared else charted
         if env in owner.fixed or env in owner.absent:
@@ -475,7 +469,7 @@ def bound_settings(chart: str) -> list[Bound]:
     charted, shared = CHARTED[chart], _shared_envs()
     bound: list[Bound] = []
     for env, setting in chart_settings(chart).items():
-        if env in charted.fixed or env in charted.absent:
+        if setting.file_for or env in charted.fixed or env in charted.absent:
             continue
         owner = SHARED if env in shared else charted
         path = _values_path(owner, env)

@@ -18,11 +18,12 @@ import sys
 import typing
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings
+from springhead.config import FromFile, ProcessSettings
 from springhead_ping.config import PingSettings
 from springhead_testinfra.charts import CHARTS
 
@@ -266,6 +267,19 @@ def test_a_variable_outside_every_rule_must_be_placed(monkeypatch: pytest.Monkey
     assert chart_docs.unplaced("ping") == {
         "ODD_SETTING": "no values path (sections/paths) and not fixed or absent"
     }
+
+
+def test_a_secret_file_companion_is_known_as_one() -> None:
+    """``X_FILE`` (added to every class for a :class:`FromFile` setting) is the file form of
+    ``X``, never a chart value of its own."""
+
+    class WithSecret(ProcessSettings):
+        token: Annotated[str | None, FromFile()] = Field(default=None, validation_alias="MY_TOKEN")
+        """A token."""
+
+    found = {s.env: s.file_for for s in chart_docs.settings_of(WithSecret)}
+    assert (found["MY_TOKEN"], found["MY_TOKEN_FILE"]) == ("", "MY_TOKEN")
+    assert [env for env, of in found.items() if of] == ["MY_TOKEN_FILE"]
 
 
 def test_nested_groups_and_prefixes_are_walked() -> None:
