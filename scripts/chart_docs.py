@@ -1,5 +1,6 @@
 """The one source of every chart's ``values.schema.json``, of the settings templates
-(``templates/_settings.tpl``) and of the values tables in ``charts/README.md``.
+(``templates/_settings.tpl``), of the values tables in ``charts/README.md`` and of the
+variables tables in the READMEs (``<!-- settings-table: NAME -->``, :data:`SETTINGS_TABLES`).
 
 The settings classes are the truth: each environment variable a chart's processes read is found
 by walking the classes' fields (:func:`settings_of`), placed at a values path (:data:`CHARTED`:
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml  # type: ignore[import-untyped]
+from feed_source.config import FeedSettings
 from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
@@ -59,6 +61,8 @@ __all__ = [
     "generated_files",
     "leaf_paths",
     "readme_text",
+    "settings_readme_text",
+    "settings_table",
     "settings_group",
     "settings_of",
     "table_for",
@@ -199,7 +203,7 @@ class Charted:
     classes: tuple[type[BaseModel], ...]
     """The settings classes the chart's processes read."""
     sections: tuple[tuple[str, str], ...] = ()
-    """``(variable prefix, values section)``: ``PING_CATCHUP_WINDOW`` -> ``ping.catchupWindow``."""
+    """``(variable prefix, values section)``: ``PING_SOME_THING`` -> ``ping.someThing``."""
     paths: Mapping[str, str] = field(default_factory=dict)
     """Variables whose values path does not follow from their name."""
     by_hand: frozenset[str] = frozenset()
@@ -1675,6 +1679,74 @@ def schema_text(chart: str) -> str:
     return json.dumps(chart_schema(chart), indent=2) + "\n"
 
 
+# -- the variables tables in the READMEs --------------------------------------------------------
+
+ROOT = CHARTS_DIR.parent
+
+#: ``<!-- settings-table: NAME -->`` -> (the class, classes whose variables another table lists).
+SETTINGS_TABLES: dict[str, tuple[type[BaseModel], tuple[type[BaseModel], ...]]] = {
+    "contract": (SourceSettings, ()),
+    "ping": (PingSettings, (SourceSettings,)),
+    "http": (HttpSettings, (SourceSettings,)),
+    "github": (GitHubSettings, (WebhookSettings,)),
+    "github-hooks": (HookSettings, (GitHubSettings,)),
+    "kafka": (KafkaSettings, (SourceSettings,)),
+    "apiserver": (ApiServerSettings, (SourceSettings,)),
+    "controller": (ControllerSettings, (ProcessSettings,)),
+    "feed": (FeedSettings, (SourceSettings,)),
+}
+
+#: The files holding settings tables.
+SETTINGS_READMES = tuple(
+    ROOT / path
+    for path in (
+        "README.md",
+        "sources/github/README.md",
+        "sources/apiserver/README.md",
+        "examples/feed/README.md",
+    )
+)
+
+
+def _default_cell(setting: Setting) -> str:
+    if setting.info.is_required():
+        return "**required**"
+    default = setting.info.get_default(call_default_factory=True)
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    text = _process_default(setting)
+    if text:
+        return f"`{text}`"
+    return "empty" if default == "" else "none"
+
+
+def settings_table(name: str) -> str:
+    """The variables table ``name``: each variable the class reads that the excluded classes do
+    not (a secret's ``X_FILE`` form is said once, beside the secrets convention), its field's
+    description and the process's default."""
+    cls, excluded = SETTINGS_TABLES[name]
+    elsewhere = {s.env for other in excluded for s in settings_of(other)}
+    lines = ["| variable | meaning | default |", "|---|---|---|"]
+    for setting in settings_of(cls):
+        if setting.env in elsewhere or setting.file_for:
+            continue
+        text = " ".join(setting.description.split()).replace("``", "`")
+        lines.append(f"| `{setting.env}` | {_cell(text)} | {_default_cell(setting)} |")
+    return "\n".join(lines) + "\n"
+
+
+_SETTINGS_TABLE = re.compile(
+    r"(<!-- settings-table: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /settings-table -->)", re.S
+)
+
+
+def settings_readme_text(path: Path) -> str:
+    """``path`` with every settings table regenerated."""
+    return _SETTINGS_TABLE.sub(
+        lambda m: m.group(1) + settings_table(m.group("name")) + m.group(4), path.read_text()
+    )
+
+
 def generated_files() -> dict[Path, str]:
     """Every generated file and its content: the schemas, the settings templates, the README."""
     files = {
@@ -1684,6 +1756,8 @@ def generated_files() -> dict[Path, str]:
     for chart in ["common", *(name for name in CHARTED if CHARTED[name].templates)]:
         files[CHARTS_DIR / chart / "templates" / "_settings.tpl"] = settings_template(chart)
     files[README] = readme_text()
+    for path in SETTINGS_READMES:
+        files[path] = settings_readme_text(path)
     return files
 
 
@@ -1700,5 +1774,5 @@ def write_all() -> list[Path]:
 if __name__ == "__main__":
     written = write_all()
     for path in written:
-        sys.stdout.write(f"wrote {path.relative_to(CHARTS_DIR.parent)}\n")
+        sys.stdout.write(f"wrote {path.relative_to(ROOT)}\n")
     sys.stdout.write(f"{len(written)} file(s) changed\n")

@@ -1,5 +1,6 @@
-"""The charts' schemas, settings templates and README tables are what scripts/chart_docs.py
-generates, every values.yaml key is documented, and nothing derived is committed."""
+"""The charts' schemas, settings templates, values tables and the READMEs' variables tables are
+what scripts/chart_docs.py generates, every values.yaml key is documented, and nothing derived
+is committed."""
 
 from __future__ import annotations
 
