@@ -38,6 +38,7 @@ from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 from springhead.config import ProcessSettings, SourceSettings
+from springhead.names import DNS_LABEL_PATTERN, EXTENSION_NAME_PATTERN, extension_name_problem
 from springhead.webhook import WebhookSettings
 from springhead_apiserver.config import ApiServerSettings
 from springhead_controller.config import ControllerSettings
@@ -672,9 +673,8 @@ def settings_template(chart: str) -> str:
 # -- building blocks -------------------------------------------------------------------------
 
 ISO_DURATION = r"^$|^P((\d+(\.\d+)?[YMWD])+(T(\d+(\.\d+)?[HMS])+)?|T(\d+(\.\d+)?[HMS])+)$"
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-EXTENSION_NAME = r"^[a-z0-9]{1,20}$"
-EXTENSION_NAME_RE = re.compile(EXTENSION_NAME)
+NAME_PATTERN = DNS_LABEL_PATTERN
+EXTENSION_NAME = EXTENSION_NAME_PATTERN
 SPEC_ATTRIBUTES = [
     "id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time",
     "data", "data_base64",
@@ -902,7 +902,7 @@ def sink_settings(*, binding_toggle: bool = True) -> dict[str, Schema]:
                             "only extensions may be overridden"
                         )
                         for name in SPEC_ATTRIBUTES
-                        if EXTENSION_NAME_RE.match(name)
+                        if extension_name_problem(name) is None
                     },
                     "additionalProperties": {"type": ["string", "number", "boolean"]},
                 }
