@@ -32,6 +32,9 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     leader_election: bool = True
     """Reconcile only while holding the Lease, so several replicas are safe."""
 
+    lease_name: str = ""
+    """Name of the Lease the replicas share; empty means ``springhead-controller``."""
+
     selection_mode: SelectionMode = Field(
         default=SelectionMode.EXCLUSION, validation_alias="SINK_BINDING_SELECTION_MODE"
     )

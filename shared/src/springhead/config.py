@@ -279,7 +279,9 @@ class ProcessSettings(BaseSettings):
     """Log level: DEBUG, INFO, WARNING or ERROR."""
 
     event_loop: EventLoop = Field(default=EventLoop.AUTO, validation_alias="SPRINGHEAD_EVENT_LOOP")
-    """Event loop: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``."""
+    """Event loop: ``auto`` (uvloop when installed: the HTTP and GitHub images install it; fewer
+    instructions per request for a little more memory, bench/RESULTS.md (z)), ``asyncio`` (the
+    smallest footprint) or ``uvloop`` (an error when it is not installed)."""
 
     _from_files: set[str] = PrivateAttr(default_factory=set)
 

@@ -24,6 +24,9 @@ class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
 
     settings_prefix = "PING"
 
+    lease_name: str = ""
+    """Name of the Lease the replicas share; empty means ``pingsource-<NAME>``."""
+
     schedule: str = Field(default="* * * * *", validation_alias="PING_SCHEDULE")
     """Cron schedule: 5 fields, 6 with seconds first, or a descriptor such as ``@hourly``;
     may start with ``CRON_TZ=<zone>`` or ``TZ=<zone>`` when ``PING_TIMEZONE`` is empty."""
