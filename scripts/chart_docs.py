@@ -265,6 +265,7 @@ SHARED = Charted(
         "SPRINGHEAD_MAX_CONNECTIONS": "not a chart value yet (extraEnv)",
         "SPRINGHEAD_HOST": "the pod listens on every address",
         "SPRINGHEAD_EVENT_LOOP": "the image's default; extraEnv to change it",
+        "SPRINGHEAD_REVISION": "set by the image build (the commit it was built from)",
     },
     templates=(
         ("springhead-common.deliveryEnv", "delivery"),

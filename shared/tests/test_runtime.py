@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.metadata
 import json
+import os
 import signal
+import subprocess
 import sys
 
 import aiohttp
 import pytest
-from springhead.config import SourceSettings, load_settings
-from springhead.runtime import SourceHost, serve
+from springhead.config import ProcessSettings, SourceSettings, load_settings
+from springhead.runtime import SourceHost, build_of, serve
 from springhead.testing import RecordingSink, SourceProcess, adapter_env
 
 EVERY_SECOND = "* * * * * *"
@@ -225,4 +228,43 @@ async def test_the_source_host_gives_the_adapter_the_sender_and_the_metrics(
     assert await serve(settings, factory) == 0
     (host,) = seen
     assert host.sender.sink == sink.url
-    assert host.sender.metrics is host.metrics  # the sender reports into the host's registry
+    # The sender reports into the host's registry.
+    assert host.sender.metrics.registry is host.metrics.registry
+
+
+# --- the build: --version and springhead_build_info -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "distribution"),
+    [("springhead_ping", "springhead-ping"), ("springhead_controller", "springhead-controller")],
+)
+def test_version_names_the_service_the_version_and_the_revision(
+    module: str, distribution: str
+) -> None:
+    version = importlib.metadata.version("springhead")
+    env = {"PATH": os.environ.get("PATH", ""), "SPRINGHEAD_REVISION": "0123abc"}
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--version"], env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"{distribution} {version} (revision 0123abc)\n"
+
+
+def test_build_info_names_the_version_and_the_revision() -> None:
+    settings = load_settings(ProcessSettings, {"SPRINGHEAD_REVISION": "0123abc"})
+    version = importlib.metadata.version("springhead")
+    assert build_of(settings) == (version, "0123abc")
+    development = load_settings(ProcessSettings, {})
+    assert build_of(development)[1] == (
+        version.partition("+g")[2].partition(".")[0] if "+g" in version else "unknown"
+    )
+
+
+async def test_the_build_is_a_metric_of_every_process(sink: RecordingSink) -> None:
+    env = ping_env(sink, SPRINGHEAD_REVISION="0123abc")
+    async with SourceProcess("springhead_ping", env) as source:
+        _, text = await get(source.port, "/metrics")
+    version = importlib.metadata.version("springhead")
+    line = f'springhead_build_info{{revision="0123abc",version="{version}"}} 1.0'
+    assert line in text.splitlines()

@@ -28,8 +28,8 @@ def run() -> None:
     if sys.argv[1:] == ["crds"]:
         print_crds()
         return
-    if sys.argv[1:]:
-        sys.stderr.write("usage: python -m springhead_controller [crds]\n")
+    if sys.argv[1:] not in ([], ["--version"]):
+        sys.stderr.write("usage: python -m springhead_controller [--version | crds]\n")
         raise SystemExit(2)
     process_main(ControllerSettings, Controller.from_settings)
 

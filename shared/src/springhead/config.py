@@ -275,6 +275,11 @@ class ProcessSettings(BaseSettings):
     )
     """How long in-flight deliveries may take to finish after SIGTERM (ISO-8601, default PT25S)."""
 
+    revision: str = Field(default="", validation_alias="SPRINGHEAD_REVISION")
+    """The source revision (git commit) the running build came from: set by the image build, not
+    by users. Shown by ``--version`` and in ``springhead_build_info``; unset in a development
+    checkout, where the version names the commit."""
+
     log_level: str = Field(default="INFO", validation_alias="SPRINGHEAD_LOG_LEVEL")
     """Log level: DEBUG, INFO, WARNING or ERROR."""
 

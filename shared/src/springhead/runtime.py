@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.metadata
 import logging
 import os
 import signal
@@ -57,6 +58,7 @@ __all__ = [
     "ServiceFactory",
     "SourceFactory",
     "SourceHost",
+    "build_of",
     "loop_factory",
     "main",
     "process_main",
@@ -280,6 +282,7 @@ async def _host(
             max_connections=settings.max_inbound_connections,
         ),
     )
+    metrics.set_build(*build_of(settings))
     if isinstance(service, HasReadiness):
         server.ready_check = service.is_ready
     if isinstance(service, HasRoutes):
@@ -402,9 +405,44 @@ def process_main(settings_cls: type[SettingsT], factory: ServiceFactory[Settings
     raise SystemExit(status)
 
 
+def build_of(settings: ProcessSettings) -> tuple[str, str]:
+    """``(version, revision)`` of the running build: Springhead's version (one for every package)
+    and the revision ``SPRINGHEAD_REVISION`` names, else the commit a development version carries
+    (``0.2.1.dev3+g1a2b3c4`` -> ``1a2b3c4``), else ``unknown``."""
+    try:
+        version = importlib.metadata.version("springhead")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    revision = settings.revision
+    if not revision:
+        local = version.partition("+")[2]
+        commits = [part[1:] for part in local.split(".") if part.startswith("g") and len(part) > 1]
+        revision = commits[0] if commits else "unknown"
+    return version, revision
+
+
+def _print_version(settings_cls: type[ProcessSettings]) -> None:
+    """``--version``: the service's distribution, the version and the revision, on stdout."""
+    package = settings_cls.__module__.partition(".")[0]
+    try:
+        name = importlib.metadata.distribution(package).metadata["Name"]
+    except importlib.metadata.PackageNotFoundError:
+        name = package
+    try:
+        settings = load_settings(ProcessSettings)
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(EXIT_CONFIG) from None
+    version, revision = build_of(settings)
+    sys.stdout.write(f"{name} {version} (revision {revision})\n")
+    raise SystemExit(0)
+
+
 def _load(
     settings_cls: type[SettingsT],
 ) -> tuple[SettingsT, Callable[[], asyncio.AbstractEventLoop] | None]:
+    if sys.argv[1:] == ["--version"]:
+        _print_version(settings_cls)
     try:
         settings = load_settings(settings_cls)
         new_loop = loop_factory(settings.event_loop)

@@ -31,7 +31,7 @@ from springhead.delivery import (
     retry_after_delay,
 )
 from springhead.events import validated_event
-from springhead.metrics import Metrics
+from springhead.metrics import DeliveryMetrics, Metrics
 
 __all__ = ["DeliveryOutcome", "DeliveryResult", "Sender", "with_extensions"]
 
@@ -119,7 +119,7 @@ class Sender:
     ) -> None:
         self.sink = sink
         self.policy = policy or DeliveryPolicy()
-        self.metrics = metrics or Metrics()
+        self.metrics = DeliveryMetrics((metrics or Metrics()).registry)
         self._overrides = dict(overrides or {})
         self._encode = to_structured if content_mode is ContentMode.STRUCTURED else _to_binary
         self._headers = {"Kn-Namespace": namespace}

@@ -20,8 +20,10 @@ def run(argv: Sequence[str] | None = None) -> None:
         from springhead_github.hooks import hooks_command
 
         raise SystemExit(hooks_command(args[1:]))
-    if args:
-        sys.stderr.write("usage: python -m springhead_github [hooks register|unregister]\n")
+    if args and args != ["--version"]:
+        sys.stderr.write(
+            "usage: python -m springhead_github [--version | hooks register|unregister]\n"
+        )
         raise SystemExit(2)
     main(GitHubSettings, github_adapter)
 
