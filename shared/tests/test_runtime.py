@@ -197,6 +197,9 @@ async def test_the_process_host_serves_health_and_metrics_without_a_sink() -> No
         assert "sink" not in started
         for path in ("/healthz", "/readyz", "/metrics"):
             assert (await get(process.port, path))[0] == 200
+        _, metrics = await get(process.port, "/metrics")
+        assert "springhead_build_info{" in metrics
+        assert "springhead_events_sent" not in metrics  # it sends nothing: no delivery series
         process.signal(signal.SIGTERM)
         assert await process.wait() == 0
     assert not any(entry.get("level") == "warning" for entry in process.logs)
