@@ -48,8 +48,8 @@ from cloudevents.core.v1.event import CloudEvent
 from springhead.config import BackoffPolicy
 from springhead.delivery import DeliveryPolicy
 from springhead.sender import Sender
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
 from springhead.webhook import sign
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -928,7 +928,7 @@ def write_results(measured: dict[str, list[str]], args: str, output: Path) -> st
         f"Written by `make bench` (`python bench/run.py{args}`) on "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
         f"Machine: {machine()}. Sink: bench/fast_sink.py in its own process over loopback "
-        "(scenarios a, e, j), the springhead.testing RecordingSink (b, c, d).",
+        "(scenarios a, e, j), the springhead_testing RecordingSink (b, c, d).",
     ]
     if kept:
         lines.append(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from springhead.kube import KubeApiError, KubeClient
-from springhead.testing import SourceProcess
+from springhead_testing import SourceProcess
 
 SELECTED_LABEL = {"bench.springhead.dev/role": "emitter"}
 PATCH_CONCURRENCY = 16

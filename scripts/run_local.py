@@ -16,8 +16,8 @@ import asyncio
 import signal
 import sys
 
-from springhead.testing import ReceivedRequest, RecordingSink, SourceProcess, adapter_env
-from springhead.testing.display import format_request
+from springhead_testing import ReceivedRequest, RecordingSink, SourceProcess, adapter_env
+from springhead_testing.display import format_request
 
 
 def _show(request: ReceivedRequest) -> None:

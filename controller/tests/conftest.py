@@ -1,6 +1,6 @@
 """Fixtures for the controller's tests against the real kube-apiserver.
 
-``cluster``: a :class:`Cluster` helper (springhead.testing.kube's raw-JSON calls in threads and
+``cluster``: a :class:`Cluster` helper (springhead_testing.kube's raw-JSON calls in threads and
 ``eventually``, plus injected variables and conditions). ``namespace``: a fresh namespace per test.
 ``controller``: the controller running in the test's event loop (leader election off).
 """
@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from springhead.config import load_settings
 from springhead.kube import KubeClient
-from springhead.testing.kube import Cluster as BaseCluster
 from springhead_controller.binding import bound_injection, pod_spec_of, subject_kind
 from springhead_controller.config import ControllerSettings
 from springhead_controller.controller import Controller
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing.kube import Cluster as BaseCluster
 
 
 class Cluster(BaseCluster):

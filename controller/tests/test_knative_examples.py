@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from springhead.testing.kube import custom_resource_definition
+from springhead_testing.kube import custom_resource_definition
 
 if TYPE_CHECKING:
     from conftest import Cluster

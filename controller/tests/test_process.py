@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 from springhead.config import ConfigError, load_settings, source_variables_in
-from springhead.testing import SourceProcess
-from springhead.testing.kube import deployment_manifest
 from springhead_controller.config import ControllerSettings
 from springhead_controller.crds import crd_manifests, install_crds
 from springhead_controller.selectors import SelectionMode
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing import SourceProcess
+from springhead_testing.kube import deployment_manifest
 
 if TYPE_CHECKING:
     from conftest import Cluster

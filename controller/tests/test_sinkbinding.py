@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from springhead.testing.kube import custom_resource_definition
 from springhead_controller.controller import Controller
 from springhead_controller.sinkbindings import FINALIZER
+from springhead_testing.kube import custom_resource_definition
 
 if TYPE_CHECKING:
     from conftest import Cluster

@@ -20,8 +20,8 @@ from springhead.kube import (
     KubeClient,
     Selection,
 )
-from springhead.testing.kube import service_account_kubeconfig
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing.kube import service_account_kubeconfig
 
 CONFIGMAPS = ApiResource("v1", "ConfigMap", "configmaps", namespaced=True)
 

@@ -19,7 +19,7 @@ PACKAGES = sorted(
     and info.name != "springhead_testinfra"
 )
 #: Modules that are not library API: the pytest plugin and the event-display script.
-EXEMPT = frozenset({"springhead.testing.fixtures", "springhead.testing.display"})
+EXEMPT = frozenset({"springhead_testing.fixtures", "springhead_testing.display"})
 #: The modules of the Kubernetes layer, whose names ``springhead.kube`` re-exports.
 KUBE_MODULES = ["springhead.kube.client", "springhead.kube.informer", "springhead.kube.leader"]
 

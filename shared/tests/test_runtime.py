@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from springhead.config import ProcessSettings, SourceSettings, load_settings
 from springhead.runtime import SourceHost, build_of, serve
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
 
 EVERY_SECOND = "* * * * * *"
 

@@ -15,7 +15,7 @@ from cloudevents.core.v1.event import CloudEvent
 from springhead.config import BackoffPolicy, ContentMode
 from springhead.delivery import DeliveryPolicy
 from springhead.sender import DeliveryOutcome, Sender
-from springhead.testing import RecordingSink
+from springhead_testing import RecordingSink
 
 FAST = DeliveryPolicy(retry=3, backoff_policy=BackoffPolicy.LINEAR, backoff_delay=0.001)
 

@@ -12,8 +12,8 @@ from cloudevents.core.v1.event import CloudEvent
 from springhead.config import load_settings
 from springhead.delivery import DeliveryPolicy
 from springhead.sender import Sender
-from springhead.testing import RecordingSink
 from springhead.webhook import Rejection, WebhookAdapter, WebhookRequest, WebhookSettings
+from springhead_testing import RecordingSink
 
 
 def as_event(request: WebhookRequest) -> list[CloudEvent]:

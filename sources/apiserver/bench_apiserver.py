@@ -245,7 +245,7 @@ def bare_kubernetes_rss() -> float:
 async def start_source(
     kube: Any, sink: TimingSink, namespace: str, mode: str, *, state: bool = True
 ) -> Any:
-    from springhead.testing import SourceProcess, adapter_env
+    from springhead_testing import SourceProcess, adapter_env
 
     env = adapter_env(
         sink.url,

@@ -14,14 +14,14 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 from springhead.kube import KubeClient
-from springhead.testing import SourceProcess
-from springhead.testing.kube import (
+from springhead_testinfra.kube import KubeCluster
+from springhead_testing import SourceProcess
+from springhead_testing.kube import (
     Cluster,
     deployment_manifest,
     resource_path,
     token_kubeconfig,
 )
-from springhead_testinfra.kube import KubeCluster
 
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 SOURCES = "sources.knative.dev/v1"

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 from springhead.kube import KubeApiError, KubeClient
-from springhead.testing.kube import resource_path
 from springhead_testinfra.charts import CHARTS, ci_values_files
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing.kube import resource_path
 
 CI_FILES = [
     pytest.param(chart, path, id=f"{chart}-{path.name}") for chart, path in ci_values_files()

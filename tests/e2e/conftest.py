@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 from springhead.kube import KubeClient
-from springhead.testing.kube import Cluster
 from springhead_testinfra.charts import Charts
 from springhead_testinfra.helm import Helm
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing.kube import Cluster
 
 
 class Deployer:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from springhead.testing import RecordingSink, SourceProcess
-from springhead.testing.kube import Cluster, token_kubeconfig
+from springhead_testing import RecordingSink, SourceProcess
+from springhead_testing.kube import Cluster, token_kubeconfig
 
 if TYPE_CHECKING:
     from conftest import Deployer

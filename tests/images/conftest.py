@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from springhead.testing import SourceProcess
 from springhead_testinfra.dockerfiles import (
     BuiltImage,
     DockerIgnore,
@@ -29,6 +28,7 @@ from springhead_testinfra.dockerfiles import (
     build_offline,
     parse_dockerfile,
 )
+from springhead_testing import SourceProcess
 
 REPO = Path(__file__).resolve().parents[2]
 

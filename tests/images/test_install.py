@@ -24,7 +24,6 @@ import aiohttp
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
 from springhead_testinfra.dockerfiles import (
     BuiltImage,
     DockerfileError,
@@ -32,6 +31,7 @@ from springhead_testinfra.dockerfiles import (
     parse_dockerfile,
 )
 from springhead_testinfra.process import free_ports
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
 
 if TYPE_CHECKING:
     from conftest import ImageBuilds, Service
@@ -44,7 +44,7 @@ HEAVY_CLIENTS = frozenset({"kubernetes", "aiokafka", "pygithub", "apscheduler"})
 #: Development tools and test infrastructure: never in an image.
 DEV_ONLY = frozenset(
     {"pytest", "pytest-asyncio", "mypy", "ruff", "hypothesis", "import-linter"}
-    | {"springhead-testinfra", "fastapi"}
+    | {"springhead-testing", "springhead-testinfra", "fastapi"}
     # uvicorn serves every source, but without [standard]'s reloader and websockets
     | {"watchfiles", "websockets"}
 )

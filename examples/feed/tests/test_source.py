@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from feed_source.adapter import item_event
 from feed_source.feed import FeedItem
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
 
 FAST = "PT0.2S"
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from springhead.kube import ApiResource, KubeClient
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
-from springhead.testing.kube import service_account_kubeconfig
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing.kube import service_account_kubeconfig
 
 CONFIGMAPS = ApiResource("v1", "ConfigMap", "configmaps", namespaced=True)
 

@@ -7,9 +7,9 @@ import signal
 from collections import Counter
 from typing import Any
 
-from springhead.testing import RecordingSink
 from springhead_apiserver.mapping import event_id
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing import RecordingSink
 
 ADD = "dev.knative.apiserver.resource.add"
 UPDATE = "dev.knative.apiserver.resource.update"

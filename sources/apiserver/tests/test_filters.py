@@ -12,13 +12,13 @@ import aiohttp
 import pytest
 from springhead.config import load_settings
 from springhead.kube import ApiResource, KubeApiError, KubeClient
-from springhead.testing import RecordingSink, SourceProcess
-from springhead.testing.kube import custom_resource_definition
 from springhead_apiserver.config import ApiServerSettings
 from springhead_apiserver.mapping import event_id
 from springhead_apiserver.rbac import rbac_manifests
 from springhead_testinfra.kube import KubeCluster
 from springhead_testinfra.process import wait_until
+from springhead_testing import RecordingSink, SourceProcess
+from springhead_testing.kube import custom_resource_definition
 
 GROUP = "test.springhead.dev"
 GADGETS = ApiResource(f"{GROUP}/v1", "Gadget", "gadgets", namespaced=True)

@@ -8,9 +8,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from springhead.testing import RecordingSink
 from springhead_apiserver.mapping import event_id
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing import RecordingSink
 
 
 def data_of(event: Any) -> Any:

@@ -29,11 +29,11 @@ from springhead.asgi import Server
 from springhead.config import load_settings
 from springhead.runtime import SourceHost
 from springhead.sender import Sender
-from springhead.testing import ReceivedRequest, RecordingSink
-from springhead.testing.raw import exchange, is_text
 from springhead.webhook import Rejection, WebhookRequest, sign
 from springhead_github.adapter import github_adapter, github_receiver
 from springhead_github.config import GitHubSettings
+from springhead_testing import ReceivedRequest, RecordingSink
+from springhead_testing.raw import exchange, is_text
 
 SECRET = "It's a Secret to Everybody"
 PAYLOADS = [p.read_bytes() for p in sorted((Path(__file__).parent / "data/payloads").glob("*/*"))]

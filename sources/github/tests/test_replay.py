@@ -10,10 +10,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
-from springhead.testing.slow_clients import open_slow_clients, rss_bytes
 from springhead.webhook import sign
 from springhead_github.attributes import MAPPED_EVENTS
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing.slow_clients import open_slow_clients, rss_bytes
 
 DATA = Path(__file__).parent / "data"
 PAYLOADS = sorted((DATA / "payloads").glob("*/*.json"))

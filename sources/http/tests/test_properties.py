@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
-from springhead.testing.raw import exchange, is_text
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing.raw import exchange, is_text
 
 TOKEN = "t0ken"
 TOKEN_CHARS = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"

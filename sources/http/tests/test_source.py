@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from springhead.asgi import MAX_HEAD_BYTES
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
-from springhead.testing.slow_clients import open_slow_clients, rss_bytes
 from springhead.webhook import sign
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing.slow_clients import open_slow_clients, rss_bytes
 
 DATA = Path(__file__).parent / "data"
 

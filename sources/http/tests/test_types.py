@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import aiohttp
 import pytest
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
 
 BASE = {"specversion": "1.0", "id": "A234-1234-1234", "type": "t", "source": "/s"}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import TopicPartition
 from springhead.sender import Sender
-from springhead.testing import RecordingSink
 from springhead_kafka.adapter import KafkaAdapter, _Partition
 from springhead_kafka.config import KafkaSettings
+from springhead_testing import RecordingSink
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 from springhead.config import load_settings
-from springhead.testing import RecordingSink
 from springhead_kafka.config import KafkaSettings
+from springhead_testing import RecordingSink
 
 
 def sasl(broker: Any, mechanism: str) -> dict[str, str]:

@@ -14,8 +14,8 @@ from urllib.parse import unquote
 
 import aiohttp
 import pytest
-from springhead.testing import RecordingSink, SourceProcess
 from springhead_kafka.mapping import KeyType, key_extension, record_to_event
+from springhead_testing import RecordingSink, SourceProcess
 
 
 def wire(value: Any) -> str:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from springhead.config import load_settings
 from springhead.runtime import SourceHost
 from springhead.sender import Sender
-from springhead.testing import RecordingSink
 from springhead_ping.adapter import PING_EVENT_TYPE, PingAdapter
 from springhead_ping.config import PingSettings
+from springhead_testing import RecordingSink
 
 TICK = datetime(2026, 11, 22, 8, 30, 0, tzinfo=UTC)
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cloudevents.core.base import BaseCloudEvent
 from springhead.kube import KubeClient
-from springhead.testing import RecordingSink, SourceProcess, adapter_env
 from springhead_ping.replicas import CATCHUP_EXTENSION, LAST_TICK_ANNOTATION, parse_tick
 from springhead_testinfra.kube import KubeCluster
+from springhead_testing import RecordingSink, SourceProcess, adapter_env
 
 SECOND = timedelta(seconds=1)
 

@@ -1,6 +1,6 @@
 """Event display: print received CloudEvents readably, like Knative's event-display.
 
-``python -m springhead.testing.display --port 8099`` runs a sink that prints every event.
+``python -m springhead_testing.display --port 8099`` runs a sink that prints every event.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.exceptions import BaseCloudEventException
 
-from springhead.testing.sink import ReceivedRequest, RecordingSink
+from springhead_testing.sink import ReceivedRequest, RecordingSink
 
 __all__ = ["format_event", "format_request", "main"]
 

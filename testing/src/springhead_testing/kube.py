@@ -2,8 +2,8 @@
 ``eventually`` to wait for a condition with a deadline, minimal CustomResourceDefinitions, and
 kubeconfigs for users with few rights.
 
-Needs the ``kube`` extra (``springhead[kube]``); nothing else in :mod:`springhead.testing` imports
-this module, so the sink and process helpers stay light.
+Needs the ``kube`` extra (``springhead-testing[kube]``); nothing else in
+:mod:`springhead_testing` imports this module, so the sink and process helpers stay light.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """pytest fixtures for source tests, loaded through the ``pytest11`` entry point.
 
-``sink``: a started :class:`~springhead.testing.RecordingSink` on loopback (needs pytest-asyncio).
+``sink``: a started :class:`~springhead_testing.RecordingSink` on loopback (needs pytest-asyncio).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 if importlib.util.find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
 
-    from springhead.testing.sink import RecordingSink
+    from springhead_testing.sink import RecordingSink
 
     @pytest_asyncio.fixture
     async def sink() -> AsyncIterator[RecordingSink]:
