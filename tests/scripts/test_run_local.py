@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_run_local_shows_ping_and_http_events_flowing() -> None:
