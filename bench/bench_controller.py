@@ -1,6 +1,6 @@
 """Controller benchmark against a real kube-apiserver (from springhead-testinfra).
 
-    uv run --no-sync python controller/bench_controller.py [--subjects 200] [--watched 1000]
+    uv run --no-sync python bench/bench_controller.py [--subjects 200] [--watched 1000]
 
 (g) SinkBinding fan-out: ``--watched`` Deployments exist, ``--subjects`` of them match a label
     selector; from the POST of a SinkBinding selecting them, how long until each one's pod
@@ -24,26 +24,14 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
+from harness import log, rss_mib
 from springhead.kube import KubeApiError, KubeClient
 from springhead_testing import SourceProcess
 
 SELECTED_LABEL = {"bench.springhead.dev/role": "emitter"}
 PATCH_CONCURRENCY = 16
-
-
-def log(message: str) -> None:
-    sys.stderr.write(f"[bench] {message}\n")
-    sys.stderr.flush()
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def kubernetes_import_rss() -> float:

@@ -1,7 +1,7 @@
 """Kafka source benchmark: delivered events/s and RSS under a backlog, against same-run baselines.
 Scenario (j) of bench/run.py (``python bench/run.py --only j``), or on its own:
 
-    uv run --no-sync python sources/kafka/bench_kafka.py [--quick]
+    uv run --no-sync python bench/bench_kafka.py [--quick]
 
 (j1) Throughput: a real Apache Kafka broker (testinfra) holds ``total`` records in a 1-partition and
 a 4-partition topic; the Kafka source (its own process) delivers them to bench/fast_sink.py (its own
@@ -11,48 +11,35 @@ the same events from memory at the same concurrency (ordered: one per partition;
 KAFKA_MAX_IN_FLIGHT). Targets: unordered >= 0.8 of the baseline, ordered with 4 partitions
 >= 0.5 (one partition ordered is one event at a time: shown, no target).
 (j2) Memory: RSS of the source while it works through a backlog of ``backlog`` records (4
-partitions), sampled every 100 ms; beside it the bare-Python baseline of run.py. Target: peak
-<= 150 MiB.
-
-The helpers (FastSink, run_concurrently, rss_mib, bare_python_rss, log, verdict, PAYLOAD, Sender,
-DeliveryPolicy, BackoffPolicy, SourceProcess, adapter_env) are bench/run.py's, loaded from it.
+partitions), sampled every 100 ms; beside it the bare-Python baseline (bench/harness.py).
+Target: peak <= 150 MiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import os
 import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-_RUN = Path(__file__).resolve().parents[2] / "bench" / "run.py"
-_spec = importlib.util.spec_from_file_location("springhead_bench_run", _RUN)
-if _spec is None or _spec.loader is None:
-    raise ImportError(f"cannot load {_RUN}")
-_run = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _run
-_spec.loader.exec_module(_run)
-
-PAYLOAD = _run.PAYLOAD
-BackoffPolicy = _run.BackoffPolicy
-DeliveryPolicy = _run.DeliveryPolicy
-FastSink = _run.FastSink
-Sender = _run.Sender
-SourceProcess = _run.SourceProcess
-adapter_env = _run.adapter_env
-bare_python_rss = _run.bare_python_rss
-log = _run.log
-machine = _run.machine
-rss_mib = _run.rss_mib
-run_concurrently = _run.run_concurrently
-verdict = _run.verdict
-
+from harness import (
+    PAYLOAD,
+    FastSink,
+    bare_python_rss,
+    cpu_seconds,
+    log,
+    machine,
+    rss_mib,
+    run_concurrently,
+    verdict,
+)
+from springhead.config import BackoffPolicy
+from springhead.delivery import DeliveryPolicy
+from springhead.sender import Sender
+from springhead_testing import SourceProcess, adapter_env
 
 # --- (j) Kafka source -----------------------------------------------------------------------------
 
@@ -131,12 +118,6 @@ def kafka_source_env(sink_url: str, bootstrap: str, topic: str, **env: str) -> d
         SPRINGHEAD_EVENT_LOOP="asyncio",
         **env,
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def kafka_source_rate(
@@ -331,6 +312,16 @@ def kafka_lines(result: dict[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+async def kafka_section(*, quick: bool) -> list[str]:
+    """Scenario (j) as bench/run.py reports it: the section's lines, or a line saying why the run
+    did not complete (the other scenarios' results are kept)."""
+    total, backlog, seconds, rounds = KAFKA_QUICK if quick else KAFKA_FULL
+    try:
+        return kafka_lines(await bench_kafka(total, backlog, seconds, rounds))
+    except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the rest
+        return ["## (j) Kafka source", "", f"Did not complete: {exc!r}", ""]
 
 
 # --- standalone ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """ApiServer source benchmarks on the real kube-apiserver, each with a baseline of the same run.
 
-    uv run --no-sync python sources/apiserver/bench_apiserver.py [--quick] [--objects N]
+    uv run --no-sync python bench/bench_apiserver.py [--quick] [--objects N]
 
 Scenarios (the target in brackets):
 
@@ -36,24 +36,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from harness import HERE, p99, rss_mib, verdict
+
 UPDATE = "dev.knative.apiserver.ref.update"
 
 
 def log(message: str) -> None:
     sys.stderr.write(f"[bench apiserver] {message}\n")
     sys.stderr.flush()
-
-
-def rss_mib(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field}")
-
-
-def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
 # --- helper processes ----------------------------------------------------------------------
@@ -119,7 +109,7 @@ class TimingSink:
     """bench/fast_sink.py as a child process, recording each event's arrival time."""
 
     def __init__(self) -> None:
-        fast_sink = Path(__file__).resolve().parents[2] / "bench" / "fast_sink.py"
+        fast_sink = HERE / "fast_sink.py"
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our script
             [sys.executable, str(fast_sink), "--record-arrivals"], stdout=subprocess.PIPE, text=True
         )
@@ -362,10 +352,6 @@ async def bench_apiserver(
         client.close()
         await asyncio.to_thread(kube.close)
     return result
-
-
-def verdict(ok: bool) -> str:
-    return "meets target" if ok else "**misses target**"
 
 
 def apiserver_lines(r: dict[str, Any]) -> list[str]:
