@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import (
@@ -32,10 +32,9 @@ from aiokafka import (
 )
 from aiokafka.errors import KafkaError
 from springhead.backoff import exponential_backoff, stopped_within
-from springhead.delivery import backoff_delay
 from springhead.metrics import Metrics
 from springhead.runtime import SourceHost
-from springhead.sender import Sender
+from springhead.sender import DeliveryResult, Sender
 
 from springhead_kafka.committer import Committer
 from springhead_kafka.config import KafkaSettings, OnExhausted, Ordering
@@ -49,8 +48,6 @@ __all__ = ["KafkaAdapter"]
 
 log = logging.getLogger("springhead.kafka")
 
-#: Longest pause between two delivery rounds of an event nobody accepted.
-REDELIVERY_PAUSE_MAX = 30.0
 #: Longest pause between attempts to reach the brokers at start-up.
 START_BACKOFF_MAX = 30.0
 #: Share of SPRINGHEAD_SHUTDOWN_GRACE for finishing deliveries, then for the final commit and
@@ -331,36 +328,26 @@ class KafkaAdapter:
                 "record delivered as a plain event",
                 extra={**_where(record), "reason": mapped.invalid},
             )
-        rounds = 0
-        while True:
+        if settings.on_exhausted is OnExhausted.COMMIT:
             result = await self.sender.send(mapped.event)
-            if result.accepted:
-                outcome = result.outcome.value
-                break
-            if settings.on_exhausted is OnExhausted.COMMIT:
-                outcome = "lost"
-                log.error(
-                    "event lost: no sink accepted it; committing past it",
-                    extra={
-                        **_where(record),
-                        "event_id": mapped.event.get_id(),
-                        "status": result.status,
-                    },
-                )
-                break
-            rounds += 1
-            self.metrics.redeliveries.labels(part.topic).inc()
-            wait = min(backoff_delay(self.sender.policy, min(rounds, 16)), REDELIVERY_PAUSE_MAX)
-            log.warning(
-                "event not accepted; delivering it again, its partition waits",
+        else:
+            # No stop event: a revoke or shutdown ends this by cancelling the delivery once its
+            # drain time ran out, so an event refused meanwhile still gets that time.
+            result = await self.sender.send_until_accepted(
+                mapped.event, on_refused=self._redelivering(part, record)
+            )
+        if result.accepted:
+            outcome = result.outcome.value
+        else:
+            outcome = "lost"
+            log.error(
+                "event lost: no sink accepted it; committing past it",
                 extra={
                     **_where(record),
-                    "round": rounds,
+                    "event_id": mapped.event.get_id(),
                     "status": result.status,
-                    "pause_s": wait,
                 },
             )
-            await asyncio.sleep(wait)
         self._committer.done(part, record.offset)
         counter = part.done_counters.get(outcome)
         if counter is None:
@@ -368,6 +355,26 @@ class KafkaAdapter:
                 part.topic, outcome
             )
         counter.inc()
+
+    def _redelivering(
+        self, part: Partition, record: KafkaRecord
+    ) -> Callable[[DeliveryResult, int, float], None]:
+        """What a round nobody accepted adds to the sender's own report: the redelivery count
+        and a warning naming the record."""
+
+        def on_refused(result: DeliveryResult, rounds: int, pause_s: float) -> None:
+            self.metrics.redeliveries.labels(part.topic).inc()
+            log.warning(
+                "event not accepted; delivering it again, its partition waits",
+                extra={
+                    **_where(record),
+                    "round": rounds,
+                    "status": result.status,
+                    "pause_s": pause_s,
+                },
+            )
+
+        return on_refused
 
     # --- shutdown ------------------------------------------------------------------------------
 
