@@ -10,7 +10,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +21,7 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 
+from springhead.backoff import exponential_backoff, stopped_within
 from springhead.cespec import binary_headers
 from springhead.config import ContentMode, SourceSettings
 from springhead.delivery import (
@@ -39,6 +40,14 @@ log = logging.getLogger("springhead.sender")
 
 _FORMAT = JSONFormat()
 _NO_AUTO_CONTENT_TYPE = ("Content-Type",)
+
+#: Longest pause between two rounds of :meth:`Sender.send_until_accepted`.
+REDELIVERY_PAUSE_MAX = 30.0
+#: Smallest base of that pause: a policy without backoff delay must not resend in a tight loop.
+REDELIVERY_PAUSE_MIN_BASE = 0.05
+#: Rounds beyond this one pause as long as it: the ceiling has long reached the maximum, and
+#: ``2.0 ** n`` overflows a float past n = 1023.
+_REDELIVERY_ROUNDS_CAP = 32
 
 
 class DeliveryOutcome(StrEnum):
@@ -87,6 +96,17 @@ def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> Bas
     if not extensions:
         return event
     return validated_event({**event.get_attributes(), **extensions}, event.get_data())
+
+
+def _redelivery_pause(policy: DeliveryPolicy, rounds: int) -> float:
+    """Seconds to wait after the ``rounds``-th refused round of :meth:`Sender.send_until_accepted`:
+    :func:`~springhead.backoff.exponential_backoff` from the policy's backoff delay (at least
+    :data:`REDELIVERY_PAUSE_MIN_BASE`), at most :data:`REDELIVERY_PAUSE_MAX`."""
+    return exponential_backoff(
+        min(rounds, _REDELIVERY_ROUNDS_CAP),
+        base=max(REDELIVERY_PAUSE_MIN_BASE, policy.backoff_delay),
+        maximum=REDELIVERY_PAUSE_MAX,
+    )
 
 
 def _to_binary(event: BaseCloudEvent, event_format: JSONFormat) -> HTTPMessage:
@@ -236,6 +256,48 @@ class Sender:
                     "error": result.error,
                 },
             )
+        return result
+
+    async def send_until_accepted(
+        self,
+        event: BaseCloudEvent,
+        stop: asyncio.Event | None = None,
+        *,
+        on_refused: Callable[[DeliveryResult, int, float], None] | None = None,
+    ) -> DeliveryResult:
+        """Deliver ``event`` in rounds until the sink or the dead-letter sink accepts it, for
+        at-least-once sources that must not move past an event nobody took.
+
+        A round is one :meth:`send` (the policy's retries, then the dead-letter sink), with its
+        metrics and logs. After the ``n``-th round nobody accepted (``n`` from 1), the sender
+        waits before the next: a jittered exponential backoff
+        (:func:`~springhead.backoff.exponential_backoff`) from the policy's ``backoff_delay`` (at
+        least :data:`REDELIVERY_PAUSE_MIN_BASE`), never longer than :data:`REDELIVERY_PAUSE_MAX`.
+        ``on_refused(result, n, pause)``, if given, is called before that wait with the round's
+        result and the seconds about to be waited (for the caller's own metrics and logs).
+
+        Returns the first accepted result (``accepted`` True: delivered or dead-lettered). With
+        ``stop`` given, it also returns once ``stop`` is set: after a refused round when ``stop``
+        is already set (then without calling ``on_refused``), or as soon as it is set during the
+        wait; the result returned then is the last round's, refused (``accepted`` False). ``stop``
+        never prevents the first round, nor interrupts a round under way. Without ``stop`` it
+        returns only when the event was accepted; only cancelling the caller ends it sooner. It
+        never raises for delivery failures.
+        """
+        result = await self.send(event)
+        rounds = 0
+        while not result.accepted:
+            if stop is not None and stop.is_set():
+                return result
+            rounds += 1
+            delay = _redelivery_pause(self.policy, rounds)
+            if on_refused is not None:
+                on_refused(result, rounds, delay)
+            if stop is None:
+                await asyncio.sleep(delay)
+            elif await stopped_within(stop, delay):
+                return result
+            result = await self.send(event)
         return result
 
     async def _deliver(self, event: BaseCloudEvent) -> DeliveryResult:

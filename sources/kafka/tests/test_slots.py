@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from springhead_kafka.adapter import _Slots
+from springhead_kafka.semaphore import FairSemaphore
 
 
 async def test_bounded_and_handed_over_in_arrival_order() -> None:
-    slots = _Slots(2)
+    slots = FairSemaphore(2)
     await slots.acquire()
     await slots.acquire()
     order: list[str] = []
@@ -30,7 +30,7 @@ async def test_bounded_and_handed_over_in_arrival_order() -> None:
 
 
 async def test_a_holder_acquiring_again_queues_behind_waiters() -> None:
-    slots = _Slots(1)
+    slots = FairSemaphore(1)
     await slots.acquire()
     other = asyncio.create_task(slots.acquire())
     await asyncio.sleep(0)
@@ -45,7 +45,7 @@ async def test_a_holder_acquiring_again_queues_behind_waiters() -> None:
 
 
 async def test_cancelled_waiters_do_not_leak_slots() -> None:
-    slots = _Slots(1)
+    slots = FairSemaphore(1)
     await slots.acquire()
     waiting = asyncio.create_task(slots.acquire())
     await asyncio.sleep(0)

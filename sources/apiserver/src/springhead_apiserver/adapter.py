@@ -32,7 +32,7 @@ from springhead.kube import (
     spec_fingerprint,
 )
 from springhead.runtime import SourceHost
-from springhead.sender import Sender
+from springhead.sender import DeliveryResult, Sender
 
 from springhead_apiserver.config import ApiServerSettings, EventMode
 from springhead_apiserver.mapping import change_event, owner_matches
@@ -42,8 +42,8 @@ __all__ = ["ApiServerAdapter", "build_selections"]
 
 log = logging.getLogger("springhead.apiserver")
 
-#: The longest wait between two attempts to hand over an event nobody accepted.
-REDELIVERY_MAX_DELAY = 30.0
+#: The longest wait between two attempts of a call to the API server that failed.
+RETRY_MAX_DELAY = 30.0
 #: When only bookmarks moved a position (no change handled), save it at most this often.
 IDLE_SAVE_INTERVAL = 60.0
 _NAMESPACES = ApiResource("v1", "Namespace", "namespaces", namespaced=False)
@@ -113,7 +113,6 @@ class ApiServerAdapter:
         there, so a second save (the final one) must not start before it finished."""
         self._first_saved: dict[str, asyncio.Event] = {}
         self._informer_of: dict[str, Informer] = {}
-        self._redelivery_base = max(0.05, settings.backoff_delay.total_seconds())
 
     @classmethod
     def from_settings(cls, settings: ApiServerSettings, host: SourceHost) -> ApiServerAdapter:
@@ -275,7 +274,7 @@ class ApiServerAdapter:
                 if problem != self._problem:
                     log.error(problem, extra={"status": exc.status, "detail": str(exc)})
                 self._problem = problem
-            delay = exponential_backoff(failures, base=0.5, maximum=REDELIVERY_MAX_DELAY)
+            delay = exponential_backoff(failures, base=0.5, maximum=RETRY_MAX_DELAY)
             await stopped_within(self._stopping, delay)
         return None
 
@@ -357,23 +356,15 @@ class ApiServerAdapter:
         )
 
     async def _deliver(self, event: Any) -> None:
-        attempt = 0
-        while True:
-            result = await self.sender.send(event)
-            if result.accepted:
-                return
-            if self._stopping.is_set():
-                raise StopInformer
-            attempt += 1
-            delay = exponential_backoff(
-                attempt, base=self._redelivery_base, maximum=REDELIVERY_MAX_DELAY
-            )
+        def on_refused(result: DeliveryResult, rounds: int, delay: float) -> None:
             log.warning(
                 "event not accepted by the sink nor a dead-letter sink; sending it again",
                 extra={"event_id": event.get_id(), "retry_in_s": round(delay, 3)},
             )
-            if await stopped_within(self._stopping, delay):
-                raise StopInformer
+
+        result = await self.sender.send_until_accepted(event, self._stopping, on_refused=on_refused)
+        if not result.accepted:
+            raise StopInformer  # stopped while nobody accepted it: the change is not recorded
 
     # -- persistence ----------------------------------------------------------------------------
 

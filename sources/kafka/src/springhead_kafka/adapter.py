@@ -1,21 +1,21 @@
 """Kafka source adapter: consume topics with aiokafka, deliver every record as a CloudEvent, commit
 only what is done.
 
-- Fetching: one loop polls the consumer; records queue per partition. A partition whose queue
-  holds ``KAFKA_PREFETCH`` records is left out of the polls until its queue is down to half
-  (aiokafka then keeps at most one fetched batch of it), so a backlog of any size costs bounded
-  memory.
-- Delivery: one worker per assigned partition. Ordered mode delivers one event at a time per
+- Fetching (:mod:`springhead_kafka.fetcher`): one loop polls the consumer; records queue per
+  partition (:mod:`springhead_kafka.partition`), and a partition whose queue is full is left out of
+  the polls until it is down to half, so a backlog of any size costs bounded memory.
+- Delivery (here): one worker per assigned partition. Ordered mode delivers one event at a time per
   partition (partitions in parallel); unordered mode starts deliveries without waiting. Either
-  way at most ``KAFKA_MAX_IN_FLIGHT`` are in progress at once, and at most
+  way at most ``KAFKA_MAX_IN_FLIGHT`` are in progress at once (a
+  :class:`~springhead_kafka.semaphore.FairSemaphore` shared by all partitions), and at most
   ``KAFKA_MAX_UNCOMMITTED`` records per partition are handed to delivery ahead of the committed
   offset (which bounds what a crash re-delivers).
 - An event nobody accepted (sink, then dead-letter sink) is delivered again, blocking its partition
   (``KAFKA_ON_EXHAUSTED=block``, the default), or logged as lost and committed (``commit``).
-- Commits (auto-commit is off): the offset after the unbroken run of done records, per partition;
-  every ``KAFKA_COMMIT_INTERVAL``, when half the uncommitted window is done, when partitions are
-  revoked (after their in-flight deliveries finished or ``KAFKA_REVOKE_TIMEOUT`` passed) and at
-  shutdown.
+- Commits (:mod:`springhead_kafka.committer`; auto-commit is off): the offset after the unbroken
+  run of done records, per partition; every ``KAFKA_COMMIT_INTERVAL``, when half the uncommitted
+  window is done, when partitions are revoked (after their in-flight deliveries finished or
+  ``KAFKA_REVOKE_TIMEOUT`` passed) and at shutdown.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import (
@@ -34,128 +32,31 @@ from aiokafka import (
 )
 from aiokafka.errors import KafkaError
 from springhead.backoff import exponential_backoff, stopped_within
-from springhead.delivery import backoff_delay
 from springhead.metrics import Metrics
 from springhead.runtime import SourceHost
-from springhead.sender import Sender
+from springhead.sender import DeliveryResult, Sender
 
+from springhead_kafka.committer import Committer
 from springhead_kafka.config import KafkaSettings, OnExhausted, Ordering
+from springhead_kafka.fetcher import Fetcher
 from springhead_kafka.mapping import KafkaRecord, record_to_event
 from springhead_kafka.metrics import KafkaMetrics
-from springhead_kafka.offsets import PartitionOffsets
+from springhead_kafka.partition import Partition
+from springhead_kafka.semaphore import FairSemaphore
 
 __all__ = ["KafkaAdapter"]
 
 log = logging.getLogger("springhead.kafka")
 
-#: How long one poll waits for records (the loop is also woken when a partition resumes).
-POLL_TIMEOUT_MS = 1000
-#: How long one offset commit may take before it counts as failed.
-COMMIT_TIMEOUT = 10.0
-#: Longest stopped_within between two delivery rounds of an event nobody accepted.
-REDELIVERY_PAUSE_MAX = 30.0
-#: Longest stopped_within between attempts to reach the brokers at start-up.
+#: Longest pause between attempts to reach the brokers at start-up.
 START_BACKOFF_MAX = 30.0
 #: Share of SPRINGHEAD_SHUTDOWN_GRACE for finishing deliveries, then for the final commit and
 #: for leaving the group (the rest is the runtime's).
 _DRAIN_SHARE, _COMMIT_SHARE, _CLOSE_SHARE = 0.5, 0.2, 0.2
 
 
-def _name(tp: Any) -> str:
-    return f"{tp.topic}-{tp.partition}"
-
-
 def _where(record: KafkaRecord) -> dict[str, Any]:
     return {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-
-
-class _Partition:
-    """One assigned partition: its queue, offsets and worker."""
-
-    __slots__ = (
-        "closed",
-        "done_counters",
-        "fetched_next",
-        "in_flight",
-        "offsets",
-        "full",
-        "queue",
-        "topic",
-        "tp",
-        "wake",
-        "worker",
-    )
-
-    def __init__(self, tp: Any) -> None:
-        self.tp = tp
-        self.topic: str = tp.topic
-        self.queue: deque[KafkaRecord] = deque()
-        self.offsets = PartitionOffsets()
-        self.wake = asyncio.Event()
-        """Set when records arrive, the uncommitted window opens, or the partition closes."""
-        self.in_flight: set[asyncio.Task[None]] = set()
-        self.worker: asyncio.Task[None] | None = None
-        self.full = False
-        """The queue reached KAFKA_PREFETCH: not polled until it is down to half."""
-        self.closed = False
-        self.fetched_next: int | None = None
-        self.done_counters: dict[str, Any] = {}
-        """records_done children by outcome (labels() per event costs a lock and a lookup)."""
-
-    @property
-    def next_offset(self) -> int | None:
-        """The first offset not delivered yet (None before the first record)."""
-        offset = self.offsets.next_offset
-        if offset is not None and self.offsets.in_delivery:
-            return offset
-        if self.queue:
-            return self.queue[0].offset
-        return offset if offset is not None else self.fetched_next
-
-
-class _Slots:
-    """At most ``limit`` deliveries at once across all partitions, handed out first come, first
-    served, so no partition starves the others.
-
-    Not ``asyncio.Semaphore``: with several waiters woken at once it reports itself locked until
-    they all ran, so a worker acquiring again waits despite free slots and concurrency collapses
-    to about one per partition.
-    """
-
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, limit: int) -> None:
-        self._free = limit
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    async def acquire(self) -> None:
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # a slot was handed over just as the wait was cancelled
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot goes straight to the longest waiter
-                return
-        self._free += 1
-
-    @property
-    def free(self) -> int:
-        """Slots nobody holds."""
-        return self._free
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -177,16 +78,23 @@ class KafkaAdapter:
         self.sender = sender
         self.metrics = KafkaMetrics(metrics.registry)
         self._ordered = settings.ordering is Ordering.ORDERED
-        self._commit_threshold = max(1, settings.max_uncommitted // 2)
-        self._resume_at = settings.prefetch // 2
-        self._slots = _Slots(settings.max_in_flight)
-        self._partitions: dict[Any, _Partition] = {}
+        self._slots = FairSemaphore(settings.max_in_flight)
+        self._partitions: dict[Any, Partition] = {}
         self._consumer: Any = None
         self._stopping = asyncio.Event()
-        self._wakeup = asyncio.Event()
-        self._commit_requested = asyncio.Event()
-        self._commit_lock = asyncio.Lock()
-        self._committer: asyncio.Task[None] | None = None
+        self._fetcher = Fetcher(
+            self._partitions,
+            prefetch=settings.prefetch,
+            metrics=self.metrics,
+            stopping=self._stopping,
+        )
+        self._committer = Committer(
+            self._partitions,
+            interval=settings.commit_interval.total_seconds(),
+            max_uncommitted=settings.max_uncommitted,
+            metrics=self.metrics,
+        )
+        self._commit_loop: asyncio.Task[None] | None = None
         self._joined = False
         self._failure: BaseException | None = None
 
@@ -202,7 +110,7 @@ class KafkaAdapter:
     async def stop(self) -> None:
         """Stop fetching; :meth:`run` then finishes deliveries, commits and leaves the group."""
         self._stopping.set()
-        self._wakeup.set()
+        self._fetcher.wake()
 
     async def run(self) -> None:
         """Consume and deliver until :meth:`stop`."""
@@ -210,8 +118,10 @@ class KafkaAdapter:
             self._consumer = await self._start_consumer()
             if self._consumer is None:
                 return
-            self._committer = asyncio.create_task(self._commit_loop(), name="kafka commits")
-            await self._fetch_loop()
+            self._commit_loop = asyncio.create_task(
+                self._committer.run(self._consumer), name="kafka commits"
+            )
+            await self._fetcher.run(self._consumer)
         finally:
             await self._shutdown()
         if self._failure is not None:
@@ -290,55 +200,6 @@ class KafkaAdapter:
             await stopped_within(self._stopping, delay)
         return None
 
-    async def _fetch_loop(self) -> None:
-        consumer = self._consumer
-        prefetch = self.settings.prefetch
-        while not self._stopping.is_set():
-            self._wakeup.clear()
-            parts = [part for part in self._partitions.values() if not part.closed]
-            room = [part.tp for part in parts if not part.full]
-            if parts and not room:
-                # Every queue is full: wait until a worker made room (or stop, or a rebalance).
-                await self._wakeup.wait()
-                continue
-            # Only partitions with room; the consumer keeps what it fetched for the others.
-            polled = room if len(room) < len(parts) else ()
-            fetch = asyncio.ensure_future(
-                consumer.getmany(*polled, timeout_ms=POLL_TIMEOUT_MS, max_records=prefetch)
-            )
-            woken = asyncio.ensure_future(self._wakeup.wait())
-            try:
-                await asyncio.wait({fetch, woken}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                woken.cancel()
-                if not fetch.done():
-                    # Room made, stop, or a rebalance: poll again. Records leave the consumer's
-                    # buffer only when getmany returns, so none are lost.
-                    fetch.cancel()
-                    await asyncio.wait({fetch})
-            if fetch.cancelled():
-                continue
-            error = fetch.exception()
-            if isinstance(error, KafkaError):
-                log.warning("fetching failed", extra={"error": f"{type(error).__name__}: {error}"})
-                await stopped_within(self._stopping, 1.0)
-                continue
-            if error is not None:
-                raise error
-            self._distribute(fetch.result())
-
-    def _distribute(self, batches: dict[Any, list[KafkaRecord]]) -> None:
-        for tp, records in batches.items():
-            part = self._partitions.get(tp)
-            if part is None or part.closed or not records:
-                continue  # revoked meanwhile: its next owner fetches from the committed offset
-            part.queue.extend(records)
-            part.fetched_next = records[-1].offset + 1
-            self.metrics.records_received.labels(part.topic).inc(len(records))
-            if len(part.queue) >= self.settings.prefetch:
-                part.full = True
-            part.wake.set()
-
     # --- rebalance -----------------------------------------------------------------------------
 
     async def partitions_assigned(self, assigned: Iterable[Any]) -> None:
@@ -348,15 +209,15 @@ class KafkaAdapter:
         for tp in assigned:
             if tp in self._partitions:
                 continue
-            part = _Partition(tp)
+            part = Partition(tp)
             self._partitions[tp] = part
-            part.worker = asyncio.create_task(self._work(part), name=f"kafka {_name(tp)}")
+            part.worker = asyncio.create_task(self._work(part), name=f"kafka {part.name}")
             part.worker.add_done_callback(self._worker_finished)
         self._joined = True
-        self._wakeup.set()  # poll the new partitions
+        self._fetcher.wake()  # poll the new partitions
         log.info(
             "partitions assigned",
-            extra={"partitions": sorted(_name(tp) for tp in self._partitions)},
+            extra={"partitions": sorted(part.name for part in self._partitions.values())},
         )
 
     async def partitions_revoked(self, revoked: Iterable[Any]) -> None:
@@ -365,19 +226,17 @@ class KafkaAdapter:
         parts = [self._partitions.pop(tp) for tp in revoked if tp in self._partitions]
         if not parts:
             return
-        names = sorted(_name(part.tp) for part in parts)
+        names = sorted(part.name for part in parts)
         log.info("revoking partitions", extra={"partitions": names})
         abandoned = await self._retire(parts, self.settings.revoke_timeout.total_seconds())
-        committed = await self._commit(parts)
-        for part in parts:
-            with contextlib.suppress(KeyError):
-                self.metrics.lag.remove(part.topic, str(part.tp.partition))
+        committed = await self._committer.commit(self._consumer, parts)
+        self._committer.forget(parts)
         log.info(
             "partitions revoked",
             extra={"partitions": names, "abandoned": abandoned, "committed": committed},
         )
 
-    async def _retire(self, parts: list[_Partition], timeout: float) -> int:
+    async def _retire(self, parts: list[Partition], timeout: float) -> int:
         """Stop the partitions' workers; let deliveries in progress finish within ``timeout``,
         then abandon them. Returns how many were abandoned."""
         for part in parts:
@@ -405,7 +264,7 @@ class KafkaAdapter:
         if abandoned:
             log.warning(
                 "deliveries abandoned; their records will be delivered again",
-                extra={"abandoned": abandoned, "partitions": sorted(_name(p.tp) for p in parts)},
+                extra={"abandoned": abandoned, "partitions": sorted(p.name for p in parts)},
             )
         return abandoned
 
@@ -419,23 +278,21 @@ class KafkaAdapter:
         self._failure = error
         log.error("partition delivery failed", exc_info=error)
         self._stopping.set()
-        self._wakeup.set()
+        self._fetcher.wake()
 
     # --- delivery ------------------------------------------------------------------------------
 
-    async def _work(self, part: _Partition) -> None:
+    async def _work(self, part: Partition) -> None:
         limit = self.settings.max_uncommitted
+        fetcher = self._fetcher
         while not part.closed:
             if not part.queue or part.offsets.uncommitted >= limit:
                 if part.queue:
-                    self._commit_requested.set()
+                    self._committer.request()
                 part.wake.clear()
                 await part.wake.wait()
                 continue
-            record = part.queue.popleft()
-            if part.full and len(part.queue) <= self._resume_at:
-                part.full = False
-                self._wakeup.set()
+            record = fetcher.take(part)
             await self._slots.acquire()
             if part.closed:
                 self._slots.release()
@@ -449,7 +306,7 @@ class KafkaAdapter:
             else:
                 part.in_flight.add(asyncio.create_task(self._deliver_then_release(part, record)))
 
-    async def _deliver_then_release(self, part: _Partition, record: KafkaRecord) -> None:
+    async def _deliver_then_release(self, part: Partition, record: KafkaRecord) -> None:
         # Its own bookkeeping rather than done callbacks: two callbacks per record were a
         # measurable share of the per-event cost.
         try:
@@ -460,7 +317,7 @@ class KafkaAdapter:
             self._slots.release()
             part.in_flight.discard(asyncio.current_task())
 
-    async def _deliver(self, part: _Partition, record: KafkaRecord) -> None:
+    async def _deliver(self, part: Partition, record: KafkaRecord) -> None:
         settings = self.settings
         mapped = record_to_event(
             record, namespace=settings.namespace, name=settings.name, key_type=settings.key_type
@@ -471,97 +328,53 @@ class KafkaAdapter:
                 "record delivered as a plain event",
                 extra={**_where(record), "reason": mapped.invalid},
             )
-        rounds = 0
-        while True:
+        if settings.on_exhausted is OnExhausted.COMMIT:
             result = await self.sender.send(mapped.event)
-            if result.accepted:
-                outcome = result.outcome.value
-                break
-            if settings.on_exhausted is OnExhausted.COMMIT:
-                outcome = "lost"
-                log.error(
-                    "event lost: no sink accepted it; committing past it",
-                    extra={
-                        **_where(record),
-                        "event_id": mapped.event.get_id(),
-                        "status": result.status,
-                    },
-                )
-                break
-            rounds += 1
-            self.metrics.redeliveries.labels(part.topic).inc()
-            wait = min(backoff_delay(self.sender.policy, min(rounds, 16)), REDELIVERY_PAUSE_MAX)
-            log.warning(
-                "event not accepted; delivering it again, its partition waits",
+        else:
+            # No stop event: a revoke or shutdown ends this by cancelling the delivery once its
+            # drain time ran out, so an event refused meanwhile still gets that time.
+            result = await self.sender.send_until_accepted(
+                mapped.event, on_refused=self._redelivering(part, record)
+            )
+        if result.accepted:
+            outcome = result.outcome.value
+        else:
+            outcome = "lost"
+            log.error(
+                "event lost: no sink accepted it; committing past it",
                 extra={
                     **_where(record),
-                    "round": rounds,
+                    "event_id": mapped.event.get_id(),
                     "status": result.status,
-                    "pause_s": wait,
                 },
             )
-            await asyncio.sleep(wait)
-        part.offsets.done(record.offset)
+        self._committer.done(part, record.offset)
         counter = part.done_counters.get(outcome)
         if counter is None:
             counter = part.done_counters[outcome] = self.metrics.records_done.labels(
                 part.topic, outcome
             )
         counter.inc()
-        if part.offsets.ready >= self._commit_threshold:
-            self._commit_requested.set()
 
-    # --- commits -------------------------------------------------------------------------------
+    def _redelivering(
+        self, part: Partition, record: KafkaRecord
+    ) -> Callable[[DeliveryResult, int, float], None]:
+        """What a round nobody accepted adds to the sender's own report: the redelivery count
+        and a warning naming the record."""
 
-    async def _commit_loop(self) -> None:
-        interval = self.settings.commit_interval.total_seconds()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._commit_requested.wait(), interval)
-            self._commit_requested.clear()
-            await self._commit()
-            self._update_lag()
-
-    async def _commit(
-        self, parts: list[_Partition] | None = None, *, timeout: float = COMMIT_TIMEOUT
-    ) -> dict[str, int]:
-        """Commit every done run of ``parts`` (default: the assigned partitions); returns what
-        was committed. A failed commit is logged and retried at the next one."""
-        async with self._commit_lock:
-            if parts is None:
-                parts = [part for part in self._partitions.values() if not part.closed]
-            tickets = [(part, ticket) for part in parts if (ticket := part.offsets.begin_commit())]
-            if not tickets:
-                return {}
-            offsets = {part.tp: ticket.offset for part, ticket in tickets}
-            started = time.perf_counter()
-            try:
-                await asyncio.wait_for(self._consumer.commit(offsets), timeout)
-            except (KafkaError, TimeoutError) as exc:
-                self.metrics.commit_failures.inc()
-                log.warning(
-                    "offset commit failed; retried at the next commit",
-                    extra={
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "offsets": {_name(tp): offset for tp, offset in offsets.items()},
-                    },
-                )
-                return {}
-            self.metrics.commit_latency.observe(time.perf_counter() - started)
-            for part, ticket in tickets:
-                part.offsets.committed(ticket)
-                part.wake.set()
-            return {_name(tp): offset for tp, offset in offsets.items()}
-
-    def _update_lag(self) -> None:
-        for part in self._partitions.values():
-            highwater = self._consumer.highwater(part.tp)
-            position = part.next_offset
-            if highwater is None or position is None:
-                continue
-            self.metrics.lag.labels(part.topic, str(part.tp.partition)).set(
-                max(0, highwater - position)
+        def on_refused(result: DeliveryResult, rounds: int, pause_s: float) -> None:
+            self.metrics.redeliveries.labels(part.topic).inc()
+            log.warning(
+                "event not accepted; delivering it again, its partition waits",
+                extra={
+                    **_where(record),
+                    "round": rounds,
+                    "status": result.status,
+                    "pause_s": pause_s,
+                },
             )
+
+        return on_refused
 
     # --- shutdown ------------------------------------------------------------------------------
 
@@ -570,14 +383,16 @@ class KafkaAdapter:
         grace = self.settings.shutdown_grace.total_seconds()
         parts = list(self._partitions.values())
         abandoned = await self._retire(parts, grace * _DRAIN_SHARE)
-        if self._committer is not None:
-            self._committer.cancel()
+        if self._commit_loop is not None:
+            self._commit_loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._committer
+                await self._commit_loop
         consumer = self._consumer
         committed: dict[str, int] = {}
         if consumer is not None:
-            committed = await self._commit(parts, timeout=max(1.0, grace * _COMMIT_SHARE))
+            committed = await self._committer.commit(
+                consumer, parts, timeout=max(1.0, grace * _COMMIT_SHARE)
+            )
             try:
                 await asyncio.wait_for(consumer.stop(), max(1.0, grace * _CLOSE_SHARE))
             except (KafkaError, TimeoutError) as exc:
