@@ -16,6 +16,11 @@ FROM ${UV_IMAGE} AS uv
 
 # --- builder: uv installs exactly this service's locked dependency closure into /app/.venv ---
 FROM ${PYTHON_IMAGE} AS builder
+# binutils' strip, for the debug information some wheels leave in their extension modules (uvloop's
+# is 13 MB with it, 2 MB without). Before ARG SERVICE: one layer serves every service's build.
+RUN apt-get update && \
+    apt-get install --yes --no-install-recommends binutils && \
+    rm -rf /var/lib/apt/lists/*
 ARG SERVICE
 # Behind a TLS-inspecting proxy: --build-arg UV_SYSTEM_CERTS=true with the host's CA bundle
 # mounted over the builder's (podman build -v <bundle>:/etc/ssl/certs/ca-certificates.crt:ro);
@@ -42,14 +47,19 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --no-install-workspace --project "${SERVICE}"
 # The code: the shared runtime and this service only. --no-editable installs both into the venv,
 # so the runtime stage needs nothing but /app/.venv. The service's one console script becomes
-# /app/.venv/bin/springhead-service, the entry point whatever the service is called.
+# /app/.venv/bin/springhead-service, the entry point whatever the service is called. Then what no
+# service runs goes: the debug information and symbol tables of extension modules (strip keeps
+# what the dynamic linker uses), and kubernetes.aio, the client's asyncio twin (two thirds of the
+# kubernetes package) that neither Springhead nor the client itself imports.
 COPY shared/README.md shared/
 COPY shared/src shared/src
 COPY ${SERVICE}/src ${SERVICE}/src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --no-editable --project "${SERVICE}" && \
     script="$(python3 -c 'import sys, tomllib; [name] = tomllib.load(open(sys.argv[1], "rb"))["project"]["scripts"]; print(name)' "${SERVICE}/pyproject.toml")" && \
-    ln -s "${script}" /app/.venv/bin/springhead-service
+    ln -s "${script}" /app/.venv/bin/springhead-service && \
+    find /app/.venv -name '*.so' -exec strip --strip-unneeded {} + && \
+    rm -rf /app/.venv/lib/python3.11/site-packages/kubernetes/aio
 
 # --- runtime: the same Python, the venv, a numeric non-root user; nothing written at run time ---
 FROM ${PYTHON_IMAGE} AS runtime

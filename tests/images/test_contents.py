@@ -100,17 +100,43 @@ def test_the_code_is_installed_byte_compiled_and_without_test_helpers(
     assert shown["testing"] is False, "springhead.testing is a test helper, not the runtime"
 
 
-def test_only_the_venv_is_added_to_the_base(
-    service: Service, image_builds: ImageBuilds, podman: Podman
-) -> None:
-    image = image_builds.build(service)
-    history = podman.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", image.tag)
-    base_layers = podman.run(
-        "history", "--no-trunc", "--format", "{{.CreatedBy}}", versions.PYTHON_IMAGE
-    )
-    added = history.stdout.splitlines()[: -len(base_layers.stdout.splitlines())]
-    copies = [step for step in added if re.search(r"\bCOPY\b|\bADD\b|\bRUN\b", step)]
-    assert len(copies) == 1 and "/app/.venv" in copies[0], copies
+#: Run in the image: which extension modules still carry debug sections (ELF section names).
+DEBUG_SECTIONS = """
+import glob, json, struct, importlib.util
+def sections(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    names_at = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)[0]
+    for i in range(shnum):
+        name = struct.unpack_from("<I", data, shoff + i * shentsize)[0]
+        yield data[names_at + name:data.index(b"\\0", names_at + name)].decode()
+kube = importlib.util.find_spec("kubernetes")
+print(json.dumps({
+    "aio": kube is not None and importlib.util.find_spec("kubernetes.aio") is not None,
+    "debug": sorted(p for p in glob.glob("/app/.venv/**/*.so", recursive=True)
+                    if any(n.startswith(".debug_") or n == ".symtab" for n in sections(p))),
+}))
+"""
+
+
+def test_the_section_reader_sees_an_unstripped_module() -> None:
+    # The wheels on the host are as published: uvloop's extension module carries debug sections.
+    import uvloop
+
+    found: dict[str, Any] = {}
+    exec(DEBUG_SECTIONS.split("kube = ")[0], found)  # noqa: S102 - the code the image runs
+    [module] = Path(uvloop.__file__).parent.glob("loop.*.so")
+    names = set(found["sections"](str(module)))
+    assert {".debug_info", ".symtab"} <= names and ".text" in names
+
+
+def test_what_no_service_runs_is_left_out(service: Service, image_builds: ImageBuilds) -> None:
+    shown = image_builds.python(service, DEBUG_SECTIONS)
+    # kubernetes.aio: the client's asyncio copy, two thirds of the package, imported by nothing.
+    assert shown["aio"] is False
+    assert shown["debug"] == [], "extension modules keep debug information or symbol tables"
 
 
 def config_problems(config: dict[str, Any]) -> list[str]:
@@ -193,6 +219,17 @@ def test_bad_settings_stop_the_image_with_one_clear_line(
     )  # fmt: skip
     assert ran.returncode != 0
     assert "PING_SCHEDULE" in ran.stderr
+
+
+def test_make_images_checks_the_lock_before_the_frozen_builds() -> None:
+    # The builder installs uv.lock --frozen (it sees only two members' metadata), so `make
+    # images` must first check the lock against the whole workspace: its `sync` prerequisite.
+    makefile = (REPO / "Makefile").read_text()
+    [prerequisites] = re.findall(r"^images:(.*)$", makefile, re.M)
+    assert "sync" in prerequisites.split()
+    [sync] = re.findall(r"^sync:.*\n\t(.*)$", makefile, re.M)
+    assert "uv) sync --locked" in sync or "sync --locked" in sync
+    assert re.search(r"^\s+UV_FROZEN=1", DOCKERFILE.read_text(), re.M)
 
 
 # --- the Dockerfile(s) --------------------------------------------------------------------------
