@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from springhead_testinfra.images import BuiltImage, Container, Podman
+from springhead_testinfra.images import RUN_FLAGS, BuiltImage, Container, Podman
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -109,12 +109,8 @@ class ImageBuilds:
         """Run ``code`` with the image's Python in a throw-away container (the image's user,
         env, read-only root); return what it printed, read as JSON."""
         done = self.podman.run(
-            "run", "--rm", "--runtime", "runc", "--read-only", "--network", "none",
-            "--cap-drop=all", "--security-opt", "no-new-privileges",
-            "--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384",
-            "--health-interval", "disable", "--entrypoint", "python",
-            self.build(service).tag, "-c", code,
-        )  # fmt: skip
+            "run", "--rm", *RUN_FLAGS, "--entrypoint", "python", self.build(service).tag, "-c", code
+        )
         return json.loads(done.stdout)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from springhead_testinfra import versions
-from springhead_testinfra.images import Podman, dockerfile_args
+from springhead_testinfra.images import RUN_FLAGS, Podman, dockerfile_args
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -139,6 +139,19 @@ def test_what_no_service_runs_is_left_out(service: Service, image_builds: ImageB
     assert shown["debug"] == [], "extension modules keep debug information or symbol tables"
 
 
+def test_only_the_venv_is_added_to_the_base(
+    service: Service, image_builds: ImageBuilds, podman: Podman
+) -> None:
+    image = image_builds.build(service)
+    history = podman.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", image.tag)
+    base_layers = podman.run(
+        "history", "--no-trunc", "--format", "{{.CreatedBy}}", versions.PYTHON_IMAGE
+    )
+    added = history.stdout.splitlines()[: -len(base_layers.stdout.splitlines())]
+    copies = [step for step in added if re.search(r"\bCOPY\b|\bADD\b|\bRUN\b", step)]
+    assert len(copies) == 1 and "/app/.venv" in copies[0], copies
+
+
 def config_problems(config: dict[str, Any]) -> list[str]:
     """Everything in an image's configuration that breaks the policy (empty: none)."""
     problems: list[str] = []
@@ -209,10 +222,7 @@ def test_bad_settings_stop_the_image_with_one_clear_line(
     [ping] = [service for service in all_services if service.package == "springhead-ping"]
     image = image_builds.build(ping)
     ran = podman.run(
-        "run", "--rm", "--runtime", "runc", "--read-only", "--network", "none",
-        "--cap-drop=all", "--security-opt", "no-new-privileges",
-        "--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384",
-        "--health-interval", "disable",
+        "run", "--rm", *RUN_FLAGS,
         "--env", "K_SINK=http://127.0.0.1:9/", "--env", "PING_SCHEDULE=not a schedule",
         image.tag,
         check=False,

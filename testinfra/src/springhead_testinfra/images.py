@@ -24,7 +24,6 @@ rlimits (the defaults are refused without CAP_SYS_RESOURCE) and ``--health-inter
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,6 @@ __all__ = [
     "ensure_tools",
     "fetch_images",
     "is_ready",
-    "running",
 ]
 
 #: The Debian packages that provide the tools (crun, buildah, conmon come as dependencies).
@@ -397,6 +395,7 @@ def fetch_images(*, force: bool = False) -> Path:
     """Install the tools and make both base images in the tests' storage; return the storage."""
     podman = Podman.for_tests()
     if force:
+        shutil.rmtree(_images_dir() / f"base-{_key(base_recipe())}", ignore_errors=True)
         for image in (versions.PYTHON_IMAGE, versions.UV_IMAGE):
             podman.run("rmi", "--force", image, check=False)
     ensure_base_images(podman)
@@ -519,20 +518,3 @@ class Container:
     def failure(self, message: str) -> str:
         """``message`` with the container's log appended (for assertions that explain)."""
         return f"{message}\n--- podman logs {self.name} ---\n{self.logs()[-6000:]}"
-
-
-@contextlib.contextmanager
-def running(
-    podman: Podman,
-    image: str,
-    env: Mapping[str, str],
-    *,
-    extra: Sequence[str] = (),
-    command: Sequence[str] = (),
-) -> Iterator[Container]:
-    """A started :class:`Container`, removed after the block."""
-    container = Container(podman, image, env, extra=extra, command=command)
-    try:
-        yield container.start()
-    finally:
-        container.remove()
