@@ -64,13 +64,18 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # --- runtime: the same Python, the venv, a numeric non-root user; nothing written at run time ---
 FROM ${PYTHON_IMAGE} AS runtime
 ARG SERVICE
+# The commit the image is built from (`make images` gives `git rev-parse HEAD`): --version and
+# springhead_build_info report it. Declared here, so a new commit rebuilds only this stage.
+ARG REVISION=""
 LABEL org.opencontainers.image.title="springhead ${SERVICE}" \
       org.opencontainers.image.description="Springhead event source (${SERVICE}): events -> CloudEvents" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.revision="${REVISION}"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH="/app/.venv/bin:$PATH" \
-    SPRINGHEAD_PORT=8080
+    SPRINGHEAD_PORT=8080 \
+    SPRINGHEAD_REVISION="${REVISION}"
 WORKDIR /app
 COPY --from=builder /app/.venv /app/.venv
 # A numeric UID/GID, so Kubernetes' runAsNonRoot can verify it without /etc/passwd.

@@ -43,12 +43,13 @@ charts: sync
 	$(RUN) python tests/charts/lint_charts.py
 
 ## images: every service's image, built by podman from the one Dockerfile (SERVICE = the service's
-## folder), tagged with its package name (springhead-ping, ..., feed-source). `sync` first checks
-## uv.lock against the whole workspace (the builds install it --frozen). Behind a TLS-inspecting
-## proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host trusts, for the
-## build only; IMAGE_FLAGS adds podman build flags (see the README for machines without a registry).
+## folder, REVISION = the commit), tagged with its package name (springhead-ping, ..., feed-source).
+## `sync` first checks uv.lock against the whole workspace (the builds install it --frozen). Behind
+## a TLS-inspecting proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host
+## trusts, for the build only; IMAGE_FLAGS adds podman build flags (README: machines without a
+## registry).
 IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml examples/*/pyproject.toml))
-IMAGE_BUILD := podman build --format docker
+IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null)
 ifneq ($(CA_BUNDLE),)
 IMAGE_BUILD += -v $(abspath $(CA_BUNDLE)):/etc/ssl/certs/ca-certificates.crt:ro --build-arg UV_SYSTEM_CERTS=true
 endif

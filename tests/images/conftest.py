@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,12 +90,19 @@ class ImageBuilds:
     def __init__(self, podman: Podman) -> None:
         self.podman = podman
         self.images: dict[str, BuiltImage] = {}
+        #: The commit the images are built from (as `make images` gives it), if in a checkout.
+        self.revision = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False
+        ).stdout.strip()
 
     def build(self, service: Service) -> BuiltImage:
         """The service's image."""
         if service.package not in self.images:
             self.images[service.package] = self.podman.build(
-                DOCKERFILE, REPO, service.tag, build_args={"SERVICE": service.directory}
+                DOCKERFILE,
+                REPO,
+                service.tag,
+                build_args={"SERVICE": service.directory, "REVISION": self.revision},
             )
         return self.images[service.package]
 

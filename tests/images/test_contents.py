@@ -191,7 +191,11 @@ def config_problems(config: dict[str, Any]) -> list[str]:
 def test_the_image_configuration_holds_the_policy(
     service: Service, image_builds: ImageBuilds
 ) -> None:
-    assert config_problems(image_builds.config(service)) == []
+    config = image_builds.config(service)
+    assert config_problems(config) == []
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["SPRINGHEAD_REVISION"] == image_builds.revision
+    assert config["Labels"]["org.opencontainers.image.revision"] == image_builds.revision
 
 
 def test_a_bad_configuration_breaks_every_rule() -> None:
