@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: sync run test unit lint format infra charts bench mutate clean
+.PHONY: sync run test unit lint format infra charts images bench mutate clean
 
 $(UV):
 	python3 -m venv .tools
@@ -43,6 +43,24 @@ infra: sync
 charts: sync
 	$(RUN) python -m springhead_testinfra fetch helm
 	$(RUN) python tests/charts/lint_charts.py
+
+## images: every service's image, built by podman from the one Dockerfile (SERVICE = the service's
+## folder, REVISION = the commit), tagged with its package name (springhead-ping, ..., feed-source).
+## `sync` first checks uv.lock against the whole workspace (the builds install it --frozen). Behind
+## a TLS-inspecting proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host
+## trusts, for the build only; IMAGE_FLAGS adds podman build flags (README: machines without a
+## registry).
+IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml examples/*/pyproject.toml))
+IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null)
+ifneq ($(CA_BUNDLE),)
+IMAGE_BUILD += -v $(abspath $(CA_BUNDLE)):/etc/ssl/certs/ca-certificates.crt:ro --build-arg UV_SYSTEM_CERTS=true
+endif
+images: sync
+	@set -e; for service in $(IMAGE_SERVICES); do \
+	  name=$$(sed -n 's/^name = "\(.*\)"$$/\1/p' $$service/pyproject.toml | head -n 1); \
+	  echo "$(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name ."; \
+	  $(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name .; \
+	done
 
 ## unit: the quick tier only (no real Kafka or apiserver)
 unit: sync

@@ -1,217 +1,137 @@
-"""Shared pieces of the image tests: the services, their offline builds, a process runner.
+"""Shared pieces of the image tests: the services, their real builds, their containers.
 
-Every service's Dockerfile is built by :func:`springhead_testinfra.dockerfiles.build_offline`
-(no Docker engine here): the build context is selected through the repository's
-``.dockerignore``, the builder stage's ``uv sync`` steps run for real with a fresh venv, and the
-runtime stage is assembled from what its ``COPY`` s take. Stand-ins, and nothing else: the host's
-Python 3.11 (outside any venv) for ``python:3.11-slim-bookworm``, the uv on PATH for the
-``ghcr.io/astral-sh/uv`` image (its version must match the pin), and uv's cache (offline) for the
-cache mount.
+Every image is built by podman from the repository's one ``Dockerfile`` (the service is its
+``SERVICE`` build argument) over the repository as the build context, on top of the Python base
+and the uv image testinfra makes (no registry is reachable; see springhead_testinfra.images).
+Each service is built once per session; podman's layer cache keeps unchanged layers between
+sessions.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
+import re
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from springhead_testinfra.dockerfiles import (
-    BuiltImage,
-    DockerIgnore,
-    ExternalCopy,
-    build_offline,
-    parse_dockerfile,
-)
-from springhead_testing import SourceProcess
+from springhead_testinfra.images import RUN_FLAGS, BuiltImage, Container, Podman
 
 REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
 
 
 @dataclass(frozen=True)
 class Service:
-    """One service with a Dockerfile."""
+    """One service: a workspace member with a console script that runs on the shared runtime."""
 
-    #: Its folder in the repository (holds ``Dockerfile`` and ``pyproject.toml``).
+    #: Its folder in the repository (the ``SERVICE`` build argument).
     directory: str
-    #: Its distribution (``uv sync --package``).
+    #: Its distribution.
     package: str
-    #: Its import name (``python -m``).
+    #: Its import name.
     module: str
-    #: The heavy clients it needs (every other heavy client must be absent).
-    clients: frozenset[str] = frozenset()
-    #: The testinfra component its process needs to run (``kafka``, ``kube``), if any.
-    needs: str | None = None
 
     @property
-    def dockerfile(self) -> Path:
-        """The service's Dockerfile."""
-        return REPO / self.directory / "Dockerfile"
+    def tag(self) -> str:
+        """The name its test image gets."""
+        return f"localhost/springhead-test-{self.package}:latest"
 
     def __str__(self) -> str:
         return self.package
 
 
-SERVICES = (
-    Service("sources/ping", "springhead-ping", "springhead_ping", frozenset({"apscheduler"})),
-    Service("sources/http", "springhead-http", "springhead_http"),
-    Service("sources/github", "springhead-github", "springhead_github", frozenset({"pygithub"})),
-    Service(
-        "sources/kafka", "springhead-kafka", "springhead_kafka", frozenset({"aiokafka"}), "kafka"
-    ),
-    Service(
-        "sources/apiserver",
-        "springhead-apiserver",
-        "springhead_apiserver",
-        frozenset({"kubernetes"}),
-        "kube",
-    ),
-    Service(
-        "controller",
-        "springhead-controller",
-        "springhead_controller",
-        frozenset({"kubernetes"}),
-        "kube",
-    ),
-    Service("examples/feed", "feed-source", "feed_source"),
-)
+def discover_services() -> tuple[Service, ...]:
+    """The workspace members that are services: a console script, and ``springhead`` (the
+    shared runtime) among their dependencies. Nothing lists them by hand."""
+    root = tomllib.loads((REPO / "pyproject.toml").read_text())
+    found = []
+    for pattern in root["tool"]["uv"]["workspace"]["members"]:
+        for pyproject in sorted(REPO.glob(f"{pattern}/pyproject.toml")):
+            project = tomllib.loads(pyproject.read_text())["project"]
+            requires = {
+                re.split(r"[\s\[<>=!~;]", d, maxsplit=1)[0] for d in project["dependencies"]
+            }
+            scripts = project.get("scripts", {})
+            if "springhead" in requires and len(scripts) == 1:
+                [target] = scripts.values()
+                found.append(
+                    Service(
+                        pyproject.parent.relative_to(REPO).as_posix(),
+                        project["name"],
+                        target.split(":")[0].split(".")[0],
+                    )
+                )
+    return tuple(sorted(found, key=lambda service: service.directory))
+
+
+SERVICES = discover_services()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run every test that takes ``service`` once per service.
-
-    A test that runs images (uses ``run_image``) gets the marker of the component the service
-    needs, as a test using the ``kafka``/``kube`` fixture directly would.
-    """
+    """Run every test that takes ``service`` once per service."""
     if "service" in metafunc.fixturenames:
-        runs = "run_image" in metafunc.fixturenames
-        metafunc.parametrize(
-            "service",
-            [
-                pytest.param(
-                    service,
-                    id=service.package,
-                    marks=[getattr(pytest.mark, service.needs)] if runs and service.needs else [],
-                )
-                for service in SERVICES
-            ],
-        )
+        metafunc.parametrize("service", SERVICES, ids=[s.package for s in SERVICES])
 
 
 @pytest.fixture(scope="session")
 def all_services() -> tuple[Service, ...]:
-    """Every service with a Dockerfile."""
+    """Every service."""
     return SERVICES
 
 
-def _host_uv() -> str:
-    """The uv running this session (``uv run`` exports it as UV), else the one on PATH."""
-    found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        pytest.fail("uv is not on PATH; `make` bootstraps it (see UV_VERSION in the Makefile)")
-    return found
-
-
-def _base_python() -> Path:
-    """The host's Python outside any venv: the stand-in for python:3.11-slim-bookworm."""
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return Path(sys.base_prefix) / "bin" / version
-
-
 class ImageBuilds:
-    """Builds each service's image once per session, offline, into a temporary folder."""
+    """Each service's image, built on first use (once per session)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.context = root / "context"
-        DockerIgnore.for_context(REPO).copy_context(REPO, self.context)
-        self.tools = root / "tools"
-        self.tools.mkdir()
-        #: The uv that runs the Dockerfiles' uv commands (and reads the lock for the tests).
-        self.uv = _host_uv()
-        (self.tools / "uv").symlink_to(self.uv)
-        self.uv_version = subprocess.run(
-            [self.uv, "--version"], capture_output=True, text=True, check=True
-        ).stdout.split()[1]
+    def __init__(self, podman: Podman) -> None:
+        self.podman = podman
         self.images: dict[str, BuiltImage] = {}
-
-    def base_env(self) -> dict[str, str]:
-        """What a python:3.11-slim image (plus the uv image's binary) starts with."""
-        path = [str(self.tools), str(_base_python().parent)]
-        path += ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        return {"PATH": ":".join(path), "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
-
-    def run_env(self) -> dict[str, str]:
-        """What RUN steps get on top of the image's ENV: the host Python, uv's cache, offline."""
-        env = {"UV_PYTHON": str(_base_python()), "UV_OFFLINE": "1", "UV_NO_PROGRESS": "1"}
-        if "UV_CACHE_DIR" in os.environ:
-            env["UV_CACHE_DIR"] = os.environ["UV_CACHE_DIR"]
-        return env
-
-    def external_image(self, copy: ExternalCopy) -> None:
-        """Stand in for ``COPY --from=ghcr.io/astral-sh/uv:<v>`` with the host's uv."""
-        name, _, tag = copy.image.rpartition(":")
-        assert name == "ghcr.io/astral-sh/uv", f"unexpected image {copy.image} in a COPY --from"
-        assert tag == self.uv_version, (
-            f"the Dockerfile pins uv {tag} but the uv here is {self.uv_version}; the install "
-            "steps must run with the pinned uv (the Makefile bootstraps it)"
-        )
+        #: The commit the images are built from (as `make images` gives it), if in a checkout.
+        self.revision = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False
+        ).stdout.strip()
 
     def build(self, service: Service) -> BuiltImage:
-        """The service's image (built on first use); the builder stages are removed after."""
+        """The service's image."""
         if service.package not in self.images:
-            workspace = self.root / service.package
-            image = build_offline(
-                parse_dockerfile(service.dockerfile),
-                context=self.context,
-                workspace=workspace,
-                base_env=self.base_env(),
-                run_env=self.run_env(),
-                external_images=self.external_image,
+            self.images[service.package] = self.podman.build(
+                DOCKERFILE,
+                REPO,
+                service.tag,
+                build_args={"SERVICE": service.directory, "REVISION": self.revision},
             )
-            # Only the final stage is the image: nothing of the builder may be needed at run time.
-            for stage_root in workspace.iterdir():
-                if stage_root.is_dir() and stage_root != image.root:
-                    shutil.rmtree(stage_root)
-            self.images[service.package] = image
         return self.images[service.package]
+
+    def config(self, service: Service) -> dict[str, Any]:
+        """The image's configuration (``podman image inspect``'s ``Config``, with the
+        ``Healthcheck`` podman keeps beside it)."""
+        found = self.podman.inspect(self.build(service).tag)
+        assert found is not None
+        return {**found["Config"], "Healthcheck": found.get("Healthcheck")}
+
+    def python(self, service: Service, code: str) -> Any:
+        """Run ``code`` with the image's Python in a throw-away container (the image's user,
+        env, read-only root); return what it printed, read as JSON."""
+        done = self.podman.run(
+            "run", "--rm", *RUN_FLAGS, "--entrypoint", "python", self.build(service).tag, "-c", code
+        )
+        return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="session")
-def image_builds(tmp_path_factory: pytest.TempPathFactory) -> ImageBuilds:
-    """The session's offline image builds (each service built once, on first use)."""
-    if sys.version_info[:2] != (3, 11):
-        pytest.fail("the images run python:3.11; the stand-in must be Python 3.11 too")
-    return ImageBuilds(tmp_path_factory.mktemp("images"))
-
-
-def image_process(image: BuiltImage, env: Mapping[str, str]) -> SourceProcess:
-    """A process started from an image's ENTRYPOINT/CMD, with its working dir and exactly its
-    ENV plus ``env`` (nothing from the test's environment)."""
-    return SourceProcess(
-        str(image.dockerfile.path),
-        image.host_env(env),
-        command=image.command(env),
-        cwd=image.host_workdir(),
-        inherit=(),
-    )
+def image_builds(podman: Podman) -> ImageBuilds:
+    """The session's image builds."""
+    return ImageBuilds(podman)
 
 
 @pytest.fixture
-async def run_image() -> AsyncIterator[Callable[[BuiltImage, Mapping[str, str]], Any]]:
-    """Start images' entry points; every process still running is stopped after the test."""
-    started: list[SourceProcess] = []
-
-    async def start(image: BuiltImage, env: Mapping[str, str]) -> SourceProcess:
-        process = image_process(image, env)
-        started.append(process)
-        return await process.start()
-
-    yield start
-    for process in started:
-        await process.stop()
+def containers(podman: Podman) -> Iterator[list[Container]]:
+    """Containers a test starts (append them); each is removed after the test."""
+    started: list[Container] = []
+    yield started
+    for container in started:
+        container.remove()

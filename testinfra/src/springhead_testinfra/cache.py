@@ -8,6 +8,8 @@ Layout (``$SPRINGHEAD_TESTINFRA_CACHE``, default ``~/.cache/springhead-testinfra
     helm-v4.3.1/bin/helm
     maven/repository/               Maven's local repository (kept out of ~/.m2)
     go/mod, go/build                GOMODCACHE and GOCACHE of the Go builds
+    images/base-<key>/base.tar      the Python base's root file system (mmdebstrap), by its inputs
+    podman/storage/                 podman's own image storage: the base images, built layers
     runs/<component>-<time>-<id>/   one folder per started component: config, certs, data, logs
     locks/                          flock files that serialise concurrent fetches
 """

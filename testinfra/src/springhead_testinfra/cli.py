@@ -1,7 +1,10 @@
-"""Command line: ``python -m springhead_testinfra fetch | up | versions | cache | clean``.
+"""Command line: ``python -m springhead_testinfra fetch | up | base-images | versions | cache |
+clean``.
 
 ``fetch`` obtains and builds every component into the cache (idempotent; seconds when warm).
 ``up`` starts one component for manual use, prints how to reach it, and stops it on Ctrl-C.
+``base-images`` puts the Python base and the uv image the Dockerfile starts from into podman's
+own storage on a machine that reaches no registry, so ``make images`` builds there too.
 """
 
 from __future__ import annotations
@@ -113,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="start a component until Ctrl-C")
     p_up.add_argument("component", choices=["kafka", "kafka-secure", "kube"])
     p_up.add_argument("--json", action="store_true", help="print connection details as JSON")
+    sub.add_parser(
+        "base-images",
+        help="make the Dockerfile's base images in podman's storage (no registry needed)",
+    )
     sub.add_parser("versions", help="print the pinned versions")
     sub.add_parser("cache", help="print the cache folder and what it holds")
     p_clean = sub.add_parser("clean", help="delete the cache (or only its run folders)")
@@ -127,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fetch(args.components or COMPONENTS, force=args.force, jobs=args.jobs)
         if args.command == "up":
             return up(args.component, as_json=args.json)
+        if args.command == "base-images":
+            from .images import Podman, ensure_base_images, ensure_tools
+
+            ensure_tools()
+            ensure_base_images(Podman())
+            return 0
         if args.command == "versions":
             for name, version in versions.summary().items():
                 print(f"{name}: {version}")

@@ -11,7 +11,7 @@ from .cache import cache_root, is_complete
 from .process import ComponentError, progress
 
 #: The names ``fetch`` accepts, in the order they are reported.
-COMPONENTS = ("kafka", "kube", "helm", "dockerfile-lint")
+COMPONENTS = ("kafka", "kube", "helm", "dockerfile-lint", "images")
 
 
 def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
@@ -31,12 +31,16 @@ def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
         from .dockerlint import fetch_dockerfile_lint
 
         return [("dockerfile-lint", lambda: fetch_dockerfile_lint(force=force))]
+    if component == "images":
+        from .images import fetch_images
+
+        return [("images", lambda: fetch_images(force=force))]
     raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
 
 
 def missing(components: Iterable[str]) -> list[str]:
     """Return those of ``components`` that the cache does not hold yet."""
-    from . import dockerlint, gobuild
+    from . import dockerlint, gobuild, images
     from .kafka import kafka_home, kafka_recipe
 
     present = {
@@ -44,6 +48,7 @@ def missing(components: Iterable[str]) -> list[str]:
         "kube": lambda: gobuild.is_built(gobuild.ETCD) and gobuild.is_built(gobuild.KUBE_APISERVER),
         "helm": lambda: gobuild.is_built(gobuild.HELM),
         "dockerfile-lint": dockerlint.is_built,
+        "images": images.is_ready,
     }
     return [name for name in COMPONENTS if name in set(components) and not present[name]()]
 

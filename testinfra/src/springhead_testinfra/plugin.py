@@ -15,11 +15,16 @@ Fixtures (each starts its component lazily, the first time a test asks, once per
 ``helm``
     :class:`~springhead_testinfra.helm.Helm` - ``.binary``, ``.run()``, ``.template()``,
     ``.lint()``, ``.for_cluster(kube)``.
+``podman``
+    :class:`~springhead_testinfra.images.Podman` on testinfra's own image storage, with the
+    Python base and the uv image the Dockerfile starts from - ``.build()``, ``.run()``,
+    ``.inspect()``, ``.size()``; :class:`~springhead_testinfra.images.Container` runs an image.
 
 A fixture whose component cannot be obtained or started fails the test with the reason and the
 log tail; it never skips. Tests that use a fixture get its markers (``integration`` and
-``kafka``/``kafka_secure``/``kube``/``helm``) automatically, so ``-m "not integration"`` leaves
-them out. A test that leaves its component stopped gets it started again after it.
+``kafka``/``kafka_secure``/``kube``/``helm``/``images``) automatically, so
+``-m "not integration"`` leaves them out. A test that leaves its component stopped gets it
+started again after it.
 
 This module imports nothing heavy (no aiokafka, no kubernetes): every test run loads it.
 """
@@ -34,6 +39,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .helm import Helm
+    from .images import Podman
     from .kafka import KafkaBroker, SecureKafkaBroker
     from .kube import KubeCluster
 
@@ -45,6 +51,7 @@ FIXTURE_COMPONENTS: dict[str, str] = {
     "kafka_secure": "kafka",
     "kube": "kube",
     "helm": "helm",
+    "podman": "images",
 }
 
 #: Fixture name -> the markers a test using it receives.
@@ -53,6 +60,7 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
     "kafka_secure": ("integration", "kafka_secure"),
     "kube": ("integration", "kube"),
     "helm": ("integration", "helm"),
+    "podman": ("integration", "images"),
 }
 
 _MARKER_HELP = {
@@ -61,6 +69,7 @@ _MARKER_HELP = {
     "kafka_secure": "needs the SASL/TLS Kafka profile from testinfra",
     "kube": "needs the real kube-apiserver + etcd from testinfra",
     "helm": "needs Helm from testinfra",
+    "images": "builds and runs container images with podman from testinfra",
 }
 
 
@@ -204,6 +213,19 @@ def helm(pytestconfig: pytest.Config) -> Iterator[Helm]:
     from .helm import Helm
 
     yield from _for_the_session(pytestconfig, "Helm", Helm, "helm")
+
+
+@pytest.fixture(scope="session")
+def podman(pytestconfig: pytest.Config) -> Podman:
+    """podman (installed when missing) on testinfra's own storage, holding the base images."""
+    from .images import Podman, ensure_base_images
+
+    def ready() -> Podman:
+        found = Podman.for_tests()
+        ensure_base_images(found)
+        return found
+
+    return _start(pytestconfig, "podman and the base images", ready, "images")
 
 
 @pytest.fixture(autouse=True)

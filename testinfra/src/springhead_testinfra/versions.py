@@ -48,6 +48,16 @@ HELM_RECIPE: Final = 1
 BUILDKIT_VERSION: Final = "v0.34.1"
 DOCKERFILE_LINT_RECIPE: Final = 1
 
+# --- Container images (podman; no registry: the base images are made by testinfra.images) -----
+#: The uv of the Makefile's UV_VERSION; the uv image holds its binary.
+UV_VERSION: Final = "0.13.9"
+#: The images the Dockerfile's ARG defaults name (podman resolves the short names to these).
+PYTHON_IMAGE: Final = "docker.io/library/python:3.11-slim-bookworm"
+UV_IMAGE: Final = f"ghcr.io/astral-sh/uv:{UV_VERSION}"
+#: The Debian release of the Python base (python3 is 3.11 there, as in the image's name).
+DEBIAN_SUITE: Final = "bookworm"
+IMAGES_RECIPE: Final = 1
+
 #: The Kubernetes schema version handed to kubernetes-validate (a PyPI dependency of this
 #: package; the lock file pins its release). Follows the apiserver's minor version.
 KUBERNETES_VALIDATE_SCHEMA: Final = "1.37.0"
@@ -76,5 +86,6 @@ def summary() -> dict[str, str]:
         "etcd": ETCD_VERSION,
         "helm": HELM_VERSION,
         "dockerfile-lint": f"buildkit {BUILDKIT_VERSION}",
+        "images": f"podman, {PYTHON_IMAGE} from Debian {DEBIAN_SUITE}, {UV_IMAGE}",
         "kubernetes-validate schemas": KUBERNETES_VALIDATE_SCHEMA,
     }
