@@ -44,7 +44,7 @@ async def running() -> AsyncIterator[Running]:
         host=ProcessHost(Metrics()),
         max_body_bytes=64 * 1024,
         out=out,
-        web=web_app,
+        web=lambda: web_app,
     )
     server = Server("127.0.0.1", 0, {}, work=display.routes())
     await server.start()

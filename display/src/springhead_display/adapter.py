@@ -4,14 +4,16 @@ the web page that ``GET /`` serves.
 
 The sink is a plain ASGI route on the process host's lean server, like a source's webhook: it
 is the hot path. The web page and its API are a FastAPI application mounted on the same port,
-on the exact paths it answers; FastAPI is imported only when the page is on.
+on the exact paths it answers. FastAPI is imported only when the page is on, and then in a
+thread once the port listens, so that the sink listens without waiting for it; a page request
+that comes sooner waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TextIO
 
 from prometheus_client import Counter
@@ -53,13 +55,14 @@ class EventDisplay:
         max_body_bytes: int,
         terminal: bool = True,
         out: TextIO | None = None,
-        web: Callable[[EventStore], AsgiApp] | None = None,
+        web: Callable[[], Callable[[EventStore], AsgiApp]] | None = None,
     ) -> None:
         self.store = store
         self.max_body_bytes = max_body_bytes
         self.terminal = terminal
         self._out = out
-        self._web = web(store) if web is not None else None
+        self._web_factory = web
+        self._web_app: asyncio.Future[AsgiApp] | None = None
         self._stopped = asyncio.Event()
         registry = host.metrics.registry
         self._received = Counter(
@@ -77,17 +80,12 @@ class EventDisplay:
     @classmethod
     def from_settings(cls, settings: DisplaySettings, host: ProcessHost) -> EventDisplay:
         """The display the process host runs (the factory of ``python -m springhead_display``)."""
-        web: Callable[[EventStore], AsgiApp] | None = None
-        if settings.web:
-            from springhead_display.web import web_app  # FastAPI only when the page is served
-
-            web = web_app
         return cls(
             store=EventStore(max_events=settings.max_events, max_bytes=settings.max_bytes),
             host=host,
             max_body_bytes=settings.max_body_bytes,
             terminal=settings.terminal,
-            web=web,
+            web=_web_app if settings.web else None,
         )
 
     @property
@@ -98,12 +96,31 @@ class EventDisplay:
     def routes(self) -> Mapping[str, AsgiApp]:
         """``/`` (the sink, and the page), and the web application's paths when it is on."""
         routes: dict[str, AsgiApp] = {"/": self.handle}
-        if self._web is not None:
+        if self._web_factory is not None:
             routes.update(dict.fromkeys(WEB_PATHS, self._web))
         return routes
 
+    async def _web(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = await self.web_app()
+        await app(scope, receive, send)
+
+    def web_app(self) -> asyncio.Future[AsgiApp]:
+        """The web application, built (its modules imported in a thread) on first use."""
+        if self._web_app is None:
+            factory = self._web_factory
+            assert factory is not None  # noqa: S101  (routes() serves it only then)
+            loop = asyncio.get_running_loop()
+            built = loop.run_in_executor(None, factory)
+            self._web_app = asyncio.ensure_future(self._build(built))
+        return self._web_app
+
+    async def _build(self, factory: Awaitable[Callable[[EventStore], AsgiApp]]) -> AsgiApp:
+        return (await factory)(self.store)
+
     async def run(self) -> None:
-        """Serve until :meth:`stop`."""
+        """Serve until :meth:`stop`; the web application is prepared meanwhile."""
+        if self._web_factory is not None:
+            await self.web_app()
         await self._stopped.wait()
 
     async def stop(self) -> None:
@@ -141,8 +158,14 @@ class EventDisplay:
                 return
             self.show(events)
             await respond(send, 202)
-        elif self._web is not None and method in ("GET", "HEAD"):
+        elif self._web_factory is not None and method in ("GET", "HEAD"):
             await self._web(scope, receive, send)
         else:
-            allow = "GET, HEAD, POST" if self._web is not None else "POST"
+            allow = "GET, HEAD, POST" if self._web_factory is not None else "POST"
             await respond(send, 405, "method not allowed\n", {"Allow": allow})
+
+
+def _web_app() -> Callable[[EventStore], AsgiApp]:
+    from springhead_display.web import web_app  # FastAPI only when the page is served
+
+    return web_app
