@@ -91,3 +91,9 @@ def test_data_base64_is_marked_binary() -> None:
 )
 def test_time_as_go_writes_rfc3339nano(sent: str, shown: str) -> None:
     assert format_time(sent) == shown
+
+
+def test_integers_beyond_64_bits_stay_exact() -> None:
+    big = "123456789012345678901234567890"
+    event = ReceivedEvent({**BASE, "datacontenttype": "application/json"}, f"[{big}]".encode())
+    assert format_event(event).endswith(f"Data,\n  [\n    {big}\n  ]\n")
