@@ -3,6 +3,7 @@ real HTTP source sends events to the real display process, and the page shows th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -100,7 +101,24 @@ async def test_events_from_a_source_appear_live_filter_click_pause(
                 await expect(page.locator(ROWS)).to_have_count(4)
                 await expect(page.locator(ROWS).first).to_contain_text("paused-4")
 
+                # "Copy as curl" re-sends the event: run the command the page shows.
                 await page.locator(ROWS).nth(1).click()
+                await expect(page.locator("#data-kind")).to_have_text(
+                    "data: binary (base64), 200 bytes"
+                )
+                command = await page.locator("#curl").text_content()
+                assert command is not None
+                shell = await asyncio.create_subprocess_exec("bash", "-c", command)
+                assert await shell.wait() == 0
+                await expect(page.locator(ROWS)).to_have_count(5)
+                async with client.get(page_url + "api/events") as response:
+                    events = (await response.json())["events"]
+                resent, original = [e for e in events if e["attributes"]["id"] == "binary-3"]
+                assert resent["seq"] == 5
+                assert resent["attributes"] == original["attributes"]
+                assert resent["data_base64"] == original["data_base64"]
+
+                await page.locator(ROWS).nth(2).click()
                 screenshot = artefact("display-page.png", tmp_path)
                 await page.screenshot(path=str(screenshot), full_page=True)
                 print(f"screenshot: {screenshot}")
