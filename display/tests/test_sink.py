@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +224,58 @@ async def test_a_batch_is_shown_in_order_and_an_empty_batch_is_accepted(running:
     assert page["events"][0]["data"] == "text 2"
     ids = [line for line in running.out.getvalue().splitlines() if line.startswith("  id: ")]
     assert ids == ["  id: 0", "  id: 1", "  id: 2"]
+
+
+# --- CloudEvents conformance (HTTP binding) ----------------------------------------------------
+
+DATA = Path(__file__).parent / "data"
+
+
+def conformance_cases() -> list[tuple[str, str, dict[str, str], object]]:
+    """(name, raw request, expected attributes, expected data) from the Gherkin feature file."""
+    text = (DATA / "http-protocol-binding.feature").read_text()
+    cases = []
+    for outline in text.split("Scenario Outline:")[1:]:
+        name = outline.splitlines()[0].strip()
+        blocks = re.findall(r'"""\n(.*?)\n\s*"""', outline, re.DOTALL)
+        request, data = textwrap.dedent(blocks[0]), json.loads(textwrap.dedent(blocks[1]))
+        attributes_table = outline.split("Then the attributes are:")[1].split("And the data")[0]
+        rows = [
+            line.strip().strip("|").split("|") for line in attributes_table.strip().splitlines()
+        ]
+        attributes = {k.strip(): v.strip() for k, v in rows[1:]}
+        examples = outline.split("Examples:")[1].strip().splitlines()
+        placeholder = examples[0].strip().strip("|").strip()
+        for row in examples[1:]:
+            value = row.strip().strip("|").strip()
+            filled = {k: v.replace(f"<{placeholder}>", value) for k, v in attributes.items()}
+            cases.append(
+                (f"{name} / {value}", request.replace(f"<{placeholder}>", value), filled, data)
+            )
+    return cases
+
+
+CASES = conformance_cases()
+
+
+def test_the_feature_file_yields_the_four_documented_cases() -> None:
+    assert len(CASES) == 4
+
+
+@pytest.mark.parametrize(("name", "raw", "attributes", "data"), CASES, ids=[c[0] for c in CASES])
+async def test_conformance_cases_are_shown_intact(
+    running: Running, name: str, raw: str, attributes: dict[str, str], data: object
+) -> None:
+    head, _, body = raw.partition("\n\n")
+    _request_line, *header_lines = head.splitlines()
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    for hop in ("Host", "Content-Length"):
+        headers.pop(hop, None)
+    assert await running.post(body, headers) == (202, "")
+    page = await running.get_json("/api/events")
+    assert isinstance(page, dict)
+    [event] = page["events"]
+    for key, value in attributes.items():
+        assert event["attributes"][key] == value, key
+    assert event["data_kind"] == "json"
+    assert event["data"] == data
