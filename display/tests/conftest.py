@@ -19,7 +19,7 @@ from springhead_display.web import web_app
 @dataclass
 class Running:
     display: EventDisplay
-    out: io.StringIO
+    out: io.BytesIO
     url: str
     client: aiohttp.ClientSession
 
@@ -38,7 +38,7 @@ class Running:
 
 @pytest_asyncio.fixture
 async def running() -> AsyncIterator[Running]:
-    out = io.StringIO()
+    out = io.BytesIO()
     display = EventDisplay(
         store=EventStore(max_events=50, max_bytes=1024 * 1024),
         host=ProcessHost(Metrics()),

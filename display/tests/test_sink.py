@@ -169,7 +169,7 @@ async def test_malformed_requests_get_a_status_and_a_reason(
 ) -> None:
     assert await running.post(body, headers) == (status, reason + "\n")
     assert running.display.store.stats().received == 0
-    assert running.out.getvalue() == ""
+    assert running.out.getvalue() == b""
 
 
 async def test_other_methods_get_405(running: Running) -> None:
@@ -207,8 +207,8 @@ async def test_structured_json_data_and_base64_data(running: Running) -> None:
     second, first = page["events"]
     assert (first["data_kind"], first["data"]) == ("json", {"a": [1, "é"]})
     assert (second["data_kind"], second["data_base64"], second["data_size"]) == ("binary", raw, 2)
-    assert running.out.getvalue().count("☁️  cloudevents.Event\n") == 2
-    assert "Data (binary),\n" in running.out.getvalue()
+    assert running.out.getvalue().decode().count("☁️  cloudevents.Event\n") == 2
+    assert b"Data (binary),\n" in running.out.getvalue()
 
 
 async def test_a_batch_is_shown_in_order_and_an_empty_batch_is_accepted(running: Running) -> None:
@@ -222,7 +222,9 @@ async def test_a_batch_is_shown_in_order_and_an_empty_batch_is_accepted(running:
     assert isinstance(page, dict)
     assert [e["attributes"]["id"] for e in page["events"]] == ["2", "1", "0"]
     assert page["events"][0]["data"] == "text 2"
-    ids = [line for line in running.out.getvalue().splitlines() if line.startswith("  id: ")]
+    ids = [
+        line for line in running.out.getvalue().decode().splitlines() if line.startswith("  id: ")
+    ]
     assert ids == ["  id: 0", "  id: 1", "  id: 2"]
 
 

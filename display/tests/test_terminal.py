@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from springhead_display.received import ReceivedEvent
-from springhead_display.terminal import format_event, format_time
+from springhead_display.terminal import event_bytes, format_event, format_time
 
 BASE = {"specversion": "1.0", "type": "dev.example.t", "source": "/s", "id": "1"}
 
@@ -97,3 +97,8 @@ def test_integers_beyond_64_bits_stay_exact() -> None:
     big = "123456789012345678901234567890"
     event = ReceivedEvent({**BASE, "datacontenttype": "application/json"}, f"[{big}]".encode())
     assert format_event(event).endswith(f"Data,\n  [\n    {big}\n  ]\n")
+
+
+def test_data_that_is_not_utf8_is_written_byte_for_byte() -> None:
+    event = ReceivedEvent({**BASE, "datacontenttype": "application/octet-stream"}, b"\xff\x00")
+    assert event_bytes(event).endswith(b"Data,\n  \xff\x00\n")

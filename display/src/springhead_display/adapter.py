@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TextIO
+from typing import BinaryIO
 
 from prometheus_client import Counter
 from springhead.asgi import (
@@ -33,7 +33,7 @@ from springhead_display.config import DisplaySettings
 from springhead_display.parse import Malformed, events_in
 from springhead_display.received import ReceivedEvent
 from springhead_display.store import EventStore
-from springhead_display.terminal import format_event
+from springhead_display.terminal import event_bytes
 
 __all__ = ["EventDisplay", "WEB_PATHS"]
 
@@ -44,8 +44,8 @@ RETRY_AFTER = 1
 
 
 class EventDisplay:
-    """Receives CloudEvents, prints them to ``out`` (when ``terminal``) and keeps them in
-    ``store``; ``web`` is the web application (None: no page)."""
+    """Receives CloudEvents, prints them to ``out`` (default: stdout) when ``terminal``, and
+    keeps them in ``store``; ``web`` gives the web application's factory (None: no page)."""
 
     def __init__(
         self,
@@ -54,7 +54,7 @@ class EventDisplay:
         host: ProcessHost,
         max_body_bytes: int,
         terminal: bool = True,
-        out: TextIO | None = None,
+        out: BinaryIO | None = None,
         web: Callable[[], Callable[[EventStore], AsgiApp]] | None = None,
     ) -> None:
         self.store = store
@@ -131,8 +131,8 @@ class EventDisplay:
     def show(self, events: Sequence[ReceivedEvent]) -> None:
         """Print ``events`` (terminal view) and keep them (web view)."""
         if self.terminal and events:
-            out = self._out or sys.stdout
-            out.write("".join(format_event(event) for event in events))
+            out = self._out or sys.stdout.buffer
+            out.write(b"".join(event_bytes(event) for event in events))
             out.flush()
         for event in events:
             self.store.add(event)

@@ -16,7 +16,7 @@ import orjson
 
 from springhead_display.received import ReceivedEvent, media_type
 
-__all__ = ["format_event"]
+__all__ = ["event_bytes", "format_event", "format_time"]
 
 _HEADER = "☁️  cloudevents.Event\n"
 # The order the Go SDK prints a 1.0 event's context attributes in.
@@ -52,18 +52,18 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _data(event: ReceivedEvent, data: bytes) -> str:
+def _data(event: ReceivedEvent, data: bytes) -> bytes:
     # The Go SDK indents data whose media type is exactly application/json, and writes anything
-    # else as it came; bytes that are not UTF-8 are written as they are, shown here as U+FFFD.
+    # else byte for byte as it came.
     kind = media_type(event.attributes.get("datacontenttype"))
     if kind == "application/json" or (event.json_data and not kind):
         indented = _indented(data)
         if indented is not None:
-            return indented.replace("\n", "\n  ")
-    return data.decode("utf-8", "replace")
+            return indented.replace(b"\n", b"\n  ")
+    return data
 
 
-def _indented(data: bytes) -> str | None:
+def _indented(data: bytes) -> bytes | None:
     """``data`` indented by two spaces per level, or None when it is not JSON.
 
     orjson does it in a fraction of the time the standard library takes (whose encoder, once
@@ -74,17 +74,24 @@ def _indented(data: bytes) -> str | None:
     """
     if _LONG_NUMBER not in data.translate(_DIGITS_ONLY):
         try:
-            return orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2).decode()
+            return orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2)
         except orjson.JSONDecodeError:
             return None
     try:
-        return json.dumps(json.loads(data), indent=2, ensure_ascii=False)
+        return json.dumps(json.loads(data), indent=2, ensure_ascii=False).encode()
     except ValueError:
         return None
 
 
 def format_event(event: ReceivedEvent) -> str:
-    """``event`` as Knative's event_display prints it, ending with a newline."""
+    """``event`` as Knative's event_display prints it, ending with a newline (data that is not
+    UTF-8 shows U+FFFD where :func:`event_bytes` has its bytes)."""
+    return event_bytes(event).decode("utf-8", "replace")
+
+
+def event_bytes(event: ReceivedEvent) -> bytes:
+    """:func:`format_event` as the bytes written to stdout: the data byte for byte, as the Go SDK
+    writes it."""
     attributes = event.attributes
     lines = [_HEADER, "Context Attributes,\n"]
     for name in _CONTEXT:
@@ -99,8 +106,7 @@ def format_event(event: ReceivedEvent) -> str:
     if extensions:
         lines.append("Extensions,\n")
         lines.extend(f"  {name}: {_value(attributes[name])}\n" for name in extensions)
-    if event.data is not None:
-        lines.append("Data (binary),\n  " if event.base64 else "Data,\n  ")
-        lines.append(_data(event, event.data))
-        lines.append("\n")
-    return "".join(lines)
+    if event.data is None:
+        return "".join(lines).encode()
+    lines.append("Data (binary),\n  " if event.base64 else "Data,\n  ")
+    return b"".join(("".join(lines).encode(), _data(event, event.data), b"\n"))
