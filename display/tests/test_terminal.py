@@ -102,3 +102,8 @@ def test_integers_beyond_64_bits_stay_exact() -> None:
 def test_data_that_is_not_utf8_is_written_byte_for_byte() -> None:
     event = ReceivedEvent({**BASE, "datacontenttype": "application/octet-stream"}, b"\xff\x00")
     assert event_bytes(event).endswith(b"Data,\n  \xff\x00\n")
+
+
+def test_json_data_without_datacontenttype_is_not_indented_as_go_does() -> None:
+    event = ReceivedEvent(dict(BASE), b'{"x":1}', json_data=True)
+    assert format_event(event).endswith('Data,\n  {"x":1}\n')

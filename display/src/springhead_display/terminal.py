@@ -53,10 +53,9 @@ def _value(value: Any) -> str:
 
 
 def _data(event: ReceivedEvent, data: bytes) -> bytes:
-    # The Go SDK indents data whose media type is exactly application/json, and writes anything
-    # else byte for byte as it came.
-    kind = media_type(event.attributes.get("datacontenttype"))
-    if kind == "application/json" or (event.json_data and not kind):
+    # The Go SDK indents data whose media type is exactly application/json (not JSON data of a
+    # structured event without datacontenttype), and writes anything else byte for byte.
+    if media_type(event.attributes.get("datacontenttype")) == "application/json":
         indented = _indented(data)
         if indented is not None:
             return indented.replace(b"\n", b"\n  ")
