@@ -12,7 +12,9 @@ same binary-mode events (a 7.3 KB JSON body) from the same aiohttp client, close
 - RSS after 10k and after ``--rss-events`` events;
 - start to listening: process start to the first accepted TCP connection (median of 7).
 
-Prints a Markdown table; ``--output`` also writes it to a file.
+Also the display's own CPU time per event (user + system, from /proc), which the load of other
+processes on the machine moves less than the rates. Prints a Markdown table; ``--output`` also
+writes it to a file.
 """
 
 from __future__ import annotations
@@ -141,6 +143,12 @@ def start_to_listening(which: str, runs: int = 7) -> float:
     return statistics.median(times)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -176,14 +184,21 @@ async def post_events(url: str, total: int, concurrency: int, first: int = 0) ->
 async def measure(events: int, rss_events: int, rounds: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     rates: dict[tuple[str, int], list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     for round_ in range(rounds):
         for which in ("knative", "springhead"):
-            with running(which) as (url, _pid):
+            with running(which) as (url, pid):
                 await post_events(url, 500, 8)  # warm-up
                 for concurrency in (1, 8):
+                    cpu = cpu_seconds(pid)
                     rate = await post_events(url, events, concurrency)
+                    cpu_us = (cpu_seconds(pid) - cpu) / events * 1e6
                     rates.setdefault((which, concurrency), []).append(rate)
-                    log(f"round {round_ + 1}: {which} c={concurrency}: {rate:,.0f} events/s")
+                    cpus.setdefault(which, []).append(cpu_us)
+                    log(
+                        f"round {round_ + 1}: {which} c={concurrency}: {rate:,.0f} events/s, "
+                        f"{cpu_us:.0f} CPU µs/event"
+                    )
     for which in ("knative", "springhead"):
         with running(which) as (url, pid):
             await post_events(url, 10_000, 8)
@@ -194,6 +209,7 @@ async def measure(events: int, rss_events: int, rounds: int) -> dict[str, dict[s
         results[which] = {
             "c1": statistics.median(rates[(which, 1)]),
             "c8": statistics.median(rates[(which, 8)]),
+            "cpu": statistics.median(cpus[which]),
             "rss_10k": at_10k,
             "rss_n": at_n,
             "start": start_to_listening(which),
@@ -206,6 +222,7 @@ def table(results: dict[str, dict[str, float]], rss_events: int) -> str:
     rows = [
         ("events/s, concurrency 1", f"{kn['c1']:,.0f}", f"{sh['c1']:,.0f}", sh["c1"] / kn["c1"]),
         ("events/s, concurrency 8", f"{kn['c8']:,.0f}", f"{sh['c8']:,.0f}", sh["c8"] / kn["c8"]),
+        ("display CPU µs per event", f"{kn['cpu']:.0f}", f"{sh['cpu']:.0f}", kn["cpu"] / sh["cpu"]),
         ("RSS after 10k events (MiB)", f"{kn['rss_10k']:.1f}", f"{sh['rss_10k']:.1f}", None),
         (
             f"RSS after {rss_events // 1000}k events (MiB)",
