@@ -89,6 +89,25 @@ async def _a_feed_item_arrives(sink: RecordingSink, port: int) -> None:
     assert request.event.get_id()
 
 
+async def _an_event_is_displayed(sink: RecordingSink, port: int) -> None:
+    # The display is a sink itself: an event POSTed to it is kept and listed by its API.
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "image-1",
+        "ce-type": "dev.example.image",
+        "ce-source": "/tests/images",
+        "Content-Type": "application/json",
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"http://127.0.0.1:{port}/", json={"hello": "display"}, headers=headers
+        ) as response:
+            assert response.status == 202, await response.text()
+        async with session.get(f"http://127.0.0.1:{port}/api/events") as response:
+            assert response.status == 200, await response.text()
+            assert "image-1" in await response.text()
+
+
 def _readable_copy(path: Path, folder: Path) -> Path:
     """A world-readable copy of ``path`` (the container's user is not the host's owner)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -250,6 +269,8 @@ def _setup(service: Service, request: pytest.FixtureRequest, tmp_path: Path) -> 
         return _controller(request, tmp_path)
     if service.package == "feed-source":
         return _feed(request, tmp_path)
+    if service.package == "springhead-display":
+        return Setup({}, _an_event_is_displayed)
     raise AssertionError(f"no settings for {service}: add how its image is shown to work")
 
 
@@ -258,7 +279,10 @@ def _setup(service: Service, request: pytest.FixtureRequest, tmp_path: Path) -> 
 THROUGHPUT_LOOP = {
     "springhead-http": "uvloop",
     "springhead-github": "uvloop",
+    "springhead-display": "uvloop",
 }
+#: The services that send no events run in the process host, which logs "process started".
+PROCESS_HOSTED = frozenset({"springhead-controller", "springhead-display"})
 
 
 def _dockerfile_user() -> tuple[int, int]:
@@ -305,7 +329,8 @@ async def test_the_container_runs_as_a_hardened_pod_would(
     env = adapter_env(sink.url, SPRINGHEAD_PORT=str(port), SPRINGHEAD_HOST="127.0.0.1", **setup.env)
     container = await asyncio.to_thread(_start, podman, image.tag, env, setup.mounts, containers)
 
-    started = await asyncio.to_thread(container.wait_for_log, "source started")
+    kind = "process" if service.package in PROCESS_HOSTED else "source"
+    started = await asyncio.to_thread(container.wait_for_log, f"{kind} started")
     assert started["event_loop"] == THROUGHPUT_LOOP.get(service.package, "asyncio")
     # Inside: the Dockerfile's user, and a root file system nothing can write to.
     ids = container.exec("python", "-c", "import os; print(os.getuid(), os.getgid())")
@@ -322,7 +347,7 @@ async def test_the_container_runs_as_a_hardened_pod_would(
     await setup.exercise(sink, port)
     # podman stop: SIGTERM, the source drains and exits 0 (SIGKILL after 30 s would be 137).
     assert await asyncio.to_thread(container.stop) == 0, container.failure("podman stop")
-    assert await asyncio.to_thread(container.wait_for_log, "source stopped", running=False)
+    assert await asyncio.to_thread(container.wait_for_log, f"{kind} stopped", running=False)
 
 
 async def test_the_healthcheck_fails_when_nothing_serves(

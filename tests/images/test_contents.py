@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from conftest import ImageBuilds, Service
 
 #: Clients heavy enough that a service must not carry them unless it uses them.
-HEAVY_CLIENTS = frozenset({"kubernetes", "aiokafka", "pygithub", "apscheduler"})
+HEAVY_CLIENTS = frozenset({"kubernetes", "aiokafka", "pygithub", "apscheduler", "fastapi"})
 #: Development tools and test infrastructure: never in an image.
 DEV_ONLY = frozenset(
     {"pytest", "pytest-asyncio", "mypy", "ruff", "hypothesis", "import-linter"}
-    | {"springhead-testinfra", "springhead-testing", "fastapi", "pip", "setuptools", "wheel"}
+    | {"springhead-testinfra", "springhead-testing", "pip", "setuptools", "wheel"}
     # uvicorn serves every source, but without [standard]'s reloader and websockets
     | {"watchfiles", "websockets"}
 )

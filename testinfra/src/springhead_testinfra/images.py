@@ -40,6 +40,7 @@ from typing import Any
 
 from . import versions
 from .cache import cache_root, is_complete, locked, mark_complete
+from .debian import ensure_packages
 from .process import ComponentError, progress, run_step, wait_until, with_tail
 
 __all__ = [
@@ -109,38 +110,9 @@ def _key(recipe: Mapping[str, Any]) -> str:
 # --- tools ------------------------------------------------------------------------------------
 
 
-def _missing_tools() -> list[str]:
-    return [package for package in PACKAGES if shutil.which(package) is None]
-
-
 def ensure_tools() -> None:
     """Install podman, mmdebstrap and runc with apt-get when any is missing (needs root)."""
-    if not _missing_tools():
-        return
-    with locked("apt"):
-        missing = _missing_tools()
-        if not missing:
-            return
-        apt = shutil.which("apt-get")
-        if apt is None or os.geteuid() != 0:
-            raise ComponentError(
-                f"{', '.join(missing)} not on PATH and cannot be installed here (needs root and "
-                f"apt-get): install the Debian packages {' '.join(PACKAGES)}"
-            )
-        log = _images_dir() / "apt.log"
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        progress(f"installing {' '.join(PACKAGES)} with apt-get (log: {log})")
-        run_step([apt, "update"], what="apt-get update", log_path=log, env=env, timeout=900)
-        run_step(
-            [apt, "install", "-y", *PACKAGES],
-            what=f"apt-get install {' '.join(PACKAGES)}",
-            log_path=log,
-            env=env,
-            timeout=1800,
-        )
-        still = _missing_tools()
-        if still:
-            raise ComponentError(with_tail(f"apt-get installed no {', '.join(still)}", log))
+    ensure_packages(PACKAGES)
 
 
 # --- the Python base and the uv image ---------------------------------------------------------
@@ -378,7 +350,7 @@ def ensure_base_images(podman: Podman) -> None:
 
 def is_ready() -> bool:
     """Tell whether the tools are installed and both base images are in the tests' storage."""
-    if _missing_tools():
+    if any(shutil.which(package) is None for package in PACKAGES):
         return False
     podman = Podman.for_tests()
     try:

@@ -11,7 +11,7 @@ from .cache import cache_root, is_complete
 from .process import ComponentError, progress
 
 #: The names ``fetch`` accepts, in the order they are reported.
-COMPONENTS = ("kafka", "kube", "helm", "dockerfile-lint", "images")
+COMPONENTS = ("kafka", "kube", "helm", "dockerfile-lint", "images", "browser")
 
 
 def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
@@ -35,12 +35,16 @@ def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
         from .images import fetch_images
 
         return [("images", lambda: fetch_images(force=force))]
+    if component == "browser":
+        from .browser import chromium
+
+        return [("chromium", lambda: chromium(force=force))]
     raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
 
 
 def missing(components: Iterable[str]) -> list[str]:
     """Return those of ``components`` that the cache does not hold yet."""
-    from . import dockerlint, gobuild, images
+    from . import browser, dockerlint, gobuild, images
     from .kafka import kafka_home, kafka_recipe
 
     present = {
@@ -49,6 +53,7 @@ def missing(components: Iterable[str]) -> list[str]:
         "helm": lambda: gobuild.is_built(gobuild.HELM),
         "dockerfile-lint": dockerlint.is_built,
         "images": images.is_ready,
+        "browser": browser.is_ready,
     }
     return [name for name in COMPONENTS if name in set(components) and not present[name]()]
 
