@@ -70,6 +70,21 @@ def test_variable_names_are_case_sensitive(monkeypatch: pytest.MonkeyPatch) -> N
     assert load_settings(SourceSettings).sink == "http://sink.example/"
 
 
+class _WithList(SourceSettings):
+    topics: list[str] = Field(default_factory=list, validation_alias="DEMO_TOPICS")
+
+
+def test_a_variable_that_cannot_be_decoded_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("K_SINK", "http://sink.example/")
+    monkeypatch.setenv("DEMO_TOPICS", "[not json")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_WithList)  # from the process environment
+    assert caught.value.variable == "environment"
+    assert 'error parsing value for field "topics"' in caught.value.reason
+
+
 def test_settings_cannot_be_changed_once_read() -> None:
     settings = load_settings(SourceSettings, SINK)
     with pytest.raises(ValidationError, match="frozen"):
@@ -383,6 +398,8 @@ def test_a_secret_comes_from_its_variable_or_from_the_file_its_file_variable_nam
     assert mounted.password.get_secret_value() == "from-file"  # line breaks at the end dropped
     assert mounted.ca == "-----BEGIN"
     assert mounted.variable_of("ca") == "DEMO_CA_FILE" and mounted.file_of("ca") == str(ca)
+    only_ca = load_settings(_WithSecrets, {**SINK, "DEMO_CA_FILE": str(ca)})
+    assert (only_ca.password, only_ca.ca) == (None, "-----BEGIN")  # each file setting on its own
     unset = load_settings(_WithSecrets, {**SINK, "DEMO_PASSWORD": " "})
     assert (unset.password, unset.ca) == (None, None)
 
