@@ -85,6 +85,17 @@ def test_a_variable_that_cannot_be_decoded_is_a_configuration_error(
     assert 'error parsing value for field "topics"' in caught.value.reason
 
 
+def test_a_bad_item_of_a_list_names_the_list_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K_SINK", "http://sink.example/")
+    monkeypatch.setenv("DEMO_TOPICS", '["a", {"b": 1}]')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_WithList)
+    assert (caught.value.variable, caught.value.reason) == (
+        "DEMO_TOPICS",
+        "Input should be a valid string",
+    )
+
+
 def test_settings_cannot_be_changed_once_read() -> None:
     settings = load_settings(SourceSettings, SINK)
     with pytest.raises(ValidationError, match="frozen"):
@@ -226,6 +237,13 @@ def test_bad_value_names_its_variable(env: dict[str, str], variable: str, reason
     assert reason in caught.value.reason
 
 
+def test_of_several_bad_values_the_first_is_named() -> None:
+    env = {**SINK, "SPRINGHEAD_PORT": "-1", "SPRINGHEAD_DELIVERY_RETRY": "-1"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(SourceSettings, env)
+    assert caught.value.variable == "SPRINGHEAD_PORT"
+
+
 MAIN = (
     "from springhead.runtime import main; from springhead.config import SourceSettings; "
     "main(SourceSettings, None)"
@@ -322,6 +340,11 @@ def test_a_group_reads_its_variables_under_the_service_prefix(tmp_path: Path) ->
         ({"DEMO_LEASE_DURATION": "PT0S"}, "DEMO_LEASE_DURATION", "at least PT1S"),
         ({"DEMO_LEASE_RENEW_DEADLINE": "PT15S"}, "DEMO_LEASE_RENEW_DEADLINE", "shorter than"),
         ({"DEMO_LEASE_RENEW_DEADLINE": "PT20S"}, "DEMO_LEASE_RENEW_DEADLINE", "shorter than"),
+        (
+            {"DEMO_LEASE_RENEW_DEADLINE": "PT1.1S", "DEMO_LEASE_RETRY_PERIOD": "PT1S"},
+            "DEMO_LEASE_RETRY_PERIOD",
+            "times 1.2",
+        ),
         (
             {"DEMO_LEASE_RENEW_DEADLINE": "PT6S", "DEMO_LEASE_RETRY_PERIOD": "PT5S"},
             "DEMO_LEASE_RETRY_PERIOD",
