@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -248,3 +249,20 @@ def test_an_empty_value_is_the_same_as_none(stored_overrides: dict[str, str]) ->
     stored = [{"name": "K_SINK", "value": SINK.sink}, stored_overrides]
     obj = workload(kind, {"containers": [{"name": "app", "env": stored}]})
     assert subject_patch(obj, kind, SINK) is None
+
+
+def test_a_subject_kind_names_its_api_version_and_keys_the_workload_index() -> None:
+    """``api_version`` is ``group/version``; kinds are hashable values (the cache keeps each
+    kind's workloads in a dictionary keyed by the kind) and cannot be changed."""
+    deployment = SUBJECT_KINDS[("apps", "Deployment")]
+    assert deployment.api_version == "apps/v1"
+    assert SUBJECT_KINDS[("batch", "CronJob")].api_version == "batch/v1"
+    workloads = {kind: kind.plural for kind in SUBJECT_KINDS.values()}
+    assert workloads[deployment] == "deployments"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        deployment.version = "v2"  # type: ignore[misc]
+
+
+def test_an_injection_cannot_be_changed() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SINK.sink = "http://elsewhere/"  # type: ignore[misc]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -73,6 +75,12 @@ def test_a_valid_binding_by_selector() -> None:
             "cannot bind Pod",
         ),
         ({"subject": {**SUBJECT, "namespace": "other"}, "sink": SINK}, "InvalidSubject", "differs"),
+        ({"subject": {**SUBJECT, "namespace": "zeta"}, "sink": SINK}, "InvalidSubject", "differs"),
+        (
+            {"subject": {"apiVersion": "apps/v1", "name": "app"}, "sink": SINK},
+            "InvalidSubject",
+            "needs apiVersion and kind",
+        ),
         (
             {
                 "subject": {
@@ -87,6 +95,12 @@ def test_a_valid_binding_by_selector() -> None:
         ),
         ({"subject": SUBJECT}, "InvalidSink", "ref, a uri"),
         ({"subject": SUBJECT, "sink": {"uri": "/relative"}}, "InvalidSink", "must be absolute"),
+        ({"subject": SUBJECT, "sink": {"uri": "urn:display"}}, "InvalidSink", "must be absolute"),
+        (
+            {"subject": SUBJECT, "sink": {"uri": "//display.example/"}},
+            "InvalidSink",
+            "must be absolute",
+        ),
         (
             {
                 "subject": SUBJECT,
@@ -170,6 +184,16 @@ def lookup_from(objects: dict[Reference, dict[str, Any]]) -> Any:
             "PEM",
         ),
         (
+            {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"}},
+            {
+                BROKER: {
+                    "status": {"addresses": [{"url": "http://first/"}, {"url": "http://last/"}]}
+                }
+            },
+            "http://first/",
+            None,
+        ),
+        (
             {
                 "ref": {
                     "apiVersion": "eventing.knative.dev/v1",
@@ -189,6 +213,57 @@ def test_sink_resolution(
 ) -> None:
     resolved = resolve_sink(parse_destination(sink, NS), lookup_from(objects))
     assert (resolved.url, resolved.ca_certs) == (url, ca)
+
+
+@pytest.mark.parametrize("api_version", ["serving.knative.dev/v1", "widgets.example.com/v1"])
+def test_a_service_outside_the_core_group_is_an_addressable(api_version: str) -> None:
+    """Only the core ``v1`` Service becomes a cluster DNS name; a Knative Service (or any other
+    group's kind named Service) is resolved through its status address."""
+    sink = {"ref": {"apiVersion": api_version, "kind": "Service", "name": "display"}}
+    ref = Reference(api_version, "Service", NS, "display")
+    objects = {ref: {"status": {"address": {"url": "http://display.team-a.example.com"}}}}
+    resolved = resolve_sink(parse_destination(sink, NS), lookup_from(objects))
+    assert resolved.url == "http://display.team-a.example.com"
+
+
+@pytest.mark.parametrize("kind", ["ConfigMap", "ServiceAccount"])
+def test_a_core_kind_other_than_service_needs_an_address(kind: str) -> None:
+    sink = {"ref": {"apiVersion": "v1", "kind": kind, "name": "display"}}
+    objects: dict[Reference, dict[str, Any]] = {Reference("v1", kind, NS, "display"): {"data": {}}}
+    with pytest.raises(SinkError, match="no address"):
+        resolve_sink(parse_destination(sink, NS), lookup_from(objects))
+
+
+def test_a_reference_names_its_api_group() -> None:
+    assert BROKER.group == "eventing.knative.dev"
+    assert SERVICE.group == ""
+
+
+def test_a_binding_read_from_json_binds_its_named_subject_only() -> None:
+    """Names and namespaces are compared by value: a binding decoded from the API server's JSON
+    holds strings of its own, equal to but not the same objects as the caller's."""
+    document = json.dumps(
+        binding({"subject": {**SUBJECT, "namespace": NS, "name": "app"}, "sink": SINK})
+    )
+    spec = parse_binding_spec(json.loads(document))
+    assert spec.subject.namespace == NS
+    assert spec.subject.matches("".join(["ap", "p"]), {})
+    assert not spec.subject.matches("ab", {})  # sorts before "app"
+    assert not spec.subject.matches("apps", {})
+
+
+def test_validated_specs_cannot_be_changed() -> None:
+    spec = parse_binding_spec(binding({"subject": SUBJECT, "sink": SINK}))
+    resolved = resolve_sink(spec.sink, lookup_from({}))
+    values: list[tuple[Any, str]] = [
+        (spec, "ce_overrides"),
+        (spec.subject, "name"),
+        (spec.sink, "uri"),
+        (resolved, "url"),
+    ]
+    for value, attribute in values:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, attribute, "changed")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pydantic import Field
+from pydantic import Field, ValidationError
 from springhead.config import (
     BackoffPolicy,
     ConfigError,
@@ -40,6 +40,89 @@ def test_defaults_follow_knative() -> None:
     assert settings.dead_letter_sink is None
     assert settings.content_mode is ContentMode.BINARY
     assert settings.event_loop is EventLoop.AUTO
+
+
+def test_process_defaults() -> None:
+    settings = load_settings(SourceSettings, SINK)
+    assert (settings.namespace, settings.name, settings.component) == (
+        "default",
+        "springhead",
+        "springhead",
+    )
+    assert (settings.host, settings.port) == ("0.0.0.0", 8080)  # noqa: S104
+    assert settings.head_timeout == timedelta(seconds=10)
+    assert settings.body_timeout == timedelta(seconds=30)
+    assert settings.idle_timeout == timedelta(seconds=75)
+    assert settings.max_inbound_connections == 1024
+    assert settings.shutdown_grace == timedelta(seconds=25)
+    assert (settings.revision, settings.log_level) == ("", "INFO")
+    assert settings.max_connections == 100
+    assert (settings.retry_after_max, settings.audience, settings.oidc_token_file) == (None,) * 3
+
+
+def test_variable_names_are_case_sensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("K_SINK", raising=False)
+    monkeypatch.setenv("k_sink", "http://sink.example/")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(SourceSettings)  # from the process environment
+    assert (caught.value.variable, caught.value.reason) == ("K_SINK", "required but not set")
+    monkeypatch.setenv("K_SINK", "http://sink.example/")
+    assert load_settings(SourceSettings).sink == "http://sink.example/"
+
+
+class _WithList(SourceSettings):
+    topics: list[str] = Field(default_factory=list, validation_alias="DEMO_TOPICS")
+
+
+def test_a_variable_that_cannot_be_decoded_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("K_SINK", "http://sink.example/")
+    monkeypatch.setenv("DEMO_TOPICS", "[not json")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_WithList)  # from the process environment
+    assert caught.value.variable == "environment"
+    assert 'error parsing value for field "topics"' in caught.value.reason
+
+
+def test_a_bad_item_of_a_list_names_the_list_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K_SINK", "http://sink.example/")
+    monkeypatch.setenv("DEMO_TOPICS", '["a", {"b": 1}]')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_WithList)
+    assert (caught.value.variable, caught.value.reason) == (
+        "DEMO_TOPICS",
+        "Input should be a valid string",
+    )
+
+
+def test_settings_cannot_be_changed_once_read() -> None:
+    settings = load_settings(SourceSettings, SINK)
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.retry = 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("SPRINGHEAD_PORT", "0", "port"),
+        ("SPRINGHEAD_PORT", "65535", "port"),
+        ("SPRINGHEAD_DELIVERY_RETRY", "0", "retry"),
+        ("SPRINGHEAD_DELIVERY_RETRY", "1000", "retry"),
+        ("SPRINGHEAD_MAX_CONNECTIONS", "1", "max_connections"),
+        ("SPRINGHEAD_MAX_INBOUND_CONNECTIONS", "1", "max_inbound_connections"),
+        ("K_SINK_TIMEOUT", "1", "sink_timeout"),
+    ],
+)
+def test_the_bounds_of_a_number_are_allowed(variable: str, value: str, field: str) -> None:
+    settings = load_settings(SourceSettings, {**SINK, variable: value})
+    assert getattr(settings, field) == int(value)
+
+
+def test_override_values_become_strings_as_given() -> None:
+    overrides = '{"extensions": {"team": "Blue", "tier": 2, "canary": true}}'
+    settings = load_settings(SourceSettings, {**SINK, "K_CE_OVERRIDES": overrides})
+    assert settings.ce_overrides == {"team": "Blue", "tier": "2", "canary": "true"}
 
 
 def test_every_setting_read_from_its_variable() -> None:
@@ -99,6 +182,18 @@ def test_empty_overrides_mean_none() -> None:
         ({"K_SINK_TIMEOUT": "soon"}, "K_SINK_TIMEOUT", "integer"),
         ({"K_SINK_TIMEOUT": "0"}, "K_SINK_TIMEOUT", "greater than or equal to 1"),
         ({"SPRINGHEAD_DELIVERY_RETRY": "-1"}, "SPRINGHEAD_DELIVERY_RETRY", "greater than"),
+        ({"SPRINGHEAD_DELIVERY_RETRY": "1001"}, "SPRINGHEAD_DELIVERY_RETRY", "less than"),
+        ({"SPRINGHEAD_MAX_CONNECTIONS": "0"}, "SPRINGHEAD_MAX_CONNECTIONS", "greater than"),
+        (
+            {"SPRINGHEAD_MAX_INBOUND_CONNECTIONS": "0"},
+            "SPRINGHEAD_MAX_INBOUND_CONNECTIONS",
+            "greater than",
+        ),
+        ({"SPRINGHEAD_HEAD_TIMEOUT": "PT0S"}, "SPRINGHEAD_HEAD_TIMEOUT", "greater than"),
+        ({"SPRINGHEAD_BODY_TIMEOUT": "PT0S"}, "SPRINGHEAD_BODY_TIMEOUT", "greater than"),
+        ({"SPRINGHEAD_IDLE_TIMEOUT": "PT0S"}, "SPRINGHEAD_IDLE_TIMEOUT", "greater than"),
+        ({"NAMESPACE": ""}, "NAMESPACE", "at least 1"),
+        ({"NAME": ""}, "NAME", "at least 1"),
         (
             {"SPRINGHEAD_DELIVERY_BACKOFF_POLICY": "random"},
             "SPRINGHEAD_DELIVERY_BACKOFF_POLICY",
@@ -127,6 +222,8 @@ def test_empty_overrides_mean_none() -> None:
         ),
         ({"SPRINGHEAD_CONTENT_MODE": "batched"}, "SPRINGHEAD_CONTENT_MODE", "binary"),
         ({"SPRINGHEAD_PORT": "70000"}, "SPRINGHEAD_PORT", "less than or equal"),
+        ({"SPRINGHEAD_PORT": "65536"}, "SPRINGHEAD_PORT", "less than or equal"),
+        ({"SPRINGHEAD_PORT": "-1"}, "SPRINGHEAD_PORT", "greater than or equal"),
         ({"SPRINGHEAD_LOG_LEVEL": "LOUD"}, "SPRINGHEAD_LOG_LEVEL", "DEBUG, INFO"),
         ({"SPRINGHEAD_EVENT_LOOP": "trio"}, "SPRINGHEAD_EVENT_LOOP", "'auto', 'asyncio'"),
         ({"K_AUDIENCE": "sink-aud"}, "SPRINGHEAD_OIDC_TOKEN_FILE", "token file"),
@@ -138,6 +235,13 @@ def test_bad_value_names_its_variable(env: dict[str, str], variable: str, reason
         load_settings(SourceSettings, full)
     assert caught.value.variable == variable
     assert reason in caught.value.reason
+
+
+def test_of_several_bad_values_the_first_is_named() -> None:
+    env = {**SINK, "SPRINGHEAD_PORT": "-1", "SPRINGHEAD_DELIVERY_RETRY": "-1"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(SourceSettings, env)
+    assert caught.value.variable == "SPRINGHEAD_PORT"
 
 
 MAIN = (
@@ -235,6 +339,17 @@ def test_a_group_reads_its_variables_under_the_service_prefix(tmp_path: Path) ->
         ({"DEMO_LEASE_DURATION": "PT1.5S"}, "DEMO_LEASE_DURATION", "whole seconds"),
         ({"DEMO_LEASE_DURATION": "PT0S"}, "DEMO_LEASE_DURATION", "at least PT1S"),
         ({"DEMO_LEASE_RENEW_DEADLINE": "PT15S"}, "DEMO_LEASE_RENEW_DEADLINE", "shorter than"),
+        ({"DEMO_LEASE_RENEW_DEADLINE": "PT20S"}, "DEMO_LEASE_RENEW_DEADLINE", "shorter than"),
+        (
+            {"DEMO_LEASE_RENEW_DEADLINE": "PT1.1S", "DEMO_LEASE_RETRY_PERIOD": "PT1S"},
+            "DEMO_LEASE_RETRY_PERIOD",
+            "times 1.2",
+        ),
+        (
+            {"DEMO_LEASE_RENEW_DEADLINE": "PT6S", "DEMO_LEASE_RETRY_PERIOD": "PT5S"},
+            "DEMO_LEASE_RETRY_PERIOD",
+            "times 1.2",
+        ),
         ({"DEMO_LEASE_RETRY_PERIOD": "PT9S"}, "DEMO_LEASE_RETRY_PERIOD", "times 1.2"),
         ({"DEMO_LEASE_RETRY_PERIOD": "PT0S"}, "DEMO_LEASE_RETRY_PERIOD", "positive"),
         ({"DEMO_LEASE_NAME": "Not_A_Name"}, "DEMO_LEASE_NAME", "not a valid Lease name"),
@@ -248,6 +363,32 @@ def test_a_group_checks_its_settings_once_for_every_service(
         load_settings(_Replicated, {**SINK, "DEMO_LEADER_ELECTION": "true", **env})
     assert caught.value.variable == variable
     assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("duration", "deadline", "retry"),
+    [("PT1S", "PT0.5S", "PT0.4S"), ("PT15S", "PT10S", "PT5S")],
+)
+def test_the_tightest_lease_timings_are_allowed(duration: str, deadline: str, retry: str) -> None:
+    env = {
+        **SINK,
+        "DEMO_LEADER_ELECTION": "true",
+        "DEMO_LEASE_DURATION": duration,
+        "DEMO_LEASE_RENEW_DEADLINE": deadline,
+        "DEMO_LEASE_RETRY_PERIOD": retry,
+    }
+    settings = load_settings(_Replicated, env)
+    assert settings.lease_retry_period * 1.2 < settings.lease_renew_deadline
+
+
+def test_lease_defaults() -> None:
+    settings = load_settings(_Replicated, SINK)
+    assert settings.leader_election is False
+    assert (settings.lease_name, settings.lease_namespace, settings.kubeconfig) == ("", "", None)
+    assert settings.effective_lease_namespace == "default"
+    assert settings.lease_duration == timedelta(seconds=15)
+    assert settings.lease_renew_deadline == timedelta(seconds=10)
+    assert settings.lease_retry_period == timedelta(seconds=2)
 
 
 def test_lease_timings_are_checked_only_with_leader_election_on() -> None:
@@ -280,6 +421,8 @@ def test_a_secret_comes_from_its_variable_or_from_the_file_its_file_variable_nam
     assert mounted.password.get_secret_value() == "from-file"  # line breaks at the end dropped
     assert mounted.ca == "-----BEGIN"
     assert mounted.variable_of("ca") == "DEMO_CA_FILE" and mounted.file_of("ca") == str(ca)
+    only_ca = load_settings(_WithSecrets, {**SINK, "DEMO_CA_FILE": str(ca)})
+    assert (only_ca.password, only_ca.ca) == (None, "-----BEGIN")  # each file setting on its own
     unset = load_settings(_WithSecrets, {**SINK, "DEMO_PASSWORD": " "})
     assert (unset.password, unset.ca) == (None, None)
 

@@ -3,10 +3,11 @@ end to end in test_replay)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
-from springhead_github.attributes import subject_and_extensions
+from springhead_github.attributes import EventAttributes, subject_and_extensions
 
 REPO = {"name": "Hello-World", "id": 7, "owner": {"login": "Codertocat"}}
 SENDER = {"login": "octocat"}
@@ -307,3 +308,9 @@ def test_numbers_are_rendered_as_json_wrote_them(number: object, text: str) -> N
     payload = {"action": "opened", "number": number, "pull_request": {"number": number}}
     subject, extensions = subject_and_extensions("pull_request", payload)
     assert (subject, extensions["number"]) == (text, text)
+
+
+def test_a_mapping_row_cannot_be_changed() -> None:
+    row = EventAttributes(subject=None, extensions=())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.subject = None  # type: ignore[misc]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,9 @@ def utc_iso(moments: list[datetime]) -> list[str]:
         ("30 9 20 * 1", ["2026-11-20 09:30:00", "2026-11-23 09:30:00", "2026-11-30 09:30:00"]),
         # N/step from a day: 1/2 is Monday, Wednesday, Friday (not Sunday)
         ("0 0 * * 1/2", ["2026-11-20 00:00:00", "2026-11-23 00:00:00", "2026-11-25 00:00:00"]),
+        # ... and runs to Saturday: 2/2 is Tuesday, Thursday, Saturday
+        ("0 0 * * 2/2", ["2026-11-19 00:00:00", "2026-11-21 00:00:00", "2026-11-24 00:00:00"]),
+        ("0 0 * * */1", ["2026-11-19 00:00:00", "2026-11-20 00:00:00", "2026-11-21 00:00:00"]),
         # comma lists, by number and by name
         ("0 0 * * 1,3", ["2026-11-23 00:00:00", "2026-11-25 00:00:00", "2026-11-30 00:00:00"]),
         ("0 0 * * tue,thu", ["2026-11-19 00:00:00", "2026-11-24 00:00:00", "2026-11-26 00:00:00"]),
@@ -92,10 +96,14 @@ def test_timezone_setting() -> None:
         ("* * * * 8", "", "outside 0-7"),
         ("* * * * 5-1", "", "backwards"),
         ("* * * * funday", "", "not a number"),
+        ("* * * * monday", "", "not a number"),
+        ("* * * * 1-3-5", "", "not a number"),
+        ("* * * * */0", "", "at least 1"),
         ("@fortnightly", "", "unknown descriptor"),
         ("@every 5m", "", "unknown descriptor"),
         ("CRON_TZ=Mars/Olympus 0 * * * *", "", "unknown time zone"),
-        ("CRON_TZ=Europe/Paris 0 * * * *", "Europe/Berlin", "use one of them"),
+        ("CRON_TZ=Europe/Paris 0 * * * *", "Europe/Berlin", "a CRON_TZ= prefix .* use one of them"),
+        ("TZ=Europe/Paris 0 * * * *", "Europe/Berlin", "a TZ= prefix"),
         ("0 * * * *", "Not/AZone", "unknown time zone"),
     ],
 )
@@ -135,6 +143,19 @@ def test_fall_back_fires_a_wildcard_hour_in_both_real_hours() -> None:
         "2026-10-25 01:30:00",  # 02:30 CET: a different real hour
         "2026-10-25 02:30:00",  # 03:30 CET
     ]
+
+
+def test_a_fixed_hour_after_the_repeated_hour_fires_when_now_is_in_the_repeated_hour() -> None:
+    # now is 02:10 CET, the second 02:10 of 2026-10-25; 03:00 CET comes once, 50 minutes later.
+    now = datetime(2026, 10, 25, 2, 10, tzinfo=BERLIN, fold=1)
+    tick = parse_schedule("0 3 * * *", "Europe/Berlin").next_tick(None, now)
+    assert utc_iso([tick]) == ["2026-10-25 02:00:00"]
+
+
+def test_a_schedule_cannot_be_changed() -> None:
+    schedule = parse_schedule("0 9 * * *")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        schedule.fixed_hour = False  # type: ignore[misc]
 
 
 def test_ticks_are_strictly_increasing_through_a_dst_year() -> None:

@@ -180,10 +180,10 @@ def _cron_days_of_week(field: str) -> str:
 
 
 def _day(text: str) -> int:
-    if text[:3] in _DAY_NAMES and len(text) == 3:
+    if text in _DAY_NAMES:
         return _DAY_NAMES.index(text)
-    day = _number(text, "day of week")
-    if not 0 <= day <= 7:
+    day = _number(text, "day of week")  # digits only: never negative
+    if day > 7:
         raise ValueError(f"day of week {text!r} is outside 0-7")
     return day
 
