@@ -27,10 +27,11 @@ from springhead.asgi import (
     read_body,
     respond,
 )
+from springhead.httpbinding import MalformedEvent
 from springhead.runtime import ProcessHost
 
 from springhead_display.config import DisplaySettings
-from springhead_display.parse import Malformed, events_in
+from springhead_display.parse import events_in
 from springhead_display.received import ReceivedEvent
 from springhead_display.store import EventStore
 from springhead_display.terminal import event_bytes
@@ -152,7 +153,7 @@ class EventDisplay:
                 return
             try:
                 events = events_in(scope["headers"], body)
-            except Malformed as exc:
+            except MalformedEvent as exc:
                 self._rejected.labels(str(exc.status)).inc()
                 await respond(send, exc.status, exc.reason + "\n")
                 return

@@ -8,17 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ReceivedEvent", "event_json", "media_type"]
+from springhead.httpbinding import media_type
+
+__all__ = ["ReceivedEvent", "event_json"]
 
 #: What an event costs beyond its attributes and data: the objects that hold it, counted against
 #: the byte budget so that many tiny events cannot outgrow it.
 OVERHEAD_BYTES = 512
-
-
-def media_type(content_type: str | None) -> str:
-    """The media type of a Content-Type (or ``datacontenttype``), lower-cased, without
-    parameters: ``"application/json; charset=utf-8"`` -> ``"application/json"``."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 @dataclass(slots=True, eq=False)

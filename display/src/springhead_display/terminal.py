@@ -13,8 +13,9 @@ import re
 from typing import Any
 
 import orjson
+from springhead.httpbinding import media_type
 
-from springhead_display.received import ReceivedEvent, media_type
+from springhead_display.received import ReceivedEvent
 
 __all__ = ["event_bytes", "format_event", "format_time"]
 

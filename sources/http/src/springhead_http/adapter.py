@@ -10,22 +10,27 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from cloudevents.core.base import BaseCloudEvent
 from springhead.cespec import (
     InvalidAttribute,
-    check_attributes,
     check_context_attribute,
     check_extension,
 )
 from springhead.events import trusted_event
+from springhead.httpbinding import (
+    BATCH,
+    STRUCTURED,
+    MalformedEvent,
+    binary_attributes,
+    envelope,
+    json_body,
+    media_type,
+)
 from springhead.runtime import SourceHost
 from springhead.webhook import Receiver, Rejection, WebhookAdapter, WebhookRequest, header_text
 
@@ -33,77 +38,41 @@ from springhead_http.config import HttpSettings
 
 __all__ = ["http_adapter", "http_receiver"]
 
-_STRUCTURED = "application/cloudevents+json"
-_BATCH = "application/cloudevents-batch+json"
 
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def _binary_headers(request: WebhookRequest) -> dict[str, str]:
-    """The ``ce-*`` headers and Content-Type, lower-cased: each once, and valid UTF-8 (else 400
-    naming it; a repeated attribute is ambiguous, so no value of it is chosen)."""
-    headers: dict[str, str] = {}
+def _binary_headers(request: WebhookRequest) -> tuple[dict[str, str], str | None]:
+    """The ``ce-*`` headers (by attribute name) and Content-Type: each once, and valid UTF-8
+    (else 400 naming it; a repeated attribute is ambiguous, so no value of it is chosen)."""
+    ce: dict[str, str] = {}
+    content_type: str | None = None
+    seen: set[str] = set()
     for name, value in request.headers.items():
         key = name.lower()
         if key.startswith("ce-") or key == "content-type":
-            if key in headers:
+            if key in seen:
                 raise Rejection(400, f"header {name} appears more than once; send it once")
-            headers[key] = header_text(name, value)
-    return headers
-
-
-def _checked(attributes: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return check_attributes(attributes)
-    except InvalidAttribute as exc:
-        raise Rejection(400, f"malformed CloudEvent: {exc}") from None
+            seen.add(key)
+            text = header_text(name, value)
+            if key == "content-type":
+                content_type = text
+            else:
+                ce[key[3:]] = text
+    return ce, content_type
 
 
 def _from_binary(request: WebhookRequest) -> BaseCloudEvent:
-    attributes: dict[str, Any] = {}
-    for key, value in _binary_headers(request).items():
-        if key == "content-type":
-            attributes["datacontenttype"] = value
-            continue
-        name = key[3:]
-        try:  # the HTTP binding: header values are percent-encoded UTF-8
-            attributes[name] = unquote(value, errors="strict")
-        except UnicodeDecodeError:
-            raise Rejection(
-                400, f"malformed CloudEvent: header {key} percent-encodes bytes that are not UTF-8"
-            ) from None
     # The data exactly as sent, byte for byte.
-    return trusted_event(_checked(attributes), request.body or None)
+    return trusted_event(binary_attributes(*_binary_headers(request)), request.body or None)
 
 
-def _from_envelope(envelope: Any) -> BaseCloudEvent:
-    if not isinstance(envelope, dict):
-        raise Rejection(400, "malformed CloudEvent: a structured event must be a JSON object")
-    attributes = dict(envelope)
-    data = attributes.pop("data", None)
-    encoded = attributes.pop("data_base64", None)
-    if data is not None and encoded is not None:
-        raise Rejection(400, "malformed CloudEvent: both data and data_base64 are present")
-    if encoded is not None:
-        try:
-            data = base64.b64decode(encoded, validate=True)
-        except (TypeError, ValueError):
-            raise Rejection(
-                400, "malformed CloudEvent: data_base64 is not RFC 4648 base64"
-            ) from None
-    elif "data" in envelope and attributes.get("datacontenttype") is None:
+def _from_envelope(value: Any) -> BaseCloudEvent:
+    event = envelope(value)
+    attributes = event.attributes
+    if event.data_base64 is not None:
+        return trusted_event(attributes, event.data_base64)
+    if event.has_data and attributes.get("datacontenttype") is None:
         # JSON-format data without a content type is JSON; binary mode has to say so.
-        attributes["datacontenttype"] = "application/json"
-    return trusted_event(_checked(attributes), data)
-
-
-def _load_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejection(400, f"malformed CloudEvent: body is not JSON ({exc})") from None
+        attributes = {**attributes, "datacontenttype": "application/json"}
+    return trusted_event(attributes, event.data)
 
 
 def _plain_event(request: WebhookRequest, settings: HttpSettings) -> BaseCloudEvent:
@@ -168,19 +137,25 @@ def http_receiver(settings: HttpSettings) -> Receiver:
     """The pure request -> events function of an HTTP source with ``settings``."""
 
     def receive(request: WebhookRequest) -> Sequence[BaseCloudEvent]:
-        media_type = _media_type(request.header("Content-Type"))
+        try:
+            return decode(request)
+        except MalformedEvent as exc:
+            raise Rejection(exc.status, exc.reason) from None
+
+    def decode(request: WebhookRequest) -> Sequence[BaseCloudEvent]:
+        kind = media_type(request.header("Content-Type"))
         events: list[BaseCloudEvent]
         if request.header("ce-specversion") is not None:
             events = [_from_binary(request)]
-        elif media_type == _STRUCTURED:
-            events = [_from_envelope(_load_json(request.body))]
-        elif media_type == _BATCH:
-            batch = _load_json(request.body)
+        elif kind == STRUCTURED:
+            events = [_from_envelope(json_body(request.body))]
+        elif kind == BATCH:
+            batch = json_body(request.body)
             if not isinstance(batch, list):
                 raise Rejection(400, "malformed CloudEvent batch: expected a JSON array")
             events = [_from_envelope(item) for item in batch]
-        elif media_type.startswith("application/cloudevents"):
-            raise Rejection(415, f"unsupported CloudEvents format {media_type}; use JSON")
+        elif kind.startswith("application/cloudevents"):
+            raise Rejection(415, f"unsupported CloudEvents format {kind}; use JSON")
         else:
             events = [_plain_event(request, settings)]
         return [_with_headers(event, request, settings.header_extensions) for event in events]
