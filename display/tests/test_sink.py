@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from springhead_testing.conformance import http_binding_cases
 
 if TYPE_CHECKING:
     from conftest import Running
@@ -236,31 +235,7 @@ async def test_a_batch_is_shown_in_order_and_an_empty_batch_is_accepted(running:
 DATA = Path(__file__).parent / "data"
 
 
-def conformance_cases() -> list[tuple[str, str, dict[str, str], object]]:
-    """(name, raw request, expected attributes, expected data) from the Gherkin feature file."""
-    text = (DATA / "http-protocol-binding.feature").read_text()
-    cases = []
-    for outline in text.split("Scenario Outline:")[1:]:
-        name = outline.splitlines()[0].strip()
-        blocks = re.findall(r'"""\n(.*?)\n\s*"""', outline, re.DOTALL)
-        request, data = textwrap.dedent(blocks[0]), json.loads(textwrap.dedent(blocks[1]))
-        attributes_table = outline.split("Then the attributes are:")[1].split("And the data")[0]
-        rows = [
-            line.strip().strip("|").split("|") for line in attributes_table.strip().splitlines()
-        ]
-        attributes = {k.strip(): v.strip() for k, v in rows[1:]}
-        examples = outline.split("Examples:")[1].strip().splitlines()
-        placeholder = examples[0].strip().strip("|").strip()
-        for row in examples[1:]:
-            value = row.strip().strip("|").strip()
-            filled = {k: v.replace(f"<{placeholder}>", value) for k, v in attributes.items()}
-            cases.append(
-                (f"{name} / {value}", request.replace(f"<{placeholder}>", value), filled, data)
-            )
-    return cases
-
-
-CASES = conformance_cases()
+CASES = http_binding_cases(DATA / "http-protocol-binding.feature")
 
 
 def test_the_feature_file_yields_the_four_documented_cases() -> None:

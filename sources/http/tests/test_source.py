@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import signal
-import textwrap
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest_asyncio
 from springhead.asgi import MAX_HEAD_BYTES
 from springhead.webhook import sign
 from springhead_testing import RecordingSink, SourceProcess, adapter_env
+from springhead_testing.conformance import http_binding_cases
 from springhead_testing.slow_clients import open_slow_clients, rss_bytes
 
 DATA = Path(__file__).parent / "data"
@@ -51,31 +50,7 @@ async def post(
 # --- CloudEvents conformance (HTTP binding) ---------------------------------------------------
 
 
-def conformance_cases() -> list[tuple[str, str, dict[str, str], object]]:
-    """(name, raw request, expected attributes, expected data) from the Gherkin feature file."""
-    text = (DATA / "http-protocol-binding.feature").read_text()
-    cases = []
-    for outline in text.split("Scenario Outline:")[1:]:
-        name = outline.splitlines()[0].strip()
-        blocks = re.findall(r'"""\n(.*?)\n\s*"""', outline, re.DOTALL)
-        request, data = textwrap.dedent(blocks[0]), json.loads(textwrap.dedent(blocks[1]))
-        attributes_table = outline.split("Then the attributes are:")[1].split("And the data")[0]
-        rows = [
-            line.strip().strip("|").split("|") for line in attributes_table.strip().splitlines()
-        ]
-        attributes = {k.strip(): v.strip() for k, v in rows[1:]}
-        examples = outline.split("Examples:")[1].strip().splitlines()
-        placeholder = examples[0].strip().strip("|").strip()
-        for row in examples[1:]:
-            value = row.strip().strip("|").strip()
-            filled = {k: v.replace(f"<{placeholder}>", value) for k, v in attributes.items()}
-            cases.append(
-                (f"{name} / {value}", request.replace(f"<{placeholder}>", value), filled, data)
-            )
-    return cases
-
-
-CASES = conformance_cases()
+CASES = http_binding_cases(DATA / "http-protocol-binding.feature")
 
 
 def test_the_feature_file_yields_the_four_documented_cases() -> None:
