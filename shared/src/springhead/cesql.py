@@ -36,7 +36,16 @@ from typing import Final, NoReturn
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
-__all__ = ["CesqlError", "CesqlParseError", "ErrorKind", "Expression", "Result", "Value", "parse"]
+__all__ = [
+    "CesqlError",
+    "CesqlParseError",
+    "ErrorKind",
+    "Expression",
+    "Result",
+    "Value",
+    "attribute_value",
+    "parse",
+]
 
 #: A CESQL value: Boolean, Integer or String. (``bool`` is tested before ``int`` everywhere, as
 #: Python's ``bool`` is an ``int``.)
@@ -179,7 +188,7 @@ def _checked(context: _Context, number: int, what: str) -> int:
     return 0
 
 
-def _attribute_value(value: object) -> Value:
+def attribute_value(value: object) -> Value:
     """An attribute as CESQL sees it: Boolean, Integer and String as they are, anything else as the
     String of its CloudEvents canonical form (timestamps RFC 3339, binary base64)."""
     if isinstance(value, bool | int | str):
@@ -204,7 +213,7 @@ def _attribute(name: str) -> _Node:
         if value is None:
             context.fail(ErrorKind.MISSING_ATTRIBUTE, f"the event has no attribute {name!r}")
             return False
-        return _attribute_value(value)
+        return attribute_value(value)
 
     return _Node(run, None)
 
