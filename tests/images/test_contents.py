@@ -12,18 +12,13 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from springhead_testinfra import versions
 from springhead_testinfra.images import RUN_FLAGS, Podman, dockerfile_args
-
-REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "Dockerfile"
-
-if TYPE_CHECKING:
-    from conftest import ImageBuilds, Service
+from springhead_testinfra.services import DOCKERFILE, REPO, ImageBuilds, Service
 
 #: Clients heavy enough that a service must not carry them unless it uses them.
 HEAVY_CLIENTS = frozenset({"kubernetes", "aiokafka", "pygithub", "apscheduler", "fastapi"})
