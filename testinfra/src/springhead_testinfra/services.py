@@ -2,7 +2,7 @@
 
 A service is a workspace member with one console script that runs on the shared runtime
 (``springhead``); nothing lists them by hand. Each optional-dependency extra of a service is one
-more image of it, built with the extra installed (``EXTRAS`` build argument): ``springhead-github``
+more image of it, built with the extra installed (``EXTRA`` build argument): ``springhead-github``
 with ``hooks`` is ``springhead-github-hooks``, the image the chart's hook Jobs run.
 
 :class:`ImageBuilds` builds each image on first use, over the repository as the build context, on
@@ -42,7 +42,7 @@ class Service:
     package: str
     #: Its import name.
     module: str
-    #: The extra installed into this image (the ``EXTRAS`` build argument); empty: none.
+    #: The extra installed into this image (the ``EXTRA`` build argument); empty: none.
     extra: str = ""
 
     @property
@@ -100,7 +100,7 @@ class ImageBuilds:
         if service.name not in self.images:
             build_args = {"SERVICE": service.directory, "REVISION": self.revision}
             if service.extra:
-                build_args["EXTRAS"] = service.extra
+                build_args["EXTRA"] = service.extra
             self.images[service.name] = self.podman.build(
                 DOCKERFILE, REPO, service.tag, build_args=build_args
             )
