@@ -55,7 +55,11 @@ IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.t
 ## Images of a service with one of its extras (EXTRA), tagged <package>-<extra>: springhead-github-hooks,
 ## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image).
 IMAGE_VARIANTS := sources/github:hooks
-IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+## --label and --env again: podman's layer cache keys LABEL and ENV steps by their text, not by the
+## REVISION they expand, so a commit that changes no file of an image would keep the old revision.
+IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(REVISION) \
+	--label org.opencontainers.image.revision=$(REVISION) --env SPRINGHEAD_REVISION=$(REVISION)
 ifneq ($(CA_BUNDLE),)
 IMAGE_BUILD += -v $(abspath $(CA_BUNDLE)):/etc/ssl/certs/ca-certificates.crt:ro --build-arg UV_SYSTEM_CERTS=true
 endif

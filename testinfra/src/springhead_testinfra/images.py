@@ -291,8 +291,10 @@ class Podman:
         build_args: Mapping[str, str] | None = None,
         ca_bundle: Path | None = HOST_CA_BUNDLE,
         log: Path | None = None,
+        extra: Sequence[str] = (),
     ) -> BuiltImage:
         """``podman build`` ``dockerfile`` over ``context`` as ``tag``; layers are reused.
+        ``extra``: more ``podman build`` flags.
 
         ``ca_bundle`` (when the file exists) is mounted read-only over the builder's CA bundle
         with ``UV_SYSTEM_CERTS=1``, so uv trusts what the host trusts (a TLS-inspecting proxy);
@@ -306,6 +308,7 @@ class Podman:
             argv += ["--build-arg", f"{name}={value}"]
         if ca_bundle is not None and ca_bundle.is_file():
             argv += ["-v", f"{ca_bundle}:{HOST_CA_BUNDLE}:ro", "--build-arg", "UV_SYSTEM_CERTS=1"]
+        argv += extra
         argv.append(context)
         started = time.monotonic()
         run_step(self.argv(*argv), what=f"podman build {tag}", log_path=log, timeout=1800)

@@ -23,7 +23,10 @@ from typing import Any
 from .images import RUN_FLAGS, BuiltImage, Podman
 from .process import ComponentError
 
-__all__ = ["DOCKERFILE", "REPO", "SERVICES", "ImageBuilds", "Service", "discover_services"]
+__all__ = [
+    "DOCKERFILE", "REPO", "SERVICES", "ImageBuilds", "Service", "discover_services",
+    "revision_flags",
+]  # fmt: skip
 
 #: The repository (the build context).
 REPO = Path(__file__).resolve().parents[3]
@@ -80,6 +83,20 @@ def discover_services(repo: Path = REPO) -> tuple[Service, ...]:
     return tuple(sorted(found, key=lambda service: (service.directory, service.extra)))
 
 
+def revision_flags(revision: str) -> tuple[str, ...]:
+    """``podman build`` flags that set what the Dockerfile sets from ``REVISION``, again.
+
+    podman's layer cache (buildah 1.28, podman 4.3) keys LABEL and ENV steps by their text, not
+    by the build arguments they expand: a new commit that changes no file of the image would get
+    the previous build's cached configuration, with the previous revision. ``--label`` and
+    ``--env`` apply to the final image whatever the cache holds (``make images`` passes them too).
+    """
+    return (
+        "--label", f"org.opencontainers.image.revision={revision}",
+        "--env", f"SPRINGHEAD_REVISION={revision}",
+    )  # fmt: skip
+
+
 #: Every service image of the repository.
 SERVICES = discover_services()
 
@@ -102,7 +119,11 @@ class ImageBuilds:
             if service.extra:
                 build_args["EXTRA"] = service.extra
             self.images[service.name] = self.podman.build(
-                DOCKERFILE, REPO, service.tag, build_args=build_args
+                DOCKERFILE,
+                REPO,
+                service.tag,
+                build_args=build_args,
+                extra=revision_flags(self.revision),
             )
         return self.images[service.name]
 
