@@ -188,6 +188,13 @@ def test_the_service_account_token_is_a_kubeconfig_mounted_where_the_kubelet_mou
         )
 
 
+def test_a_pod_that_does_not_say_mounts_its_token(tmp_path: Path) -> None:
+    pod = {k: v for k, v in POD.items() if k != "automountServiceAccountToken"}
+    assert PodContainer.from_pod_spec(pod).service_account_token
+    with pytest.raises(Unsupported, match="a ServiceAccount kubeconfig is required"):
+        PodContainer.from_pod_spec(pod).podman_args(tmp_path, ports={8080: 1})
+
+
 def test_every_declared_port_needs_the_port_the_process_listens_on(tmp_path: Path) -> None:
     with pytest.raises(Unsupported, match=r"containerPort \[8080\]: host networking"):
         PodContainer.from_pod_spec(POD).podman_args(tmp_path, ports={})

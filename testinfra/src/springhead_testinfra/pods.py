@@ -239,7 +239,9 @@ class PodContainer:
                 if container.get(kind)
             ),
             **_volumes(pod, container, where),
-            service_account_token=bool(pod.get("automountServiceAccountToken")),
+            # Kubernetes mounts the token unless told not to (the ServiceAccount's own setting is
+            # not in the pod spec: the charts always say it in the pod).
+            service_account_token=pod.get("automountServiceAccountToken") is not False,
         )
 
     def podman_args(
