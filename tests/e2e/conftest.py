@@ -164,6 +164,8 @@ class Pods:
             kind = "secretRef" if volume.kind == "secret" else "configMapRef"
             keys = await self.deployer.keys(namespace, {kind: {"name": volume.name}})
             files[volume.volume] = {key: value.encode() for key, value in keys.items()}
+        # The runtime serves everything on its one port (8080, "http"): SPRINGHEAD_PORT moves it.
+        [container_port] = spec.ports.values()
         [port] = free_ports(1)
         node = {"SPRINGHEAD_PORT": str(port), "SPRINGHEAD_HOST": NODE_HOST}
         running = PodmanPod(
@@ -172,7 +174,7 @@ class Pods:
             image.tag,
             {**env, **node},
             folder,
-            ports={port_number: port for port_number in spec.ports.values()},
+            ports={container_port: port},
             service_account=account,
             files=files,
         )
