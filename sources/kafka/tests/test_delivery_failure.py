@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import TopicPartition
+from springhead.kafka.partition import Partition
 from springhead.sender import Sender
 from springhead_kafka.adapter import KafkaAdapter
 from springhead_kafka.config import KafkaSettings
-from springhead_kafka.partition import Partition
 from springhead_testing import RecordingSink
 
 

@@ -1,18 +1,18 @@
 """Kafka source adapter: consume topics with aiokafka, deliver every record as a CloudEvent, commit
 only what is done.
 
-- Fetching (:mod:`springhead_kafka.fetcher`): one loop polls the consumer; records queue per
-  partition (:mod:`springhead_kafka.partition`), and a partition whose queue is full is left out of
+- Fetching (:mod:`springhead.kafka.fetcher`): one loop polls the consumer; records queue per
+  partition (:mod:`springhead.kafka.partition`), and a partition whose queue is full is left out of
   the polls until it is down to half, so a backlog of any size costs bounded memory.
 - Delivery (here): one worker per assigned partition. Ordered mode delivers one event at a time per
   partition (partitions in parallel); unordered mode starts deliveries without waiting. Either
   way at most ``KAFKA_MAX_IN_FLIGHT`` are in progress at once (a
-  :class:`~springhead_kafka.semaphore.FairSemaphore` shared by all partitions), and at most
+  :class:`~springhead.kafka.semaphore.FairSemaphore` shared by all partitions), and at most
   ``KAFKA_MAX_UNCOMMITTED`` records per partition are handed to delivery ahead of the committed
   offset (which bounds what a crash re-delivers).
 - An event nobody accepted (sink, then dead-letter sink) is delivered again, blocking its partition
   (``KAFKA_ON_EXHAUSTED=block``, the default), or logged as lost and committed (``commit``).
-- Commits (:mod:`springhead_kafka.committer`; auto-commit is off): the offset after the unbroken
+- Commits (:mod:`springhead.kafka.committer`; auto-commit is off): the offset after the unbroken
   run of done records, per partition; every ``KAFKA_COMMIT_INTERVAL``, when half the uncommitted
   window is done, when partitions are revoked (after their in-flight deliveries finished or
   ``KAFKA_REVOKE_TIMEOUT`` passed) and at shutdown.
@@ -32,17 +32,17 @@ from aiokafka import (
 )
 from aiokafka.errors import KafkaError
 from springhead.backoff import exponential_backoff, stopped_within
+from springhead.kafka.committer import Committer
+from springhead.kafka.fetcher import Fetcher
+from springhead.kafka.mapping import KafkaRecord, record_to_event
+from springhead.kafka.metrics import KafkaMetrics
+from springhead.kafka.partition import Partition
+from springhead.kafka.semaphore import FairSemaphore
 from springhead.metrics import Metrics
 from springhead.runtime import SourceHost
 from springhead.sender import DeliveryResult, Sender
 
-from springhead_kafka.committer import Committer
 from springhead_kafka.config import KafkaSettings, OnExhausted, Ordering
-from springhead_kafka.fetcher import Fetcher
-from springhead_kafka.mapping import KafkaRecord, record_to_event
-from springhead_kafka.metrics import KafkaMetrics
-from springhead_kafka.partition import Partition
-from springhead_kafka.semaphore import FairSemaphore
 
 __all__ = ["KafkaAdapter"]
 
