@@ -43,7 +43,7 @@ async def test_a_failing_delivery_stops_the_source_and_frees_its_slot(
     sink: RecordingSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with Sender(sink=sink.url) as sender:
-        source = adapter(sink, sender)
+        source = adapter(sink, sender).consumer
         part = Partition(TopicPartition("orders", 0))
         good, broken = Record(b"ok", ()), Record(b"bad", headers=None, offset=1)
         for record in (good, broken):
