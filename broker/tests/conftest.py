@@ -118,10 +118,10 @@ class BrokerTools:
 
     async def ready(self, process: SourceProcess, triggers: int) -> None:
         """Wait until the contract was applied and (Kafka) each of ``triggers`` consumer groups
-        has its partitions."""
+        has its partitions and knows where it starts in them."""
         await process.wait_for_log("contract applied", timeout=60)
         if self.bootstrap is not None:
-            await self.wait_for_logs(process, "partitions assigned", triggers)
+            await self.wait_for_logs(process, "partitions positioned", triggers)
 
     @staticmethod
     async def metric(process: SourceProcess, name: str, **labels: str) -> float:
