@@ -124,6 +124,7 @@ class PartitionedConsumer:
         )
         self._commit_loop: asyncio.Task[None] | None = None
         self._joined = False
+        self._positioning: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
 
     def is_ready(self) -> bool:
@@ -164,9 +165,11 @@ class PartitionedConsumer:
                 consumer.subscribe(pattern=f"(?:{self._pattern})\\Z", listener=_Rebalance(self))
             else:
                 consumer.subscribe(topics=self._topics, listener=_Rebalance(self))
+            self._consumer = consumer  # the rebalance listener may run before start() returns
             try:
                 await consumer.start()
             except KafkaError as exc:
+                self._consumer = None
                 failures += 1
                 delay = exponential_backoff(failures, base=1.0, maximum=START_BACKOFF_MAX)
                 log.error(
@@ -197,6 +200,7 @@ class PartitionedConsumer:
         """Start a worker for every newly assigned partition (rebalance listener)."""
         if self._stopping.is_set():
             return  # shutting down: the group hands these to another member
+        fresh = []
         for tp in assigned:
             if tp in self._partitions:
                 continue
@@ -204,12 +208,30 @@ class PartitionedConsumer:
             self._partitions[tp] = part
             part.worker = asyncio.create_task(self._work(part), name=f"kafka {part.name}")
             part.worker.add_done_callback(self._worker_finished)
-        self._joined = True
+            fresh.append(tp)
         self._fetcher.wake()  # poll the new partitions
         log.info(
             "partitions assigned",
             extra={"partitions": sorted(part.name for part in self._partitions.values())},
         )
+        if self._joined or not fresh:
+            self._joined = True
+        else:
+            # Ready only once each partition's starting offset is known: with
+            # auto_offset_reset=latest, a record written after readiness is then consumed.
+            self._positioning = asyncio.create_task(self._positioned(fresh))
+
+    async def _positioned(self, partitions: list[Any]) -> None:
+        """Resolve the starting offset of ``partitions``, then count as joined (ready)."""
+        positions: dict[str, int] = {}
+        for tp in partitions:
+            try:
+                positions[f"{tp.topic}-{tp.partition}"] = await self._consumer.position(tp)
+            except (KafkaError, TimeoutError) as exc:
+                # Revoked meanwhile, or Kafka away: the next assignment positions again.
+                log.warning("partition position unknown", extra={"error": repr(exc)})
+        self._joined = True
+        log.info("partitions positioned", extra={"positions": positions})
 
     async def partitions_revoked(self, revoked: Iterable[Any]) -> None:
         """Finish (or abandon, after ``revoke_timeout``) the revoked partitions' deliveries and
