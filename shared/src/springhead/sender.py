@@ -31,7 +31,7 @@ from springhead.delivery import (
     is_retryable,
     retry_after_delay,
 )
-from springhead.events import validated_event
+from springhead.events import trusted_event
 from springhead.metrics import DeliveryMetrics, Metrics
 
 __all__ = ["DeliveryOutcome", "DeliveryResult", "Reply", "Sender", "with_extensions"]
@@ -106,7 +106,10 @@ def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> Bas
     """A copy of ``event`` whose extensions are overwritten by ``extensions``."""
     if not extensions:
         return event
-    return validated_event({**event.get_attributes(), **extensions}, event.get_data())
+    # Not validated again: the event's attributes were, and the extensions (overrides checked at
+    # start-up, knativeerror*) are valid by construction; a received event keeps its attributes
+    # in the binding's string form (time included), which the SDK's validation would refuse.
+    return trusted_event({**event.get_attributes(), **extensions}, event.get_data())
 
 
 def _redelivery_pause(policy: DeliveryPolicy, rounds: int) -> float:
