@@ -25,6 +25,8 @@ CE_JSON = {"content-type": "application/cloudevents+json"}
 #: (case, method, path, headers, body, status, reason in the body)
 CASES: list[tuple[str, str, str, dict[str, str], bytes, int, str]] = [
     ("binary", "POST", "/testns/b", BINARY, b"{}", 202, ""),
+    ("binary with time", "POST", "/testns/b", {**BINARY, "ce-id": "e2",
+     "ce-time": "2018-04-05T03:56:24Z"}, b"{}", 202, ""),
     ("structured", "POST", "/testns/b", CE_JSON, STRUCTURED, 202, ""),
     ("plain body", "POST", "/testns/b", {"content-type": "application/json"}, b"{}", 400,
      "not a CloudEvent"),
@@ -73,9 +75,11 @@ async def test_every_kind_of_request_gets_its_answer(memory_tools: Any) -> None:
                 assert reason.encode() in text, (case, text)
                 if status == 405 or method == "OPTIONS":
                     assert answer_headers["Allow"] == "POST, OPTIONS", case
-            await sink.wait_for(2)
-            await memory_tools.wait_finished(process, "testns/all", 2)
-    assert sorted(memory_tools.ids(sink)) == ["e1", "s1"]  # only the two accepted ones
+            await sink.wait_for(3)
+            await memory_tools.wait_finished(process, "testns/all", 3)
+    assert sorted(memory_tools.ids(sink)) == ["e1", "e2", "s1"]  # only the accepted ones
+    [timed] = [r for r in sink.accepted if r.event.get_id() == "e2"]
+    assert timed.header("ce-time") == "2018-04-05T03:56:24Z"
 
 
 async def test_a_broker_added_to_the_contract_is_served_without_a_restart(
