@@ -93,3 +93,46 @@ async def test_a_new_trigger_starts_at_the_latest_event(kafka_tools: Any, kafka_
             assert await kafka_tools.send(process, path, "after", "t") == 202
             await kafka_tools.wait_finished(process, "testns/late", 1)
     assert kafka_tools.ids(sink) == ["after"]
+
+
+async def test_two_dispatcher_replicas_rebalancing_lose_nothing(
+    kafka_tools: Any, kafka_admin: Any
+) -> None:
+    events, partitions = 600, 4
+    name = kafka_tools.unique("rebalance")
+    kafka_admin(f"knative-broker-testns-{name}", partitions)
+    async with RecordingSink() as sink:
+        sink.respond_with(delay=0.02)  # a subscriber slow enough that the stream is mid-way
+        trigger = {
+            "name": "all",
+            "subscriber": sink.url,
+            "annotations": {"kafka.eventing.knative.dev/delivery.order": "ordered"},
+        }
+        kafka_tools.write_contract([{"namespace": "testns", "name": name, "triggers": [trigger]}])
+        async with kafka_tools.process(BROKER_ROLE="ingress") as ingress:
+            await ingress.wait_for_log("contract applied")
+            for n in range(events):
+                status = await kafka_tools.send(
+                    ingress, f"/testns/{name}", f"e{n}", "t", partitionkey=f"k{n}"
+                )
+                assert status == 202
+        settings = {"BROKER_ROLE": "dispatcher", "BROKER_MAX_UNCOMMITTED": str(MAX_UNCOMMITTED)}
+        async with kafka_tools.process(**settings) as first:
+            await sink.wait_for(events // 10)
+            async with kafka_tools.process(**settings) as second:
+                # The group rebalances: the first gives up partitions, the second takes them.
+                await first.wait_for_log("partitions revoked")
+                await kafka_tools.ready(second, triggers=1)
+                ids = kafka_tools.ids(sink)
+                while len(set(ids)) < events:
+                    await sink.wait_for(len(ids) + 1, timeout=60)
+                    ids = kafka_tools.ids(sink)
+                by_second = await kafka_tools.metric(
+                    second, "springhead_broker_trigger_events_total"
+                )
+    lost = events - len(set(ids))
+    duplicated = kafka_tools.duplicates(ids)
+    print(f"rebalance: second replica delivered {by_second}: lost {lost}, duplicated {duplicated}")
+    assert by_second > 0
+    assert lost == 0
+    assert duplicated <= MAX_UNCOMMITTED * partitions
