@@ -119,3 +119,29 @@ async def test_dead_letters_per_trigger_and_per_broker(kafka_tools: Any, kafka_a
             assert received.header("ce-knativeerrorcode") == "400"
             data = base64.b64decode(received.header("ce-knativeerrordata") or "")
             assert data == b"no thanks"
+
+
+async def test_a_subscriber_down_for_a_while_gets_everything_after_it_returns(
+    kafka_tools: Any, kafka_admin: Any
+) -> None:
+    """No dead-letter sink: an event nobody accepts is delivered again, its partition waits, and
+    once the subscriber is back every event arrives, in order (an ordered trigger)."""
+    name = kafka_tools.unique("down")
+    kafka_admin(f"knative-broker-testns-{name}", 1)
+    async with RecordingSink() as subscriber:
+        subscriber.fail_next(12, status=503)  # down: four rounds of three attempts
+        trigger = {
+            "name": "waits",
+            "subscriber": subscriber.url,
+            "delivery": {"retry": 2, "backoffDelay": "PT0.01S"},
+            "annotations": {"kafka.eventing.knative.dev/delivery.order": "ordered"},
+        }
+        kafka_tools.write_contract([{"namespace": "testns", "name": name, "triggers": [trigger]}])
+        async with kafka_tools.process() as process:
+            await kafka_tools.ready(process, triggers=1)
+            for n in range(5):
+                assert await kafka_tools.send(process, f"/testns/{name}", f"e{n}", "t") == 202
+            await kafka_tools.wait_finished(process, "testns/waits", 5)
+        assert len(subscriber.requests) == 12 + 5
+        assert kafka_tools.ids(subscriber) == [f"e{n}" for n in range(5)]
+        assert {r.event.get_id() for r in subscriber.requests[:12]} == {"e0"}
