@@ -135,6 +135,7 @@ class KafkaBackend:
                 ordered=trigger.ordered,
                 max_in_flight=settings.max_in_flight,
                 max_uncommitted=settings.max_uncommitted,
+                # The Kafka source's defaults (KAFKA_PREFETCH, KAFKA_REVOKE_TIMEOUT).
                 prefetch=500,
                 commit_interval=settings.commit_interval.total_seconds(),
                 revoke_timeout=10.0,

@@ -14,7 +14,7 @@ from springhead.config import ConfigError, IsoDuration, ProcessSettings
 
 from springhead_broker.contract import ContractError, parse_contract
 
-__all__ = ["Backend", "BrokerSettings", "InitialOffset", "Role"]
+__all__ = ["BackendKind", "BrokerSettings", "InitialOffset", "Role"]
 
 
 class Role(StrEnum):
@@ -28,7 +28,7 @@ class Role(StrEnum):
     """Both in one process (the in-memory backend needs this: its events live in the process)."""
 
 
-class Backend(StrEnum):
+class BackendKind(StrEnum):
     """Where events are kept between the ingress and the dispatcher (``BROKER_BACKEND``)."""
 
     KAFKA = "kafka"
@@ -60,7 +60,7 @@ class BrokerSettings(ProcessSettings):
     role: Role = Field(default=Role.ALL, validation_alias="BROKER_ROLE")
     """``ingress``, ``dispatcher`` or ``all`` (both in one process)."""
 
-    backend: Backend = Field(default=Backend.KAFKA, validation_alias="BROKER_BACKEND")
+    backend: BackendKind = Field(default=BackendKind.KAFKA, validation_alias="BROKER_BACKEND")
     """``kafka`` (durable) or ``memory`` (one process, not durable; needs ``BROKER_ROLE=all``)."""
 
     contract_file: Path = Field(validation_alias="BROKER_CONTRACT_FILE")
@@ -121,10 +121,10 @@ class BrokerSettings(ProcessSettings):
 
     @model_validator(mode="after")
     def _backend_needs(self) -> Self:
-        if self.backend is Backend.MEMORY and self.role is not Role.ALL:
+        if self.backend is BackendKind.MEMORY and self.role is not Role.ALL:
             raise ConfigError(
                 "BROKER_ROLE", "the memory backend keeps events in one process: use BROKER_ROLE=all"
             )
-        if self.backend is Backend.KAFKA and not self.bootstrap_servers:
+        if self.backend is BackendKind.KAFKA and not self.bootstrap_servers:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS", "required with BROKER_BACKEND=kafka")
         return self

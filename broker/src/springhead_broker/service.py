@@ -21,8 +21,7 @@ from springhead.metrics import Metrics
 from springhead.runtime import ProcessHost
 
 from springhead_broker.backend import Backend, KafkaBackend, MemoryBackend
-from springhead_broker.config import Backend as BackendKind
-from springhead_broker.config import BrokerSettings, Role
+from springhead_broker.config import BackendKind, BrokerSettings, Role
 from springhead_broker.contract import (
     BrokerSpec,
     Contract,
