@@ -1,6 +1,7 @@
 """The ingress: ``POST /<namespace>/<broker>`` takes one CloudEvent and stores it in the broker.
 
-Answers, in order of the checks: 404 for a path that is not a broker's (the runtime's server);
+Answers, in order of the checks: 404 for a path that is not a broker's (the runtime's server,
+before the body is read, as Knative's Kafka broker answers; its MT broker reads the body first);
 405 for a method other than POST (OPTIONS: 200, as Knative's broker); 413 for a body over
 ``BROKER_MAX_BODY_BYTES``; 400 for a request that is not one valid CloudEvent in binary or
 structured mode (a batch too), or whose ``knativebrokerttl`` ran out; 503 with ``Retry-After``
