@@ -21,6 +21,7 @@ sync: $(UV)
 ## keeps it).
 run: $(UV)
 	$(UV) sync --locked --inexact --no-dev --package springhead-ping --package springhead-http \
+		--package springhead-broker \
 		--package springhead-testing
 	$(UV) run --no-sync python scripts/run_local.py $(ARGS)
 

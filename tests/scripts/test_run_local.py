@@ -1,5 +1,5 @@
-"""The README's run command: an event display, a ping source and an HTTP source; no cluster, no
-broker. Runs the script as a user would and reads what it prints."""
+"""The README's run command: an event display, a broker in memory, a ping source and an HTTP
+source; no cluster, no Kafka. Runs the script as a user would and reads what it prints."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ class HasRoutes(Protocol):
         ...
 
     def routes(self) -> Mapping[str, AsgiApp]:
-        """Exact path -> ASGI app."""
+        """Exact path -> ASGI app; read per request, so the service may change it as it runs."""
         ...
 
 
@@ -161,7 +161,7 @@ class ProcessServer:
         self.live = True
         self.ready = False
         self.ready_check: Callable[[], bool] | None = None
-        self.extra_routes: dict[str, AsgiApp] = {}
+        self.extra_routes: Mapping[str, AsgiApp] = {}
         self.retry_after = RETRY_AFTER
         self._server: Server | None = None
         self._draining = False
@@ -287,7 +287,7 @@ async def _host(
         server.ready_check = service.is_ready
     if isinstance(service, HasRoutes):
         server.retry_after = service.retry_after
-        server.extra_routes = dict(service.routes())
+        server.extra_routes = service.routes()
     stopping = asyncio.Event()
     signals_seen = 0
 

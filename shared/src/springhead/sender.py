@@ -31,10 +31,10 @@ from springhead.delivery import (
     is_retryable,
     retry_after_delay,
 )
-from springhead.events import validated_event
+from springhead.events import trusted_event
 from springhead.metrics import DeliveryMetrics, Metrics
 
-__all__ = ["DeliveryOutcome", "DeliveryResult", "Sender", "with_extensions"]
+__all__ = ["DeliveryOutcome", "DeliveryResult", "Reply", "Sender", "with_extensions"]
 
 log = logging.getLogger("springhead.sender")
 
@@ -69,11 +69,22 @@ class DeliveryResult:
     status: int | None
     attempts: int
     error: str | None = None
+    reply: Reply | None = None
+    """The sink's answer when it accepted the event with a non-empty body (a broker routes a
+    reply that is a CloudEvent back in); None for an empty body or any other outcome."""
 
     @property
     def accepted(self) -> bool:
         """True when someone (sink or dead-letter sink) took responsibility for the event."""
         return self.outcome is not DeliveryOutcome.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A non-empty 2xx answer of the sink: its headers and body, as received."""
+
+    headers: Mapping[str, str]
+    body: bytes
 
 
 class _Attempt:
@@ -95,7 +106,10 @@ def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> Bas
     """A copy of ``event`` whose extensions are overwritten by ``extensions``."""
     if not extensions:
         return event
-    return validated_event({**event.get_attributes(), **extensions}, event.get_data())
+    # Not validated again: the event's attributes were, and the extensions (overrides checked at
+    # start-up, knativeerror*) are valid by construction; a received event keeps its attributes
+    # in the binding's string form (time included), which the SDK's validation would refuse.
+    return trusted_event({**event.get_attributes(), **extensions}, event.get_data())
 
 
 def _redelivery_pause(policy: DeliveryPolicy, rounds: int) -> float:
@@ -136,10 +150,12 @@ class Sender:
         max_connections: int = 100,
         token_file: str | None = None,
         metrics: Metrics | None = None,
+        delivery_metrics: DeliveryMetrics | None = None,
     ) -> None:
         self.sink = sink
         self.policy = policy or DeliveryPolicy()
-        self.metrics = DeliveryMetrics((metrics or Metrics()).registry)
+        # Several senders in one process (the broker's, one per trigger) share one set.
+        self.metrics = delivery_metrics or DeliveryMetrics((metrics or Metrics()).registry)
         self._overrides = dict(overrides or {})
         self._encode = to_structured if content_mode is ContentMode.STRUCTURED else _to_binary
         self._headers = {"Kn-Namespace": namespace}
@@ -303,6 +319,10 @@ class Sender:
     async def _deliver(self, event: BaseCloudEvent) -> DeliveryResult:
         message = self._encode(event, _FORMAT)
         first = await self._post(self.sink, message)
+        if first.ok and first.body:
+            return DeliveryResult(
+                DeliveryOutcome.DELIVERED, first.status, 1, reply=Reply(first.headers, first.body)
+            )
         if first.ok:
             result = self._delivered.get(first.status)
             if result is None:
@@ -311,7 +331,8 @@ class Sender:
             return result
         attempt, attempts = await self._with_retries(self.sink, message, event.get_type(), first)
         if attempt.ok:
-            return DeliveryResult(DeliveryOutcome.DELIVERED, attempt.status, attempts)
+            reply = Reply(attempt.headers, attempt.body) if attempt.body else None
+            return DeliveryResult(DeliveryOutcome.DELIVERED, attempt.status, attempts, reply=reply)
         dls = self.policy.dead_letter_sink
         if dls is None:
             return DeliveryResult(DeliveryOutcome.FAILED, attempt.status, attempts, attempt.error)
