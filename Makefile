@@ -52,7 +52,7 @@ charts: sync
 ## a TLS-inspecting proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host
 ## trusts, for the build only; IMAGE_FLAGS adds podman build flags (README: machines without a
 ## registry).
-IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml display/pyproject.toml examples/*/pyproject.toml))
+IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml display/pyproject.toml broker/pyproject.toml examples/*/pyproject.toml))
 ## Images of a service with one of its extras (EXTRA), tagged <package>-<extra>: springhead-github-hooks,
 ## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image).
 IMAGE_VARIANTS := sources/github:hooks
