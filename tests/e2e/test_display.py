@@ -1,0 +1,91 @@
+"""End to end: the display chart installed with Helm into the real kube-apiserver is a sink a
+source can be pointed at (its Service selects its pods and forwards port 80 to the container's
+http port), and the display started from its Deployment's env shows the events a ping source,
+installed from its own chart with ``sink.uri`` at that Service, sends it.
+
+As in test_deploy.py no kubelet runs: each Deployment's container runs locally with the env the
+kubelet would give it; only what a Pod gets from its node (a loopback port) is added, and the
+ping source's cluster-local sink address becomes the display's loopback address (no cluster DNS
+here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from springhead_testing import SourceProcess
+from springhead_testing.kube import Cluster
+
+if TYPE_CHECKING:
+    from conftest import Deployer
+
+LOCAL_ENV = {"SPRINGHEAD_PORT": "0", "SPRINGHEAD_HOST": "127.0.0.1"}
+
+
+async def first_streamed_event(url: str) -> dict[str, Any]:
+    """The first ``cloudevent`` message of the display's Server-Sent Events stream."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200, await response.text()
+        kind = ""
+        async for raw in response.content:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                kind = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and kind == "cloudevent":
+                return dict(json.loads(line.removeprefix("data:")))
+    raise AssertionError("the stream ended without an event")
+
+
+async def test_display_chart_is_a_sink_a_source_chart_delivers_to(
+    deployer: Deployer, cluster: Cluster
+) -> None:
+    namespace = await cluster.new_namespace("display")
+    display_release = f"display-{uuid.uuid4().hex[:6]}"
+    deployer.install("display", display_release, namespace, {})
+    deployment = await deployer.deployment(namespace, display_release)
+    service = await cluster.get("v1", "Service", namespace, display_release)
+    assert service is not None, "the display chart made no Service"
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    [port] = service["spec"]["ports"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert port["port"] == 80
+    assert port["targetPort"] in [p["name"] for p in container["ports"]]
+
+    ping_release = f"ping-{uuid.uuid4().hex[:6]}"
+    cluster_url = f"http://{display_release}.{namespace}.svc.cluster.local/"
+    deployer.install(
+        "ping",
+        ping_release,
+        namespace,
+        {
+            "sink": {"uri": cluster_url},
+            "ping": {
+                "schedule": "* * * * * *",
+                "contentType": "application/json",
+                "data": '{"n": 1}',
+            },
+        },
+    )
+    ping_env = await deployer.container_env(await deployer.deployment(namespace, ping_release))
+    assert ping_env["K_SINK"] == cluster_url
+
+    display_env = await deployer.container_env(deployment)
+    assert display_env["K_COMPONENT"] == "springhead-display"
+    async with SourceProcess("springhead_display", {**display_env, **LOCAL_ENV}) as display:
+        base = f"http://127.0.0.1:{display.port}"
+        stream = asyncio.create_task(first_streamed_event(f"{base}/api/stream"))
+        ping_env.update(LOCAL_ENV, K_SINK=f"{base}/")
+        try:
+            async with SourceProcess("springhead_ping", ping_env):
+                shown = await asyncio.wait_for(stream, timeout=30)
+        finally:
+            stream.cancel()
+    assert shown["attributes"]["type"] == "dev.knative.sources.ping"
+    assert (shown["data_kind"], shown["data"]) == ("json", {"n": 1})
+    deployer.helm.run("uninstall", ping_release, "--namespace", namespace)
+    deployer.helm.run("uninstall", display_release, "--namespace", namespace)
