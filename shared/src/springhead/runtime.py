@@ -165,6 +165,7 @@ class ProcessServer:
         self.retry_after = RETRY_AFTER
         self._server: Server | None = None
         self._draining = False
+        metrics.report_readiness(self._is_ready)
 
     def _is_ready(self) -> bool:
         if not (self.live and self.ready):
