@@ -869,7 +869,29 @@ def metrics() -> Schema:
                     "scrapeTimeout": string("Scrape timeout; empty: Prometheus' default"),
                     "labels": string_map("Labels of the ServiceMonitor (for its selector)"),
                 },
-            )
+            ),
+            "dashboard": obj(
+                "A Grafana dashboard of the release's metrics, in a ConfigMap for Grafana's "
+                "dashboard sidecar",
+                {
+                    "enabled": boolean("Create the dashboard's ConfigMap"),
+                    "labels": string_map(
+                        "Labels of the ConfigMap (the sidecar's default label: "
+                        'grafana_dashboard: "1")'
+                    ),
+                    "annotations": string_map(
+                        "Annotations of the ConfigMap (e.g. the sidecar's folder annotation)"
+                    ),
+                },
+            ),
+            "rules": obj(
+                "Alerting rules on the release's metrics, in a monitoring.coreos.com/v1 "
+                "PrometheusRule (needs the Prometheus Operator's CRD)",
+                {
+                    "enabled": boolean("Create the PrometheusRule"),
+                    "labels": string_map("Labels of the PrometheusRule (for Prometheus' selector)"),
+                },
+            ),
         },
     )
 

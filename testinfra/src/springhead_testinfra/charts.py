@@ -29,7 +29,7 @@ APPLICATION_CHARTS = (
     "ping", "http", "github", "kafka", "apiserver", "controller", "containersource", "display",
 )  # fmt: skip
 #: Kinds kubernetes-validate has no schema for; the real apiserver validates them.
-CUSTOM_KINDS = frozenset({"SinkBinding", "ContainerSource", "ServiceMonitor"})
+CUSTOM_KINDS = frozenset({"SinkBinding", "ContainerSource", "ServiceMonitor", "PrometheusRule"})
 
 
 def ci_values_files(root: Path = CHARTS) -> list[tuple[str, Path]]:
