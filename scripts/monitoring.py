@@ -41,8 +41,7 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str) -> 
         "labels": {"severity": severity},
         "annotations": {
             "summary": summary,
-            "description": summary
-            + " ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})",
+            "description": summary + " ({{ $labels.namespace }}/{{ $labels.job }})",
         },
     }
 

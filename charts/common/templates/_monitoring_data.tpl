@@ -716,7 +716,7 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: warning
   annotations:
     summary: A Springhead process has not been ready (/readyz) for 5 minutes
-    description: 'A Springhead process has not been ready (/readyz) for 5 minutes ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'` }}
+    description: A Springhead process has not been ready (/readyz) for 5 minutes ({{ $labels.namespace }}/{{ $labels.job }})` }}
 {{- end -}}
 
 {{- define "springhead-common.rules.delivery" -}}
@@ -727,7 +727,7 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: critical
   annotations:
     summary: 'Events are failing delivery to the sink after every retry: the sink is down or refusing them'
-    description: 'Events are failing delivery to the sink after every retry: the sink is down or refusing them ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'
+    description: 'Events are failing delivery to the sink after every retry: the sink is down or refusing them ({{ $labels.namespace }}/{{ $labels.job }})'
 - alert: SpringheadDeadLetters
   expr: sum by (namespace, job) (increase(springhead_events_dead_lettered_total{namespace="__NAMESPACE__", job="__JOB__"}[10m])) > 0
   for: 0m
@@ -735,7 +735,7 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: warning
   annotations:
     summary: Events are going to the dead-letter sink
-    description: 'Events are going to the dead-letter sink ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'
+    description: Events are going to the dead-letter sink ({{ $labels.namespace }}/{{ $labels.job }})
 - alert: SpringheadRetryRatioHigh
   expr: sum by (namespace, job) (rate(springhead_delivery_retries_total{namespace="__NAMESPACE__", job="__JOB__"}[10m])) / sum by (namespace, job) (rate(springhead_events_sent_total{namespace="__NAMESPACE__", job="__JOB__"}[10m])) > 0.2
   for: 10m
@@ -743,7 +743,7 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: warning
   annotations:
     summary: 'More than one retry per five events for 10 minutes: the sink is struggling'
-    description: 'More than one retry per five events for 10 minutes: the sink is struggling ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'` }}
+    description: 'More than one retry per five events for 10 minutes: the sink is struggling ({{ $labels.namespace }}/{{ $labels.job }})'` }}
 {{- end -}}
 
 {{- define "springhead-common.rules.webhook" -}}
@@ -754,7 +754,7 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: warning
   annotations:
     summary: The webhook answers 5xx (the sink refused forwarded events, or the source is overloaded)
-    description: 'The webhook answers 5xx (the sink refused forwarded events, or the source is overloaded) ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'` }}
+    description: The webhook answers 5xx (the sink refused forwarded events, or the source is overloaded) ({{ $labels.namespace }}/{{ $labels.job }})` }}
 {{- end -}}
 
 {{- define "springhead-common.rules.kafka" -}}
@@ -765,7 +765,7 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: warning
   annotations:
     summary: The Kafka consumer lag has been growing for 15 minutes
-    description: 'The Kafka consumer lag has been growing for 15 minutes ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'` }}
+    description: The Kafka consumer lag has been growing for 15 minutes ({{ $labels.namespace }}/{{ $labels.job }})` }}
 {{- end -}}
 
 {{- define "springhead-common.rules.watch" -}}
@@ -776,7 +776,7 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: warning
   annotations:
     summary: A watch keeps losing its position (410 Gone) and relisting
-    description: 'A watch keeps losing its position (410 Gone) and relisting ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'` }}
+    description: A watch keeps losing its position (410 Gone) and relisting ({{ $labels.namespace }}/{{ $labels.job }})` }}
 {{- end -}}
 
 {{- define "springhead-common.rules.ping" -}}
@@ -787,5 +787,5 @@ replace (_monitoring.tpl). Do not edit: change the script and run it. */}}
     severity: critical
   annotations:
     summary: The ping source fired no tick for two schedule intervals
-    description: 'The ping source fired no tick for two schedule intervals ({{ $labels.namespace }}/{{ $labels.job }}: value {{ $value }})'` }}
+    description: The ping source fired no tick for two schedule intervals ({{ $labels.namespace }}/{{ $labels.job }})` }}
 {{- end -}}
