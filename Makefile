@@ -45,13 +45,21 @@ charts: sync
 	$(RUN) python tests/charts/lint_charts.py
 
 ## images: every service's image, built by podman from the one Dockerfile (SERVICE = the service's
-## folder, REVISION = the commit), tagged with its package name (springhead-ping, ..., feed-source).
+## folder, REVISION = the commit), tagged with its package name (springhead-ping, ..., feed-source),
+## then the IMAGE_VARIANTS.
 ## `sync` first checks uv.lock against the whole workspace (the builds install it --frozen). Behind
 ## a TLS-inspecting proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host
 ## trusts, for the build only; IMAGE_FLAGS adds podman build flags (README: machines without a
 ## registry).
-IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml examples/*/pyproject.toml))
-IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml display/pyproject.toml examples/*/pyproject.toml))
+## Images of a service with one of its extras (EXTRA), tagged <package>-<extra>: springhead-github-hooks,
+## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image).
+IMAGE_VARIANTS := sources/github:hooks
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+## --label and --env again: podman's layer cache keys LABEL and ENV steps by their text, not by the
+## REVISION they expand, so a commit that changes no file of an image would keep the old revision.
+IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(REVISION) \
+	--label org.opencontainers.image.revision=$(REVISION) --env SPRINGHEAD_REVISION=$(REVISION)
 ifneq ($(CA_BUNDLE),)
 IMAGE_BUILD += -v $(abspath $(CA_BUNDLE)):/etc/ssl/certs/ca-certificates.crt:ro --build-arg UV_SYSTEM_CERTS=true
 endif
@@ -60,6 +68,12 @@ images: sync
 	  name=$$(sed -n 's/^name = "\(.*\)"$$/\1/p' $$service/pyproject.toml | head -n 1); \
 	  echo "$(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name ."; \
 	  $(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name .; \
+	done
+	@set -e; for variant in $(IMAGE_VARIANTS); do \
+	  service=$${variant%%:*}; extra=$${variant##*:}; \
+	  name=$$(sed -n 's/^name = "\(.*\)"$$/\1/p' $$service/pyproject.toml | head -n 1)-$$extra; \
+	  echo "$(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service --build-arg EXTRA=$$extra -t $$name ."; \
+	  $(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service --build-arg EXTRA=$$extra -t $$name .; \
 	done
 
 ## unit: the quick tier only (no real Kafka or apiserver)

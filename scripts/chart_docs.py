@@ -1205,6 +1205,22 @@ def github_schema() -> Schema:
         "and redeliver failed deliveries",
         {
             "enabled": boolean("Create the hook Jobs"),
+            "image": obj(
+                "The hook Jobs' image: the source with the GitHub API client (PyGithub), which "
+                "the receiver's image does not hold; pulled with image.pullPolicy",
+                {
+                    "repository": string(
+                        "Image repository; default ghcr.io/springhead/springhead-github-hooks",
+                        minLength=1,
+                    ),
+                    "tag": string("Image tag; empty: the chart's appVersion"),
+                    "digest": string(
+                        "Image digest (sha256:...); wins over the tag",
+                        pattern=r"^$|^sha256:[a-f0-9]{64}$",
+                    ),
+                },
+                required=["repository"],
+            ),
             "webhookURL": setting("required when enabled", pattern=r"^$|^https?://"),
             "active": setting(),
             "insecureSSL": setting(),

@@ -205,6 +205,8 @@ def test_github_hook_jobs(charts: Any) -> None:
         "secretKeyRef": {"name": "github-webhook", "key": "secret"}
     }
     assert "GITHUB_TOKEN" not in env  # only the hooks command needs it
+    [receiver] = pod_spec(deployment)["containers"]
+    assert receiver["image"] == "ghcr.io/springhead/springhead-github:0.1.0"
     register = charts.find(docs, "Job", "demo-register-hook")
     unregister = charts.find(docs, "Job", "demo-unregister-hook")
     for job, action, hook in (
@@ -219,7 +221,8 @@ def test_github_hook_jobs(charts: Any) -> None:
         spec = pod_spec(job)
         assert spec["restartPolicy"] == "Never"
         [container] = spec["containers"]
-        assert container["image"] == "ghcr.io/springhead/springhead-github:0.1.0"
+        # The hooks image holds PyGithub; the receiver's (the Deployment's) does not.
+        assert container["image"] == "ghcr.io/springhead/springhead-github-hooks:0.1.0"
         assert container["command"] + container["args"] == [
             "python", "-m", "springhead_github", "hooks", action,
         ]  # fmt: skip
@@ -229,6 +232,23 @@ def test_github_hook_jobs(charts: Any) -> None:
         assert job_env["GITHUB_OWNER_AND_REPOSITORY"] == "octo-org/octo-repo"
         assert job_env["GITHUB_EVENT_TYPES"] == "push,pull_request"
         assert "K_SINK" not in job_env
+
+
+def test_github_hooks_image_is_its_own_value(charts: Any) -> None:
+    digest = "sha256:" + "ab" * 32
+    docs = charts.render(
+        "github", "--values", str(CHARTS / "github/ci/token-values.yaml"),
+        "--set", "hooks.image.repository=registry.example/github-hooks",
+        "--set", f"hooks.image.digest={digest}",
+        "--set", "image.tag=9.9.9",
+    )  # fmt: skip
+    job = charts.find(docs, "Job", "demo-register-hook")
+    cron_job = charts.find(docs, "CronJob", "demo-redeliver")["spec"]["jobTemplate"]
+    for found in (job, cron_job):
+        [container] = pod_spec(found)["containers"]
+        assert container["image"] == f"registry.example/github-hooks@{digest}"
+    [receiver] = pod_spec(charts.find(docs, "Deployment", "demo"))["containers"]
+    assert receiver["image"] == "ghcr.io/springhead/springhead-github:9.9.9"
 
 
 def test_github_redeliver_cronjob(charts: Any) -> None:

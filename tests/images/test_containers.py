@@ -19,19 +19,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import pytest
 from springhead_testinfra.images import Container, Podman
 from springhead_testinfra.process import free_ports
+from springhead_testinfra.services import DOCKERFILE, ImageBuilds, Service
 from springhead_testing import RecordingSink, adapter_env
-
-REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "Dockerfile"
-
-if TYPE_CHECKING:
-    from conftest import ImageBuilds, Service
 
 Exercise = Callable[[RecordingSink, int], Awaitable[None]]
 
