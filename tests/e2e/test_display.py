@@ -1,12 +1,11 @@
 """End to end: the display chart installed with Helm into the real kube-apiserver is a sink a
 source can be pointed at (its Service selects its pods and forwards port 80 to the container's
-http port), and the display started from its Deployment's env shows the events a ping source,
-installed from its own chart with ``sink.uri`` at that Service, sends it.
+http port), and the display's image, run from the chart's pod spec, shows the events that the ping
+source's image, installed from its own chart with ``sink.uri`` at that Service, sends it.
 
-As in test_deploy.py no kubelet runs: each Deployment's container runs locally with the env the
-kubelet would give it; only what a Pod gets from its node (a loopback port) is added, and the
-ping source's cluster-local sink address becomes the display's loopback address (no cluster DNS
-here).
+As in test_deploy.py no kubelet runs: each Deployment's container runs as a podman container of
+its image from its pod spec (conftest's ``pods``); the ping source's cluster-local sink address
+becomes the display's address on the node (no cluster DNS here).
 """
 
 from __future__ import annotations
@@ -17,13 +16,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from springhead_testing import SourceProcess
 from springhead_testing.kube import Cluster
 
 if TYPE_CHECKING:
-    from conftest import Deployer
-
-LOCAL_ENV = {"SPRINGHEAD_PORT": "0", "SPRINGHEAD_HOST": "127.0.0.1"}
+    from conftest import Deployer, Pods
 
 
 async def first_streamed_event(url: str) -> dict[str, Any]:
@@ -41,7 +37,7 @@ async def first_streamed_event(url: str) -> dict[str, Any]:
 
 
 async def test_display_chart_is_a_sink_a_source_chart_delivers_to(
-    deployer: Deployer, cluster: Cluster
+    deployer: Deployer, cluster: Cluster, pods: Pods
 ) -> None:
     namespace = await cluster.new_namespace("display")
     display_release = f"display-{uuid.uuid4().hex[:6]}"
@@ -71,21 +67,23 @@ async def test_display_chart_is_a_sink_a_source_chart_delivers_to(
             },
         },
     )
-    ping_env = await deployer.container_env(await deployer.deployment(namespace, ping_release))
+    ping_deployment = await deployer.deployment(namespace, ping_release)
+    ping_env = await deployer.container_env(ping_deployment)
     assert ping_env["K_SINK"] == cluster_url
 
     display_env = await deployer.container_env(deployment)
     assert display_env["K_COMPONENT"] == "springhead-display"
-    async with SourceProcess("springhead_display", {**display_env, **LOCAL_ENV}) as display:
-        base = f"http://127.0.0.1:{display.port}"
-        stream = asyncio.create_task(first_streamed_event(f"{base}/api/stream"))
-        ping_env.update(LOCAL_ENV, K_SINK=f"{base}/")
-        try:
-            async with SourceProcess("springhead_ping", ping_env):
-                shown = await asyncio.wait_for(stream, timeout=30)
-        finally:
-            stream.cancel()
+    display = await pods.start(deployment, display_env)
+    base = f"http://127.0.0.1:{display.port}"
+    stream = asyncio.create_task(first_streamed_event(f"{base}/api/stream"))
+    try:
+        ping = await pods.start(ping_deployment, {**ping_env, "K_SINK": f"{base}/"})
+        shown = await asyncio.wait_for(stream, timeout=60)
+    finally:
+        stream.cancel()
     assert shown["attributes"]["type"] == "dev.knative.sources.ping"
     assert (shown["data_kind"], shown["data"]) == ("json", {"n": 1})
+    await pods.stop(ping)
+    await pods.stop(display)
     deployer.helm.run("uninstall", ping_release, "--namespace", namespace)
     deployer.helm.run("uninstall", display_release, "--namespace", namespace)
