@@ -15,14 +15,13 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --locked
 
-## run: an event display, a ping source firing every 3 s and an HTTP source on :8090 in front of
-## the display; no cluster, no broker (Ctrl-C stops). Installs only what those two sources
-## and the display (springhead-testing) need (--inexact: a venv that has more, from `make sync`,
-## keeps it).
+## run: the event display (terminal view here, live page on http://127.0.0.1:8080/), a ping
+## source firing every 3 s and an HTTP source on :8090, both sending through an in-memory Broker
+## whose two Triggers deliver to the display; no cluster, no Kafka (Ctrl-C stops). Installs only
+## what those processes and the runner (springhead-testing's SourceProcess) need (--inexact: a venv that has more, from `make sync`, keeps it).
 run: $(UV)
-	$(UV) sync --locked --inexact --no-dev --package springhead-ping --package springhead-http \
-		--package springhead-broker \
-		--package springhead-testing
+	$(UV) sync --locked --inexact --no-dev --package springhead-display --package springhead-ping \
+		--package springhead-http --package springhead-broker --package springhead-testing
 	$(UV) run --no-sync python scripts/run_local.py $(ARGS)
 
 ## lint: ruff (lint + format check), mypy strict, import-linter contracts

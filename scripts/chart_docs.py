@@ -42,6 +42,7 @@ from springhead.names import DNS_LABEL_PATTERN, EXTENSION_NAME_PATTERN, extensio
 from springhead.webhook import WebhookSettings
 from springhead_apiserver.config import ApiServerSettings
 from springhead_controller.config import ControllerSettings
+from springhead_display.config import DisplaySettings
 from springhead_github.config import GitHubSettings, HookSettings
 from springhead_http.config import HttpSettings
 from springhead_kafka.config import KafkaSettings
@@ -411,6 +412,16 @@ CHARTED: dict[str, Charted] = {
         templates=(("springhead-controller.settingsEnv", ""),),
     ),
     "containersource": Charted(classes=(SourceSettings,), absent=_RECEIVER_ONLY),
+    "display": Charted(
+        classes=(DisplaySettings,),
+        sections=(("DISPLAY_", "display"),),
+        flags={"DISPLAY_TERMINAL": "false", "DISPLAY_WEB": "false"},
+        absent={
+            env: "the sink's connection limits keep the process defaults (extraEnv to change)"
+            for env in _RECEIVER_ONLY
+        },
+        templates=(("springhead-display.settingsEnv", "display"),),
+    ),
 }
 
 
@@ -858,7 +869,29 @@ def metrics() -> Schema:
                     "scrapeTimeout": string("Scrape timeout; empty: Prometheus' default"),
                     "labels": string_map("Labels of the ServiceMonitor (for its selector)"),
                 },
-            )
+            ),
+            "dashboard": obj(
+                "A Grafana dashboard of the release's metrics, in a ConfigMap for Grafana's "
+                "dashboard sidecar",
+                {
+                    "enabled": boolean("Create the dashboard's ConfigMap"),
+                    "labels": string_map(
+                        "Labels of the ConfigMap (the sidecar's default label: "
+                        'grafana_dashboard: "1")'
+                    ),
+                    "annotations": string_map(
+                        "Annotations of the ConfigMap (e.g. the sidecar's folder annotation)"
+                    ),
+                },
+            ),
+            "rules": obj(
+                "Alerting rules on the release's metrics, in a monitoring.coreos.com/v1 "
+                "PrometheusRule (needs the Prometheus Operator's CRD)",
+                {
+                    "enabled": boolean("Create the PrometheusRule"),
+                    "labels": string_map("Labels of the PrometheusRule (for Prometheus' selector)"),
+                },
+            ),
         },
     )
 
@@ -1010,16 +1043,21 @@ def webhook_settings() -> dict[str, Schema]:
                 ),
             },
         ),
-        "service": obj(
-            "The Service in front of the webhook",
-            {
-                "type": enum("Service type", ["ClusterIP", "NodePort", "LoadBalancer"]),
-                "port": integer("Service port", minimum=1, maximum=65535),
-                "nodePort": integer("nodePort (type NodePort)", nullable=True),
-                "annotations": string_map("Annotations of the Service"),
-            },
-        ),
+        "service": service_settings("The Service in front of the webhook"),
     }
+
+
+def service_settings(description: str) -> Schema:
+    """The Service in front of the runtime port (type, port, nodePort, annotations)."""
+    return obj(
+        description,
+        {
+            "type": enum("Service type", ["ClusterIP", "NodePort", "LoadBalancer"]),
+            "port": integer("Service port", minimum=1, maximum=65535),
+            "nodePort": integer("nodePort (type NodePort)", nullable=True),
+            "annotations": string_map("Annotations of the Service"),
+        },
+    )
 
 
 def secret_needed_rule(path: list[str], keys: list[str]) -> Schema:
@@ -1560,6 +1598,31 @@ def containersource_schema() -> Schema:
     return _chart(settings, rules)
 
 
+def display_schema() -> Schema:
+    display = obj(
+        "What the display keeps and shows (DISPLAY_*)",
+        {
+            "maxEvents": setting(),
+            "maxBytes": setting("keep below resources.limits.memory"),
+            "maxBodyBytes": setting(),
+            "terminal": setting(),
+            "web": setting(),
+        },
+    )
+    settings = {
+        **naming(),
+        "image": image("ghcr.io/springhead/springhead-display"),
+        **runtime_settings(),
+        **pod_settings(memory_note=" (holds display.maxBytes of events)"),
+        "metrics": metrics(),
+        "service": service_settings(
+            "The Service in front of the sink and the page (a source's sink.ref names it)"
+        ),
+        "display": display,
+    }
+    return _chart(settings, [])
+
+
 def _chart(properties: Mapping[str, Schema], rules: list[Schema]) -> Schema:
     """A chart's schema: its settings, nothing else at the top level (typos fail), plus the
     keys Helm itself adds to the values (the library chart's and ``global``)."""
@@ -1577,7 +1640,7 @@ def _chart(properties: Mapping[str, Schema], rules: list[Schema]) -> Schema:
         "type": "object",
         "additionalProperties": False,
         "properties": props,
-        "allOf": rules,
+        **({"allOf": rules} if rules else {}),  # an empty allOf is not valid JSON Schema
     }
 
 
@@ -1603,6 +1666,7 @@ CHARTS: dict[str, Any] = {
     "apiserver": apiserver_schema,
     "controller": controller_schema,
     "containersource": containersource_schema,
+    "display": display_schema,
 }
 
 
@@ -1710,6 +1774,7 @@ SETTINGS_TABLES: dict[str, tuple[type[BaseModel], tuple[type[BaseModel], ...]]] 
     "kafka": (KafkaSettings, (SourceSettings,)),
     "apiserver": (ApiServerSettings, (SourceSettings,)),
     "controller": (ControllerSettings, (ProcessSettings,)),
+    "display": (DisplaySettings, (ProcessSettings,)),
     "feed": (FeedSettings, (SourceSettings,)),
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 from springhead.config import load_settings
+from springhead_display.config import DisplaySettings
 from springhead_http.config import HttpSettings
 from springhead_testinfra.charts import CHARTS, builtin_manifests, ci_values_files
 from springhead_testinfra.helm import validate_manifests
@@ -390,3 +391,44 @@ def test_names_follow_the_release_or_fullname_override(charts: Any) -> None:
         "app.kubernetes.io/name": "springhead-http",
         "app.kubernetes.io/instance": "r1",
     }
+
+
+def test_display_renders_with_defaults_as_an_addressable_sink(charts: Any) -> None:
+    """The display needs no setting: a locked-down Deployment running springhead_display with
+    probes and resources, and always a Service on port 80 that a source's sink.ref names."""
+    docs = charts.render("display")
+    validate_manifests(builtin_manifests(docs))
+    assert sorted(charts.kinds(docs)) == ["Deployment", "Service", "ServiceAccount"]
+    deployment = charts.find(docs, "Deployment", "demo")
+    check_pod(deployment)
+    [container] = pod_spec(deployment)["containers"]
+    assert container["command"] == ["python", "-m", "springhead_display"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["resources"]["limits"]["memory"] == "256Mi"
+    assert pod_spec(deployment)["automountServiceAccountToken"] is False
+    env = charts.container_env(deployment)
+    assert env["K_COMPONENT"] == "springhead-display"
+    assert (env["DISPLAY_TERMINAL"], env["DISPLAY_WEB"]) == ("true", "true")
+    assert not {"K_SINK", "DISPLAY_MAX_EVENTS", "DISPLAY_MAX_BYTES"} & set(env)
+    service = charts.find(docs, "Service", "demo")
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_display_settings_become_its_variables(charts: Any) -> None:
+    docs = charts.render("display", "--values", str(CHARTS / "display/ci/limits-values.yaml"))
+    env = charts.container_env(charts.find(docs, "Deployment", "demo"))
+    assert {k: v for k, v in env.items() if k.startswith("DISPLAY_")} == {
+        "DISPLAY_MAX_EVENTS": "200",
+        "DISPLAY_MAX_BYTES": "8388608",
+        "DISPLAY_MAX_BODY_BYTES": "1048576",
+        "DISPLAY_TERMINAL": "false",
+        "DISPLAY_WEB": "true",
+    }
+    # What the process makes of them: the chart's text is valid for the settings class.
+    settings = load_settings(DisplaySettings, {**env, "NAMESPACE": "ns"})
+    assert (settings.max_events, settings.max_bytes, settings.terminal) == (200, 8388608, False)
+    assert charts.find(docs, "ServiceMonitor", "demo")["spec"]["endpoints"][0]["interval"] == "30s"

@@ -188,6 +188,7 @@ class ReplicatedPingAdapter(PingAdapter):
         lost = asyncio.create_task(term.wait_lost())
         try:
             while True:
+                self.tick_metrics.due(tick)
                 delay = (tick - self.clock()).total_seconds()
                 if delay > 0:
                     done, _ = await asyncio.wait(
@@ -213,6 +214,7 @@ class ReplicatedPingAdapter(PingAdapter):
                 tick = following
         finally:
             lost.cancel()
+            self.tick_metrics.clear()
             log.info("stopped firing ticks", extra={"leading": term.active})
 
     def _catch_up(self, after: datetime, until: datetime) -> None:
@@ -232,6 +234,8 @@ class ReplicatedPingAdapter(PingAdapter):
     def fire_tick(self, tick: datetime, *, catchup: bool = False) -> asyncio.Task[None]:
         """Send the event of ``tick`` in the background (marked when ``catchup``); once it and
         every tick fired before it are done, record it on the Lease."""
+        if not catchup:
+            self.tick_metrics.fired(tick)
         event: BaseCloudEvent = ping_event(
             source=self.source, tick=tick, content_type=self.content_type, payload=self.payload
         )
