@@ -25,28 +25,27 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from springhead.kube import KubeApiError, KubeClient, LeaderElector, NotLeaderError, Term
 from springhead.runtime import SourceHost
-from springhead.sender import Sender, with_extensions
+from springhead.sender import Sender, SinkTarget, with_extensions
 
-from springhead_ping.adapter import (
-    MISSED_AFTER,
-    PingAdapter,
-    _event_options,
-    _utc_now,
-    ping_event,
-)
+from springhead_ping.adapter import MISSED_AFTER, _event_options, _utc_now, ping_event
 from springhead_ping.config import PingSettings
 from springhead_ping.schedule import Schedule
 
 __all__ = [
     "CATCHUP_EXTENSION",
     "LAST_TICK_ANNOTATION",
+    "LeasedFiring",
     "ReplicatedPingAdapter",
+    "elector_factory",
     "format_tick",
+    "log_catch_up",
     "parse_tick",
+    "wait_for_tick",
 ]
 
 log = logging.getLogger("springhead.ping")
@@ -80,9 +79,12 @@ class _Fired:
     done: bool = False
 
 
-class ReplicatedPingAdapter(PingAdapter):
-    """A :class:`PingAdapter` that fires only while its :class:`LeaderElector` leads.
+class LeasedFiring:
+    """Fires ticks only while its :class:`LeaderElector` leads, and records on the Lease the
+    newest tick delivered with every tick fired before it: the part of the replicated ping that
+    does not depend on what is fired (one schedule, or every PingSource of the multi-tenant ping).
 
+    A subclass says what to fire in :meth:`lead_term` and sends each tick with :meth:`send_tick`.
     ``connect`` builds the elector (it runs in a thread: it may read a kubeconfig file);
     ``catchup_window`` enables catch-up of ticks missed while no replica led.
     """
@@ -90,26 +92,17 @@ class ReplicatedPingAdapter(PingAdapter):
     def __init__(
         self,
         *,
-        schedule: Schedule,
         sender: Sender,
-        source: str,
         connect: Callable[[], LeaderElector],
         catchup_window: timedelta | None = None,
-        content_type: str = "",
-        payload: bytes | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        super().__init__(
-            schedule=schedule,
-            sender=sender,
-            source=source,
-            content_type=content_type,
-            payload=payload,
-            clock=clock,
-        )
+        self.sender = sender
         self.connect = connect
         self.catchup_window = catchup_window
+        self.clock = clock
         self.elector: LeaderElector | None = None
+        self._stop = asyncio.Event()
         self._fired: deque[_Fired] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._persist_lock = asyncio.Lock()
@@ -117,34 +110,23 @@ class ReplicatedPingAdapter(PingAdapter):
         self._done_through: datetime | None = None
         self._term: Term | None = None
 
-    @classmethod
-    def from_settings(cls, settings: PingSettings, host: SourceHost) -> ReplicatedPingAdapter:
-        """The replicated adapter ``settings`` describe (``PING_LEADER_ELECTION`` set)."""
+    def describe(self) -> dict[str, object]:
+        """Log fields of the "loaded" line."""
+        return {}
 
-        def connect() -> LeaderElector:
-            return LeaderElector(
-                KubeClient.from_kubeconfig(settings.kubeconfig),
-                name=settings.effective_lease_name,
-                namespace=settings.effective_lease_namespace,
-                lease_duration=settings.lease_duration.total_seconds(),
-                renew_deadline=settings.lease_renew_deadline.total_seconds(),
-                retry_period=settings.lease_retry_period.total_seconds(),
-            )
-
-        return cls(
-            sender=host.sender,
-            connect=connect,
-            catchup_window=settings.catchup_window,
-            **_event_options(settings),
-        )
+    async def lead_term(
+        self, last: datetime | None, lost: asyncio.Task[None], stopping: asyncio.Task[bool]
+    ) -> None:
+        """Fire ticks until ``lost`` or ``stopping`` completes; ``last``: the newest tick the
+        Lease records as fired (with every earlier one), None when it records none."""
+        raise NotImplementedError
 
     async def run(self) -> None:
         """Campaign; fire while leading; on stop finish in-flight ticks, then release."""
         log.info(
             "schedule loaded",
             extra={
-                "schedule": self.schedule.expression,
-                "timezone": str(self.schedule.timezone),
+                **self.describe(),
                 "leader_election": True,
                 "catchup_window": str(self.catchup_window) if self.catchup_window else None,
             },
@@ -171,88 +153,52 @@ class ReplicatedPingAdapter(PingAdapter):
             elector.client.close()
 
     async def _lead(self, term: Term, stopping: asyncio.Task[bool]) -> None:
-        """Fire ticks until ``term`` ends or the adapter stops."""
         self._term = term
         self._done_through = None
         last = parse_tick(term.annotations.get(LAST_TICK_ANNOTATION))
         self._persisted = last
-        now = self.clock()
-        boundary = now if last is None else max(now, last)
         log.info(
             "leading: firing ticks",
             extra={"last_fired_tick": format_tick(last) if last else None},
         )
-        if self.catchup_window is not None and last is not None:
-            self._catch_up(max(last, now - self.catchup_window), now)
-        tick = self.schedule.next_tick(boundary, boundary)
         lost = asyncio.create_task(term.wait_lost())
         try:
-            while True:
-                delay = (tick - self.clock()).total_seconds()
-                if delay > 0:
-                    done, _ = await asyncio.wait(
-                        {lost, stopping}, timeout=delay, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if done:
-                        return
-                elif lost.done() or stopping.done():
-                    return
-                self.fire_tick(tick)
-                now = self.clock()
-                following = self.schedule.next_tick(tick, now)
-                if following < now - MISSED_AFTER:
-                    if self.catchup_window is not None:
-                        self._catch_up(max(tick, now - self.catchup_window), now)
-                        following = self.schedule.next_tick(now, now)
-                    else:
-                        log.warning(
-                            "ticks missed: the process was suspended or the clock jumped",
-                            extra={"first_missed": following.isoformat()},
-                        )
-                        following = self.schedule.next_tick(None, now)
-                tick = following
+            await self.lead_term(last, lost, stopping)
         finally:
             lost.cancel()
             log.info("stopped firing ticks", extra={"leading": term.active})
 
-    def _catch_up(self, after: datetime, until: datetime) -> None:
-        missed = self.schedule.ticks_between(after, until)
-        if missed:
-            log.info(
-                "catching up missed ticks",
-                extra={
-                    "count": len(missed),
-                    "first": format_tick(missed[0]),
-                    "last": format_tick(missed[-1]),
-                },
-            )
-        for tick in missed:
-            self.fire_tick(tick, catchup=True)
-
-    def fire_tick(self, tick: datetime, *, catchup: bool = False) -> asyncio.Task[None]:
-        """Send the event of ``tick`` in the background (marked when ``catchup``); once it and
-        every tick fired before it are done, record it on the Lease."""
-        event: BaseCloudEvent = ping_event(
-            source=self.source, tick=tick, content_type=self.content_type, payload=self.payload
-        )
+    def send_tick(
+        self, tick: datetime, event: BaseCloudEvent, *, catchup: bool = False,
+        target: SinkTarget | None = None,
+    ) -> asyncio.Task[None]:  # fmt: skip
+        """Send ``event``, the event of ``tick``, in the background (marked when ``catchup``; to
+        ``target`` when given); once it and every tick sent before it are done, record it on the
+        Lease. Ticks are sent in time order."""
         if catchup:
             event = with_extensions(event, {CATCHUP_EXTENSION: "true"})
         fired = _Fired(tick)
         self._fired.append(fired)
-        task = asyncio.create_task(self._deliver(fired, event))
+        task = asyncio.create_task(self._deliver(fired, event, target))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _deliver(self, fired: _Fired, event: BaseCloudEvent) -> None:
-        result = await self.sender.send(event)
+    async def _deliver(
+        self, fired: _Fired, event: BaseCloudEvent, target: SinkTarget | None
+    ) -> None:
+        result = await self.sender.send(event, target)
         fired.done = True
         if not result.accepted:
             # The delivery policy (retries, dead-letter sink) had its chance; the tick counts
             # as fired, so it is not fired again by catch-up.
             log.error(
                 "tick not accepted by the sink after retries",
-                extra={"tick": format_tick(fired.tick), "status": result.status},
+                extra={
+                    "tick": format_tick(fired.tick),
+                    "status": result.status,
+                    "source": event.get_source(),
+                },
             )
         await self._record_progress()
 
@@ -285,3 +231,128 @@ class ReplicatedPingAdapter(PingAdapter):
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._record_progress()  # again, in case the last write failed
+
+    async def stop(self) -> None:
+        """Stop firing; ticks in flight finish and are recorded before the Lease is released."""
+        self._stop.set()
+
+
+async def wait_for_tick(
+    tick: datetime,
+    clock: Callable[[], datetime],
+    *endings: asyncio.Future[Any],
+) -> bool:
+    """Wait until ``tick``; False (at once, or when it happens first) when one of ``endings``
+    completes."""
+    delay = (tick - clock()).total_seconds()
+    if delay > 0:
+        done, _ = await asyncio.wait(
+            set(endings), timeout=delay, return_when=asyncio.FIRST_COMPLETED
+        )
+        return not done
+    return not any(ending.done() for ending in endings)
+
+
+class ReplicatedPingAdapter(LeasedFiring):
+    """One schedule fired only while its :class:`LeaderElector` leads (``PING_LEADER_ELECTION``).
+
+    ``connect`` builds the elector (it runs in a thread: it may read a kubeconfig file);
+    ``catchup_window`` enables catch-up of ticks missed while no replica led.
+    """
+
+    def __init__(
+        self,
+        *,
+        schedule: Schedule,
+        sender: Sender,
+        source: str,
+        connect: Callable[[], LeaderElector],
+        catchup_window: timedelta | None = None,
+        content_type: str = "",
+        payload: bytes | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        super().__init__(sender=sender, connect=connect, catchup_window=catchup_window, clock=clock)
+        self.schedule = schedule
+        self.source = source
+        self.content_type = content_type
+        self.payload = payload
+
+    @classmethod
+    def from_settings(cls, settings: PingSettings, host: SourceHost) -> ReplicatedPingAdapter:
+        """The replicated adapter ``settings`` describe (``PING_LEADER_ELECTION`` set)."""
+        return cls(
+            sender=host.sender,
+            connect=elector_factory(settings),
+            catchup_window=settings.catchup_window,
+            **_event_options(settings),
+        )
+
+    def describe(self) -> dict[str, object]:
+        """The schedule and its zone."""
+        return {"schedule": self.schedule.expression, "timezone": str(self.schedule.timezone)}
+
+    async def lead_term(
+        self, last: datetime | None, lost: asyncio.Task[None], stopping: asyncio.Task[bool]
+    ) -> None:
+        """Catch up (with a window), then fire the schedule's ticks until the term ends."""
+        now = self.clock()
+        boundary = now if last is None else max(now, last)
+        if self.catchup_window is not None and last is not None:
+            self._catch_up(max(last, now - self.catchup_window), now)
+        tick = self.schedule.next_tick(boundary, boundary)
+        while await wait_for_tick(tick, self.clock, lost, stopping):
+            self.fire_tick(tick)
+            now = self.clock()
+            following = self.schedule.next_tick(tick, now)
+            if following < now - MISSED_AFTER:
+                if self.catchup_window is not None:
+                    self._catch_up(max(tick, now - self.catchup_window), now)
+                    following = self.schedule.next_tick(now, now)
+                else:
+                    log.warning(
+                        "ticks missed: the process was suspended or the clock jumped",
+                        extra={"first_missed": following.isoformat()},
+                    )
+                    following = self.schedule.next_tick(None, now)
+            tick = following
+
+    def _catch_up(self, after: datetime, until: datetime) -> None:
+        missed = self.schedule.ticks_between(after, until)
+        log_catch_up(len(missed), missed)
+        for tick in missed:
+            self.fire_tick(tick, catchup=True)
+
+    def fire_tick(self, tick: datetime, *, catchup: bool = False) -> asyncio.Task[None]:
+        """Send the event of ``tick`` in the background (marked when ``catchup``); once it and
+        every tick fired before it are done, record it on the Lease."""
+        event = ping_event(
+            source=self.source, tick=tick, content_type=self.content_type, payload=self.payload
+        )
+        return self.send_tick(tick, event, catchup=catchup)
+
+
+def log_catch_up(count: int, ticks: list[datetime]) -> None:
+    """Say that ``count`` missed ticks, from the first to the last of ``ticks``, are caught up."""
+    if count:
+        log.info(
+            "catching up missed ticks",
+            extra={"count": count, "first": format_tick(ticks[0]), "last": format_tick(ticks[-1])},
+        )
+
+
+def elector_factory(settings: PingSettings) -> Callable[[], LeaderElector]:
+    """What builds the elector ``settings`` describe (called in a thread: it may read the
+    kubeconfig file)."""
+
+    def connect() -> LeaderElector:
+        return LeaderElector(
+            KubeClient.from_kubeconfig(settings.kubeconfig),
+            name=settings.effective_lease_name,
+            namespace=settings.effective_lease_namespace,
+            lease_duration=settings.lease_duration.total_seconds(),
+            renew_deadline=settings.lease_renew_deadline.total_seconds(),
+            retry_period=settings.lease_retry_period.total_seconds(),
+        )
+
+    return connect
