@@ -170,6 +170,8 @@ class MultiTenantPingAdapter(LeasedFiring):
         self.targets: dict[tuple[str, str], PingTarget] = {}
         self.informer: Informer | None = None
         self._queue: list[tuple[datetime, int, PingTarget]] = []
+        self._fired_through: dict[tuple[str, str], datetime] = {}
+        """Per PingSource, the last tick fired in this term."""
         self._order = itertools.count()
         self._leading = False
         self._changed = asyncio.Event()
@@ -211,6 +213,7 @@ class MultiTenantPingAdapter(LeasedFiring):
         target = None if change.type is ChangeType.DELETE else ping_target(change.object)
         known = self.targets.get(key)
         if target is None:
+            self._fired_through.pop(key, None)
             if self.targets.pop(key, None) is not None:
                 log.info("pingsource removed", extra={"pingsource": "/".join(key)})
             return
@@ -222,8 +225,13 @@ class MultiTenantPingAdapter(LeasedFiring):
             extra={"pingsource": "/".join(key), "schedule": target.spec.schedule.expression},
         )
         if self._leading:
+            # A changed PingSource goes on from the tick after its last one fired, so a tick
+            # due while the change was being handled is fired (with the new spec), not lost.
             now = self.clock()
-            self._push(target, target.spec.schedule.next_tick(now, now))
+            after = self._fired_through.get(key)
+            if after is None or after < now - MISSED_AFTER:
+                after = now
+            self._push(target, target.spec.schedule.next_tick(after, now))
             self._changed.set()
 
     def _push(self, target: PingTarget, tick: datetime) -> None:
@@ -238,6 +246,9 @@ class MultiTenantPingAdapter(LeasedFiring):
             source=target.source, tick=tick, content_type=spec.content_type, payload=spec.payload
         )
         self.send_tick(tick, event, catchup=catchup, target=target.sink)
+        key = (target.namespace, target.name)
+        if tick > self._fired_through.get(key, tick - MISSED_AFTER):
+            self._fired_through[key] = tick
 
     def _catch_up(self, last: datetime, now: datetime, targets: list[PingTarget]) -> None:
         """Fire, in time order, each target's ticks after ``last`` (and after the window's start
@@ -260,7 +271,15 @@ class MultiTenantPingAdapter(LeasedFiring):
         self, last: datetime | None, lost: asyncio.Task[None], stopping: asyncio.Task[bool]
     ) -> None:
         """Catch up (with a window), then fire every target's ticks in time order until the
-        term ends; targets added or changed meanwhile join the queue."""
+        term ends; targets added or changed meanwhile join the queue. Nothing is fired before
+        the first list of PingSources is in."""
+        informer = self.informer
+        if informer is not None and not informer.synced:
+            synced = asyncio.ensure_future(informer.wait_synced())
+            await asyncio.wait({synced, lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not synced.done():
+                synced.cancel()
+                return
         now = self.clock()
         boundary = now if last is None else max(now, last)
         self._queue = []
@@ -275,6 +294,7 @@ class MultiTenantPingAdapter(LeasedFiring):
         finally:
             self._leading = False
             self._queue = []
+            self._fired_through = {}
 
     async def _fire_queue(self, lost: asyncio.Task[None], stopping: asyncio.Task[bool]) -> None:
         queue = self._queue
