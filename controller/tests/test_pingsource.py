@@ -384,8 +384,8 @@ async def test_a_leader_change_neither_misses_nor_repeats_a_tick(
     for events in grouped.values():
         assert_contiguous(events)
     if stop is signal.SIGTERM:
+        # Ticks due while the Lease changed hands arrive once, caught up by the new leader.
         assert_once_each(sink)
-        assert not any(e.get_extension(CATCHUP_EXTENSION) for e in sink.events)
         return
     # A crash can leave ticks delivered but not yet recorded on the Lease: the new leader sends
     # them again with the same id, marked as caught up, so the sink can tell.
