@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -104,6 +104,8 @@ class LeasedFiring:
         self.elector: LeaderElector | None = None
         self._stop = asyncio.Event()
         self._fired: deque[_Fired] = deque()
+        self._pending: Counter[datetime] = Counter()
+        """Sends not done yet, per tick (a tick is done once every PingSource's send of it is)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._persist_lock = asyncio.Lock()
         self._persisted: datetime | None = None
@@ -179,6 +181,7 @@ class LeasedFiring:
             event = with_extensions(event, {CATCHUP_EXTENSION: "true"})
         fired = _Fired(tick)
         self._fired.append(fired)
+        self._pending[tick] += 1
         task = asyncio.create_task(self._deliver(fired, event, target))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -189,6 +192,7 @@ class LeasedFiring:
     ) -> None:
         result = await self.sender.send(event, target)
         fired.done = True
+        self._pending[fired.tick] -= 1
         if not result.accepted:
             # The delivery policy (retries, dead-letter sink) had its chance; the tick counts
             # as fired, so it is not fired again by catch-up.
@@ -203,9 +207,14 @@ class LeasedFiring:
         await self._record_progress()
 
     async def _record_progress(self) -> None:
-        """Write the newest tick whose predecessors are all done to the Lease (leader only)."""
-        while self._fired and self._fired[0].done:
-            self._done_through = self._fired.popleft().tick
+        """Write the newest tick that, with every tick before it, is done to the Lease (leader
+        only). Several sends of one tick (one per PingSource) count as done once all are."""
+        fired = self._fired
+        while fired and fired[0].done and self._pending[fired[0].tick] <= 0:
+            tick = fired.popleft().tick
+            self._done_through = tick
+            if not fired or fired[0].tick != tick:
+                del self._pending[tick]
         async with self._persist_lock:
             newest, term, elector = self._done_through, self._term, self.elector
             if newest is None or term is None or not term.active or elector is None:
