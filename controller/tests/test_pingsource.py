@@ -381,8 +381,17 @@ async def test_a_leader_change_neither_misses_nor_repeats_a_tick(
         await sink.wait_for(before + 3 * len(names), timeout=60)
     grouped = by_source(sink)
     assert set(grouped) == {source_of(namespace, n) for n in names}
+    handover = [
+        {k: e.get(k) for k in ("msg", "time", "last_fired_tick", "first", "last", "count")}
+        for p in (leader, standby)
+        for e in p.logs
+        if e.get("msg") in ("leading: firing ticks", "catching up missed ticks")
+    ]
     for events in grouped.values():
-        assert_contiguous(events)
+        try:
+            assert_contiguous(events)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; handover: {handover}") from None
     if stop is signal.SIGTERM:
         # Ticks due while the Lease changed hands arrive once, caught up by the new leader.
         assert_once_each(sink)

@@ -250,14 +250,20 @@ class MultiTenantPingAdapter(LeasedFiring):
         if tick > self._fired_through.get(key, tick - MISSED_AFTER):
             self._fired_through[key] = tick
 
-    def _catch_up(self, last: datetime, now: datetime, targets: list[PingTarget]) -> None:
-        """Fire, in time order, each target's ticks after ``last`` (and after the window's start
-        and its creation) up to ``now``."""
+    def _catch_up(self, last: datetime | None, now: datetime, targets: list[PingTarget]) -> None:
+        """Fire, in time order, each target's ticks after ``last`` (None: where the Lease says
+        it stopped, :meth:`resume_after`), after the window's start and its creation, up to
+        ``now``."""
         assert self.catchup_window is not None  # noqa: S101 - only called with a window
-        start = max(last, now - self.catchup_window)
+        window = now - self.catchup_window
         missed: list[tuple[datetime, int, PingTarget]] = []
         for target in targets:
-            after = max(start, target.created) if target.created is not None else start
+            resume = last if last is not None else self.resume_after(target.source)
+            if resume is None:
+                continue
+            after = max(resume, window)
+            if target.created is not None:
+                after = max(after, target.created)
             missed.extend(
                 (tick, next(self._order), target)
                 for tick in target.spec.schedule.ticks_between(after, now)
@@ -284,8 +290,8 @@ class MultiTenantPingAdapter(LeasedFiring):
         boundary = now if last is None else max(now, last)
         self._queue = []
         targets = list(self.targets.values())
-        if self.catchup_window is not None and last is not None:
-            self._catch_up(last, now, targets)
+        if self.catchup_window is not None:
+            self._catch_up(None, now, targets)
         for target in targets:
             self._push(target, target.spec.schedule.next_tick(boundary, boundary))
         self._leading = True

@@ -2,10 +2,11 @@
 
 With ``PING_LEADER_ELECTION`` every replica campaigns for one Kubernetes Lease
 (:mod:`springhead.kube.leader`). The leader fires the schedule's ticks; the others stand by.
-After the sink accepted a tick (and every earlier one), the leader writes it to the Lease
-annotation :data:`LAST_TICK_ANNOTATION`, so a new leader knows where the previous one stopped:
+The leader writes its progress to the Lease: the newest tick fired
+(:data:`LAST_TICK_ANNOTATION`) and, for a source whose send was not done yet, its oldest such tick
+(:data:`STRAGGLERS_ANNOTATION`), so a new leader knows where the previous one stopped:
 
-* it never fires a tick at or before that one again, and
+* it never fires a tick at or before that one again (except a straggler's, from its tick), and
 * with a catch-up window (``PING_CATCHUP_WINDOW``) it first fires the ticks nobody fired while no
   replica led - the ones after the last fired tick and at most the window old - each once, with
   the extension ``catchup: "true"``.
@@ -20,10 +21,10 @@ enabled.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,11 +40,13 @@ from springhead_ping.schedule import Schedule
 __all__ = [
     "CATCHUP_EXTENSION",
     "LAST_TICK_ANNOTATION",
+    "STRAGGLERS_ANNOTATION",
     "LeasedFiring",
     "ReplicatedPingAdapter",
     "elector_factory",
     "format_tick",
     "log_catch_up",
+    "parse_stragglers",
     "parse_tick",
     "wait_for_tick",
 ]
@@ -52,6 +55,10 @@ log = logging.getLogger("springhead.ping")
 
 #: Lease annotation holding the last tick fired (and every earlier one), ISO-8601 in UTC.
 LAST_TICK_ANNOTATION = "ping.springhead.dev/last-fired-tick"
+#: Lease annotation: JSON ``{source: tick}``, per event source the oldest tick whose send was not
+#: done when the progress was written (the ticks up to :data:`LAST_TICK_ANNOTATION` of every
+#: other source were): a slow or dead sink holds back only its own PingSource's progress.
+STRAGGLERS_ANNOTATION = "ping.springhead.dev/stragglers"
 #: Extension set to ``"true"`` on events of ticks fired late, by catch-up.
 CATCHUP_EXTENSION = "catchup"
 
@@ -73,16 +80,33 @@ def parse_tick(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-@dataclass(eq=False)
-class _Fired:
-    tick: datetime
-    done: bool = False
+def parse_stragglers(text: str | None) -> dict[str, datetime]:
+    """The stragglers :data:`STRAGGLERS_ANNOTATION` holds (source -> oldest undelivered tick);
+    empty for None, "" or an unreadable value."""
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):
+        log.warning("ignoring unreadable stragglers", extra={"value": text[:200]})
+        return {}
+    parsed = {str(k): parse_tick(v if isinstance(v, str) else None) for k, v in raw.items()}
+    return {k: v for k, v in parsed.items() if v is not None}
 
 
 class LeasedFiring:
-    """Fires ticks only while its :class:`LeaderElector` leads, and records on the Lease the
-    newest tick delivered with every tick fired before it: the part of the replicated ping that
-    does not depend on what is fired (one schedule, or every PingSource of the multi-tenant ping).
+    """Fires ticks only while its :class:`LeaderElector` leads, and records its progress on the
+    Lease: the part of the replicated ping that does not depend on what is fired (one schedule, or
+    every PingSource of the multi-tenant ping).
+
+    The progress is the newest tick fired (:data:`LAST_TICK_ANNOTATION`) plus, per source whose
+    send was not done yet, its oldest such tick (:data:`STRAGGLERS_ANNOTATION`). It is written
+    when every send is done and when a newer tick starts, one write at a time. A new leader
+    resumes each source from its straggler tick, else after the last tick: a send not known to be
+    done is sent again (same id, marked as caught up), none is skipped (within the catch-up
+    window), and a slow or dead sink holds back only its own source.
 
     A subclass says what to fire in :meth:`lead_term` and sends each tick with :meth:`send_tick`.
     ``connect`` builds the elector (it runs in a thread: it may read a kubeconfig file);
@@ -103,13 +127,17 @@ class LeasedFiring:
         self.clock = clock
         self.elector: LeaderElector | None = None
         self._stop = asyncio.Event()
-        self._fired: deque[_Fired] = deque()
-        self._pending: Counter[datetime] = Counter()
-        """Sends not done yet, per tick (a tick is done once every PingSource's send of it is)."""
+        self._open: Counter[datetime] = Counter()
+        """Sends not done yet, per tick."""
+        self._open_by_source: dict[str, Counter[datetime]] = {}
+        """Sends not done yet, per source and tick."""
+        self._newest: datetime | None = None
+        """The newest tick fired (every earlier tick was fired before it)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._persist_lock = asyncio.Lock()
-        self._persisted: datetime | None = None
-        self._done_through: datetime | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._wanted: tuple[datetime | None, dict[str, datetime]] = (None, {})
+        self._persisted: tuple[datetime | None, dict[str, datetime]] = (None, {})
+        self._resume: tuple[datetime | None, dict[str, datetime]] = (None, {})
         self._term: Term | None = None
 
     def describe(self) -> dict[str, object]:
@@ -154,14 +182,27 @@ class LeasedFiring:
             await election
             elector.client.close()
 
+    def resume_after(self, source: str) -> datetime | None:
+        """Where catch-up starts for ``source`` this term: just before its oldest undelivered
+        tick when the Lease names one, else after the Lease's last tick (None: no record)."""
+        last, stragglers = self._resume
+        straggler = stragglers.get(source)
+        if straggler is not None and (last is None or straggler <= last):
+            return straggler - timedelta(microseconds=1)
+        return last
+
     async def _lead(self, term: Term, stopping: asyncio.Task[bool]) -> None:
         self._term = term
-        self._done_through = None
         last = parse_tick(term.annotations.get(LAST_TICK_ANNOTATION))
-        self._persisted = last
+        stragglers = parse_stragglers(term.annotations.get(STRAGGLERS_ANNOTATION))
+        self._resume = self._persisted = (last, stragglers)
+        self._newest = last
         log.info(
             "leading: firing ticks",
-            extra={"last_fired_tick": format_tick(last) if last else None},
+            extra={
+                "last_fired_tick": format_tick(last) if last else None,
+                "stragglers": len(stragglers),
+            },
         )
         lost = asyncio.create_task(term.wait_lost())
         try:
@@ -179,67 +220,96 @@ class LeasedFiring:
         Lease. Ticks are sent in time order."""
         if catchup:
             event = with_extensions(event, {CATCHUP_EXTENSION: "true"})
-        fired = _Fired(tick)
-        self._fired.append(fired)
-        self._pending[tick] += 1
-        task = asyncio.create_task(self._deliver(fired, event, target))
+        source = event.get_source()
+        if self._newest is None or tick > self._newest:
+            if self._newest is not None:
+                self._record_progress()  # the previous tick's, before this one is under way
+            self._newest = tick
+        self._open[tick] += 1
+        self._open_by_source.setdefault(source, Counter())[tick] += 1
+        task = asyncio.create_task(self._deliver(tick, source, event, target))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
     async def _deliver(
-        self, fired: _Fired, event: BaseCloudEvent, target: SinkTarget | None
+        self, tick: datetime, source: str, event: BaseCloudEvent, target: SinkTarget | None
     ) -> None:
         result = await self.sender.send(event, target)
-        fired.done = True
-        self._pending[fired.tick] -= 1
+        self._open[tick] -= 1
+        if self._open[tick] <= 0:
+            del self._open[tick]
+        by_tick = self._open_by_source[source]
+        by_tick[tick] -= 1
+        if by_tick[tick] <= 0:
+            del by_tick[tick]
+            if not by_tick:
+                del self._open_by_source[source]
         if not result.accepted:
             # The delivery policy (retries, dead-letter sink) had its chance; the tick counts
             # as fired, so it is not fired again by catch-up.
             log.error(
                 "tick not accepted by the sink after retries",
                 extra={
-                    "tick": format_tick(fired.tick),
+                    "tick": format_tick(tick),
                     "status": result.status,
                     "source": event.get_source(),
                 },
             )
-        await self._record_progress()
+        if not self._open:
+            self._record_progress()
 
-    async def _record_progress(self) -> None:
-        """Write the newest tick that, with every tick before it, is done to the Lease (leader
-        only). Several sends of one tick (one per PingSource) count as done once all are."""
-        fired = self._fired
-        while fired and fired[0].done and self._pending[fired[0].tick] <= 0:
-            tick = fired.popleft().tick
-            self._done_through = tick
-            if not fired or fired[0].tick != tick:
-                del self._pending[tick]
-        async with self._persist_lock:
-            newest, term, elector = self._done_through, self._term, self.elector
-            if newest is None or term is None or not term.active or elector is None:
+    def _progress(self) -> tuple[datetime | None, dict[str, datetime]]:
+        """(the newest tick fired, per source with a send not done its oldest such tick)."""
+        return self._newest, {source: min(ticks) for source, ticks in self._open_by_source.items()}
+
+    def _record_progress(self) -> None:
+        """Have the progress as it is now written to the Lease (leader only): one write at a
+        time, then the newest progress asked for."""
+        self._wanted = self._progress()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_wanted())
+
+    async def _write_wanted(self) -> None:
+        while self._wanted != self._persisted:
+            progress = self._wanted
+            if not await self._write_progress(progress):
                 return
-            if self._persisted is not None and newest <= self._persisted:
-                return
-            try:
-                await elector.update_annotations({LAST_TICK_ANNOTATION: format_tick(newest)})
-            except NotLeaderError:
-                log.info("not recording the fired tick: no longer the leader")
-                return
-            except KubeApiError as exc:
-                # The next tick records a later one; a crash before that re-fires (same ids).
-                log.warning(
-                    "could not record the fired tick on the Lease",
-                    extra={"tick": format_tick(newest), "error": str(exc)},
-                )
-                return
-            self._persisted = newest
+
+    async def _write_progress(self, progress: tuple[datetime | None, dict[str, datetime]]) -> bool:
+        newest, stragglers = progress
+        term, elector = self._term, self.elector
+        if newest is None or term is None or not term.active or elector is None:
+            return False
+        text = json.dumps({k: format_tick(v) for k, v in sorted(stragglers.items())})
+        try:
+            await elector.update_annotations(
+                {
+                    LAST_TICK_ANNOTATION: format_tick(newest),
+                    STRAGGLERS_ANNOTATION: text if stragglers else None,
+                }
+            )
+        except NotLeaderError:
+            log.info("not recording the fired tick: no longer the leader")
+            return False
+        except KubeApiError as exc:
+            # The next tick records a later one; a crash before that re-fires (same ids).
+            log.warning(
+                "could not record the fired tick on the Lease",
+                extra={"tick": format_tick(newest), "error": str(exc)},
+            )
+            return False
+        self._persisted = progress
+        return True
 
     async def _finish_in_flight(self) -> None:
         """Wait for ticks in flight (they record themselves on the Lease)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._record_progress()  # again, in case the last write failed
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        self._wanted = self._progress()
+        await self._write_wanted()  # again, in case the last write failed
 
     async def stop(self) -> None:
         """Stop firing; ticks in flight finish and are recorded before the Lease is released."""
@@ -307,8 +377,9 @@ class ReplicatedPingAdapter(LeasedFiring):
         """Catch up (with a window), then fire the schedule's ticks until the term ends."""
         now = self.clock()
         boundary = now if last is None else max(now, last)
-        if self.catchup_window is not None and last is not None:
-            self._catch_up(max(last, now - self.catchup_window), now)
+        resume = self.resume_after(self.source)
+        if self.catchup_window is not None and resume is not None:
+            self._catch_up(max(resume, now - self.catchup_window), now)
         tick = self.schedule.next_tick(boundary, boundary)
         while await wait_for_tick(tick, self.clock, lost, stopping):
             self.fire_tick(tick)
