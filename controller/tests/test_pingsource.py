@@ -369,6 +369,10 @@ async def test_a_leader_change_neither_misses_nor_repeats_a_tick(
 ) -> None:
     names = ["a", "b", "c"]
     await create_ready(cluster, namespace, sink, names)
+    # A PingSource whose sink refuses every connection: its sends stay in retries for seconds,
+    # and must not hold back the others' progress on the Lease.
+    await cluster.create(ping_source("dead", "http://127.0.0.1:9/"), namespace)
+    await wait_ready(cluster, namespace, "dead")
     env = mt_env(kube, lease, PING_CATCHUP_WINDOW="PT1M")
     first, second = SourceProcess("springhead_ping", env), SourceProcess("springhead_ping", env)
     async with first, second:
