@@ -57,7 +57,7 @@ from springhead_ping.spec import (
     ping_source_uri,
 )
 
-__all__ = ["PING_SOURCES", "MultiTenantPingAdapter", "PingTarget", "ping_target"]
+__all__ = ["MultiTenantPingAdapter", "PING_SOURCES", "PingTarget", "ping_target"]
 
 log = logging.getLogger("springhead.ping")
 

@@ -40,9 +40,9 @@ from springhead_ping.schedule import Schedule
 __all__ = [
     "CATCHUP_EXTENSION",
     "LAST_TICK_ANNOTATION",
-    "STRAGGLERS_ANNOTATION",
     "LeasedFiring",
     "ReplicatedPingAdapter",
+    "STRAGGLERS_ANNOTATION",
     "elector_factory",
     "format_tick",
     "log_catch_up",
