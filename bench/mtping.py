@@ -2,6 +2,7 @@
 
     uv run python bench/mtping.py [--counts 1,100,1000] [--seconds 120] [--output FILE]
                                   [--only springhead|mtping] [--knative-binary PATH]
+                                  [--separate-sink]
 
 Knative's mtping is built from the Go module proxy (``knative.dev/eventing``'s ``cmd/mtping`` at
 :data:`KNATIVE_VERSION`) into the test-stack cache; its code is never part of this repository.
@@ -25,16 +26,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from springhead.kube import KubeApiError, KubeClient
 from springhead_controller.crds import install_crds
 from springhead_testinfra.cache import cache_root
@@ -188,18 +192,52 @@ def mtping_command(kube: KubeCluster) -> tuple[list[str], dict[str, str]]:
     return [str(knative_mtping())], env
 
 
-def analyse(requests: list[Any], count: int, start: float, end: float) -> dict[str, float]:
-    """Lateness and missed/duplicated ticks of the requests received for ticks in
+class Arrivals:
+    """The sink's record: ``(ce-source, arrival wall clock)`` per event, in arrival order.
+
+    In the bench's process (a :class:`RecordingSink`), or with ``--separate-sink`` in a process of
+    its own (``bench/fast_sink.py --record-sources``), so that the sink's CPU is not the bench's.
+    """
+
+    def __init__(self, sink: RecordingSink | None, url: str) -> None:
+        self.sink = sink
+        self.url = url
+
+    async def all(self) -> list[tuple[str, float]]:
+        if self.sink is not None:
+            return [(r.event.get_source(), r.received_wall) for r in self.sink.accepted]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{self.url}arrivals") as response:
+                return [(str(s), float(t)) for s, t in await response.json()]
+
+    async def count(self) -> int:
+        if self.sink is not None:
+            return len(self.sink.accepted)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{self.url}count") as response:
+                return int(await response.text())
+
+    async def wait_for(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.count() < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {count} events arrived in {timeout}s")
+            await asyncio.sleep(0.2)
+
+
+def analyse(
+    arrivals: list[tuple[str, float]], count: int, start: float, end: float
+) -> dict[str, float]:
+    """Lateness and missed/duplicated ticks of the events received for ticks in
     [start, end] (epoch seconds, on the schedule's boundaries)."""
     seen: Counter[tuple[str, int]] = Counter()
     lateness: list[float] = []
-    for request in requests:
-        tick = int(request.received_wall // PERIOD) * PERIOD
+    for source, wall in arrivals:
+        tick = int(wall // PERIOD) * PERIOD
         if not start <= tick <= end:
             continue
-        source = request.event.get_source()
         seen[(source, tick)] += 1
-        lateness.append((request.received_wall - tick) * 1000)
+        lateness.append((wall - tick) * 1000)
     ticks = list(range(int(start), int(end) + 1, PERIOD))
     expected = count * len(ticks)
     missed = expected - len(seen)
@@ -221,9 +259,9 @@ def analyse(requests: list[Any], count: int, start: float, end: float) -> dict[s
 
 
 async def measure(
-    which: str, kube: KubeCluster, sink: RecordingSink, count: int, seconds: int
+    which: str, kube: KubeCluster, sink: Arrivals, count: int, seconds: int
 ) -> dict[str, float]:
-    already = len(sink.accepted)
+    already = await sink.count()
     lease = f"bench-{which}-{count}-{int(time.time())}"
     if which == "springhead":
         process = springhead_process(kube, lease)
@@ -238,8 +276,8 @@ async def measure(
     try:
         # The first full round: every PingSource fired once.
         await sink.wait_for(already + count, timeout=120)
-        first = len(sink.accepted)
-        window_start = (int(sink.accepted[first - 1].received_wall // PERIOD) + 1) * PERIOD
+        first_round = (await sink.all())[already : already + count]
+        window_start = (int(max(wall for _, wall in first_round) // PERIOD) + 1) * PERIOD
         log(f"{which} N={count}: loaded {time.time() - started:.1f}s after start; measuring")
         await asyncio.sleep(max(0.0, window_start + seconds - time.time()))  # the measured run
         assert process.process is not None
@@ -248,7 +286,7 @@ async def measure(
         await asyncio.sleep(max(0.0, window_end + PERIOD + 1 - time.time()))  # its last ticks in
     finally:
         await process.stop()
-    result = analyse(sink.accepted[already:], count, window_start, window_end)
+    result = analyse((await sink.all())[already:], count, window_start, window_end)
     result.update(rss=rss, peak=peak, n=float(count))
     log(f"{which} N={count}: {result}")
     return result
@@ -284,14 +322,39 @@ def table(results: dict[str, list[dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-async def main_async(counts: list[int], seconds: int, only: list[str]) -> str:
+@contextlib.asynccontextmanager
+async def arrivals_sink(separate: bool) -> AsyncIterator[Arrivals]:
+    if not separate:
+        async with RecordingSink() as sink:
+            yield Arrivals(sink, sink.url)
+        return
+    process, port = await asyncio.to_thread(start_fast_sink)
+    try:
+        yield Arrivals(None, f"http://127.0.0.1:{port}/")
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 30)
+
+
+def start_fast_sink() -> tuple[subprocess.Popen[str], int]:
+    """bench/fast_sink.py as a child process recording (source, arrival) pairs; its port."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "fast_sink.py"), "--record-sources"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
+
+
+async def main_async(counts: list[int], seconds: int, only: list[str], separate: bool) -> str:
     log("starting etcd + kube-apiserver")
     kube = await asyncio.to_thread(start_kube)
     client = KubeClient(kube.api_client())
     results: dict[str, list[dict[str, float]]] = {which: [] for which in only}
     try:
         await asyncio.to_thread(prepare, client)
-        async with RecordingSink() as sink:
+        async with arrivals_sink(separate) as sink:
             for count in counts:
                 namespace = f"bench-{count}"
                 log(f"creating {count} PingSources")
@@ -312,6 +375,9 @@ def main() -> None:
     parser.add_argument("--only", default="springhead,mtping")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--knative-binary", type=Path)
+    parser.add_argument(
+        "--separate-sink", action="store_true", help="the sink in a process of its own"
+    )
     args = parser.parse_args()
     if args.knative_binary:
         PREBUILT.append(args.knative_binary)
@@ -319,7 +385,7 @@ def main() -> None:
     only = args.only.split(",")
     if "mtping" in only:
         knative_mtping()
-    text = asyncio.run(main_async(counts, args.seconds, only))
+    text = asyncio.run(main_async(counts, args.seconds, only, args.separate_sink))
     print(text)
     if args.output:
         args.output.write_text(text + "\n")
