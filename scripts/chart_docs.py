@@ -298,6 +298,7 @@ CHARTED: dict[str, Charted] = {
         },
         by_hand=frozenset(
             {
+                "PING_MULTI_TENANT",
                 "PING_LEADER_ELECTION",
                 "PING_LEASE_NAME",
                 "PING_LEASE_DURATION",
@@ -1102,28 +1103,40 @@ def ping_schema() -> Schema:
     ping = obj(
         "The PingSource spec (PING_*)",
         {
-            "schedule": setting("required", minLength=1),
+            "schedule": setting("required, unless multiTenant"),
             "timezone": setting(),
             "contentType": setting(),
             "data": setting(),
             "dataBase64": setting(pattern=r"^[A-Za-z0-9+/]*={0,2}$"),
             "catchupWindow": setting("needs leaderElection"),
             "leaderElection": leader,
+            "multiTenant": setting(
+                "fire every PingSource object instead of the spec above (K_SINK and the spec "
+                "values unused; leader election on; a ClusterRole to list and watch PingSources)"
+            ),
         },
-        required=["schedule"],
     )
     leading = {"properties": {"ping": {"properties": {"leaderElection": {"properties": {
         "enabled": {"const": True}}}}}}}  # fmt: skip
+    multi_tenant = {"properties": {"ping": {"properties": {"multiTenant": {"const": True}}}}}
+    one_schedule = {
+        "properties": {
+            "ping": {"required": ["schedule"], "properties": {"schedule": {"minLength": 1}}}
+        }
+    }
     rules = [
-        *sink_rules(),
+        {"if": multi_tenant, "else": {"allOf": [one_schedule, *sink_rules()]}},
         {
             "if": {"properties": {"ping": {"properties": {"data": {"minLength": 1}}}}},
             "then": {"properties": {"ping": {"properties": {"dataBase64": {"const": ""}}}}},
         },
-        {"if": {"properties": {"replicaCount": {"minimum": 2}}}, "then": leading},
+        {
+            "if": {"properties": {"replicaCount": {"minimum": 2}}},
+            "then": {"anyOf": [leading, multi_tenant]},
+        },
         {
             "if": {"properties": {"ping": {"properties": {"catchupWindow": {"minLength": 1}}}}},
-            "then": leading,
+            "then": {"anyOf": [leading, multi_tenant]},
         },
     ]
     return _chart(
@@ -1131,7 +1144,8 @@ def ping_schema() -> Schema:
             **common_source("ghcr.io/springhead/springhead-ping"),
             "ping": ping,
             "rbac": obj(
-                "RBAC for the Lease", {"create": boolean("Create the Role and RoleBinding")}
+                "RBAC for the Lease (and, with multiTenant, for PingSources)",
+                {"create": boolean("Create the Role, the ClusterRole and their bindings")},
             ),
         },
         rules,

@@ -14,7 +14,7 @@ import pytest
 from cloudevents.core.v1.event import CloudEvent
 from springhead.config import BackoffPolicy, ContentMode
 from springhead.delivery import DeliveryPolicy
-from springhead.sender import DeliveryOutcome, Sender
+from springhead.sender import DeliveryOutcome, Sender, SinkTarget
 from springhead_testing import RecordingSink
 
 FAST = DeliveryPolicy(retry=3, backoff_policy=BackoffPolicy.LINEAR, backoff_delay=0.001)
@@ -44,6 +44,35 @@ async def test_binary_mode_headers_and_raw_body(sink: RecordingSink) -> None:
     assert request.header("Content-Type") == "application/json"
     assert request.header("Kn-Namespace") == "team-a"
     assert request.body == b'{"hello": "world"}'
+
+
+async def test_a_target_sends_to_its_own_sink_namespace_and_overrides(sink: RecordingSink) -> None:
+    async with (
+        RecordingSink() as other,
+        Sender(sink=sink.url, namespace="team-a", overrides={"team": "a"}) as sender,
+    ):
+        target = SinkTarget(other.url, namespace="team-b", overrides={"tier": "2"})
+        assert (await sender.send(make_event(), target)).outcome is DeliveryOutcome.DELIVERED
+        await sender.send(make_event(id="event-2"))
+        [request] = other.accepted
+    assert request.header("Kn-Namespace") == "team-b"
+    assert request.header("ce-tier") == "2" and request.header("ce-team") is None
+    [own] = sink.accepted
+    assert own.header("Kn-Namespace") == "team-a" and own.header("ce-team") == "a"
+
+
+async def test_a_target_failing_is_dead_lettered_with_its_own_sink_named(
+    sink: RecordingSink,
+) -> None:
+    async with RecordingSink() as failing:
+        failing.fail_next(10, status=500)
+        policy = DeliveryPolicy(retry=1, backoff_delay=0.001, dead_letter_sink=sink.url)
+        async with Sender(sink="http://127.0.0.1:9/unused", policy=policy) as sender:
+            result = await sender.send(make_event(), SinkTarget(failing.url, namespace="x"))
+    assert result.outcome is DeliveryOutcome.DEAD_LETTERED
+    [dead] = sink.accepted
+    assert dead.header("ce-knativeerrordest") == failing.url
+    assert dead.header("Kn-Namespace") == "x"
 
 
 async def test_no_datacontenttype_means_no_content_type(sink: RecordingSink) -> None:

@@ -114,6 +114,34 @@ def test_uri_sink_becomes_the_contract_env(charts: Any) -> None:
     assert "Role" not in charts.kinds(docs)
 
 
+def test_multi_tenant_ping_watches_pingsources_with_leader_election(charts: Any) -> None:
+    docs = charts.render("ping", "--values", str(CHARTS / "ping/ci/multitenant-values.yaml"))
+    validate_manifests(builtin_manifests(docs))
+    deployment = charts.find(docs, "Deployment", "demo")
+    assert deployment["spec"]["replicas"] == 2
+    env = charts.container_env(deployment)
+    assert env["PING_MULTI_TENANT"] == "true"
+    assert env["PING_LEADER_ELECTION"] == "true"
+    assert env["PING_CATCHUP_WINDOW"] == "PT5M"
+    assert "PING_SCHEDULE" not in env
+    assert pod_spec(deployment)["automountServiceAccountToken"] is True
+    role = charts.find(docs, "ClusterRole", "demo")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["sources.knative.dev"],
+            "resources": ["pingsources"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    assert {"Role", "RoleBinding", "ClusterRoleBinding"} <= set(charts.kinds(docs))
+
+
+def test_a_single_ping_still_needs_a_schedule_and_a_sink(charts: Any) -> None:
+    completed = charts.helm.run("template", "x", charts.path("ping"), check=False)
+    assert completed.returncode != 0
+    assert "schedule" in completed.stderr
+
+
 def test_empty_overrides_are_still_injected(charts: Any) -> None:
     docs = charts.render("ping", "--values", str(CHARTS / "ping/ci/uri-values.yaml"))
     assert charts.container_env(charts.find(docs, "Deployment"))["K_CE_OVERRIDES"] == ""

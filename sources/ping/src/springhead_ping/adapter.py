@@ -12,7 +12,7 @@ from typing import TypedDict
 from cloudevents.core.v1.event import CloudEvent
 from prometheus_client import Gauge
 from springhead.backoff import stopped_within
-from springhead.runtime import SourceHost
+from springhead.runtime import Service, SourceHost
 from springhead.sender import Sender
 
 from springhead_ping.config import PingSettings
@@ -131,9 +131,15 @@ class PingAdapter:
         self.tick_metrics = TickMetrics(sender, schedule)
 
     @classmethod
-    def from_settings(cls, settings: PingSettings, host: SourceHost) -> PingAdapter:
+    def from_settings(cls, settings: PingSettings, host: SourceHost) -> Service:
         """The adapter a :class:`PingSettings` describes (with ``PING_LEADER_ELECTION``, one
-        that fires only while it holds the Lease)."""
+        that fires only while it holds the Lease; with ``PING_MULTI_TENANT``, one that fires
+        every PingSource the API server has)."""
+        if settings.multi_tenant:
+            # Imported here, as below: it loads the Kubernetes client.
+            from springhead_ping.multitenant import MultiTenantPingAdapter
+
+            return MultiTenantPingAdapter.from_settings(settings, host)
         if settings.leader_election:
             # Imported here: it loads the Kubernetes client, which a single ping never needs.
             from springhead_ping.replicas import ReplicatedPingAdapter
