@@ -48,15 +48,17 @@ COPY shared/pyproject.toml shared/
 COPY ${SERVICE}/pyproject.toml ${SERVICE}/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --no-install-workspace --project "${SERVICE}" ${EXTRA:+--extra "${EXTRA}"}
-# The code: the shared runtime and this service only. --no-editable installs both into the venv,
-# so the runtime stage needs nothing but /app/.venv. The service's one console script becomes
+# The code: every member's src/ and metadata (.dockerignore lets nothing else in), as a service may
+# use another member (the controller checks PingSources with the ping source's rules); uv installs
+# only the service's locked closure, and the builder stage is not part of the image. A code change
+# anywhere rebuilds this layer, which the dependency layer above and uv's cache keep to seconds.
+# --no-editable installs into the venv, so the runtime stage needs nothing but /app/.venv. The
+# service's one console script becomes
 # /app/.venv/bin/springhead-service, the entry point whatever the service is called. Then what no
 # service runs goes: the debug information and symbol tables of extension modules (strip keeps
 # what the dynamic linker uses), and kubernetes.aio, the client's asyncio twin (two thirds of the
 # kubernetes package) that neither Springhead nor the client itself imports.
-COPY shared/README.md shared/
-COPY shared/src shared/src
-COPY ${SERVICE}/src ${SERVICE}/src
+COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --no-editable --project "${SERVICE}" ${EXTRA:+--extra "${EXTRA}"} && \
     script="$(python3 -c 'import sys, tomllib; [name] = tomllib.load(open(sys.argv[1], "rb"))["project"]["scripts"]; print(name)' "${SERVICE}/pyproject.toml")" && \

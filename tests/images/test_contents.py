@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +40,19 @@ def locked_closure(package: str, extra: str = "") -> set[str]:
     exported = subprocess.run(
         [uv, "export", "--frozen", "--no-dev", "--package", package, "--no-hashes"]
         + (["--extra", extra] if extra else [])
-        + ["--no-header", "--no-annotate", "--no-emit-workspace", "--format", "requirements-txt"],
+        + ["--no-header", "--no-annotate", "--format", "requirements-txt"],
         capture_output=True,
         text=True,
         check=True,
         cwd=REPO,
         env={**os.environ, "UV_OFFLINE": "1"},
     ).stdout
-    names: set[str] = {canonicalize_name(package), "springhead"}
+    names: set[str] = set()
     for line in exported.splitlines():
-        if line.strip() and not line.startswith(("#", "-")):
+        if line.startswith("-e ./"):  # a workspace member: its project name from its metadata
+            metadata = tomllib.loads((REPO / line[5:] / "pyproject.toml").read_text())
+            names.add(canonicalize_name(metadata["project"]["name"]))
+        elif line.strip() and not line.startswith(("#", "-")):
             requirement = Requirement(line)
             if requirement.marker is None or requirement.marker.evaluate():
                 names.add(canonicalize_name(requirement.name))
@@ -302,6 +306,20 @@ def test_the_base_images_are_the_ones_testinfra_makes() -> None:
     assert args["UV_IMAGE"] == versions.UV_IMAGE
     makefile = (REPO / "Makefile").read_text()
     assert re.search(rf"^UV_VERSION := {re.escape(versions.UV_VERSION)}$", makefile, re.M)
+
+
+def test_the_build_context_admits_every_member_that_goes_into_an_image() -> None:
+    """buildah admits a file of the context only below a folder the .dockerignore admits, so
+    each image member's top folder is named there (a member one image uses, the ping source in
+    the controller, must be in the builder's context); test helpers never are."""
+    members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    tops = {member.split("/")[0] for member in members["members"]}
+    admitted = {
+        line[1:]
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!") and "/" not in line and "." not in line
+    }
+    assert admitted == tops - {"testing", "testinfra"}
 
 
 def _without_service(text: str) -> list[str]:
