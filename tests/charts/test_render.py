@@ -390,3 +390,41 @@ def test_names_follow_the_release_or_fullname_override(charts: Any) -> None:
         "app.kubernetes.io/name": "springhead-http",
         "app.kubernetes.io/instance": "r1",
     }
+
+
+def test_broker_runs_one_deployment_per_role_on_the_contract(charts: Any) -> None:
+    docs = charts.render(
+        "broker", "--values", str(CHARTS / "broker/ci/kafka-values.yaml"), release="b1"
+    )
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert sorted(deployments) == ["b1-dispatcher", "b1-ingress"]
+    assert deployments["b1-ingress"]["spec"]["replicas"] == 3
+    assert deployments["b1-dispatcher"]["spec"]["replicas"] == 2
+    for role, deployment in [(n.removeprefix("b1-"), d) for n, d in deployments.items()]:
+        spec = pod_spec(deployment)
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] == "b1"
+        [container] = spec["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["BROKER_ROLE"] == role
+        assert env["BROKER_BACKEND"] == "kafka"
+        assert env["BROKER_CONTRACT_FILE"] == "/etc/springhead/contract/contract.json"
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
+        assert {"name": "contract", "configMap": {"name": "b1-contract"}} in spec["volumes"]
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["app.kubernetes.io/name"] == f"springhead-broker-{role}"
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert services["b1-ingress"]["spec"]["ports"][0]["port"] == 80
+    assert services["b1-ingress"]["spec"]["selector"]["app.kubernetes.io/name"] == (
+        "springhead-broker-ingress"
+    )
+    [contract] = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert contract["metadata"]["name"] == "b1-contract"
+    assert json.loads(contract["data"]["contract.json"]) == {"brokers": []}
+    assert not [d for d in docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding")]
+
+
+def test_broker_requires_bootstrap_servers(charts: Any) -> None:
+    completed = charts.helm.run("template", "b", charts.path("broker"), check=False)
+    assert completed.returncode != 0
+    assert "bootstrapServers" in completed.stderr
