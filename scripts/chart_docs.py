@@ -386,9 +386,15 @@ CHARTED: dict[str, Charted] = {
     ),
     "controller": Charted(
         classes=(ControllerSettings,),
-        sections=(("CONTROLLER_", ""), ("SINK_BINDING_", "")),
+        sections=(
+            ("CONTROLLER_", ""),
+            ("SINK_BINDING_", ""),
+            ("BROKER_", "broker"),
+            ("KAFKA_", "kafka"),
+        ),
         paths={
             "CONTROLLER_LEADER_ELECTION": "leaderElection.enabled",
+            "BROKER_CONTRACT_CONFIGMAP": "broker.contractConfigMap",
             "CONTROLLER_LEASE_NAME": "leaderElection.leaseName",
             "CONTROLLER_LEASE_DURATION": "leaderElection.leaseDuration",
             "CONTROLLER_LEASE_RENEW_DEADLINE": "leaderElection.renewDeadline",
@@ -1510,6 +1516,26 @@ def controller_schema() -> Schema:
         "workers": setting(),
         "patchConcurrency": setting(),
         "resync": setting(),
+        "broker": obj(
+            "Broker and Trigger reconciling on the broker chart's data plane (BROKER_*)",
+            {
+                "contractConfigMap": setting(),
+                "ingressHost": setting(),
+                "class": setting("empty: Springhead"),
+                "defaultClass": setting(),
+                "topicPartitions": setting(),
+                "topicReplication": setting(),
+            },
+        ),
+        "kafka": obj(
+            "Kafka, where Broker topics are created (KAFKA_*)",
+            {
+                "bootstrapServers": setting(
+                    "required with broker.contractConfigMap",
+                    items={"type": "string", "minLength": 1},
+                )
+            },
+        ),
         "rbac": obj(
             "The controller's ClusterRole",
             {

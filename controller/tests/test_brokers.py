@@ -1,0 +1,364 @@
+"""Broker and Trigger reconciling against the real kube-apiserver and a real Kafka: Knative's
+documented examples (``data/knative-docs``) applied unchanged become Ready, with the address,
+conditions, topic and contract ConfigMap the data plane reads; an invalid filter is reported;
+deletion cleans up the topic and consumer group; a SinkBinding to a Broker gets its address."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from springhead.kafka.admin import KafkaAdmin
+from springhead_broker.contract import parse_contract
+from springhead_testing.kube import custom_resource_definition
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+    from springhead_controller.controller import Controller
+
+DATA = Path(__file__).parent / "data" / "knative-docs"
+EVENTING = "eventing.knative.dev/v1"
+CONTRACT = "springhead-broker-contract"
+
+StartController = Callable[..., contextlib.AbstractAsyncContextManager["Controller"]]
+
+
+def documents(name: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all((DATA / name).read_text()) if doc]
+
+
+async def apply(cluster: Cluster, name: str, namespace: str) -> None:
+    for doc in documents(name):
+        await cluster.create(doc, doc["metadata"].get("namespace") or namespace)
+
+
+async def service(cluster: Cluster, namespace: str, name: str) -> None:
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"ports": [{"port": 80}], "selector": {"app": name}},
+        },
+        namespace,
+    )
+
+
+async def conditions_of(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    obj = await cluster.get(EVENTING, kind, namespace, name) or {}
+    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or ()}
+
+
+async def wait_condition(
+    cluster: Cluster, kind: str, namespace: str, name: str, condition: str, status: str,
+    reason: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    async def check() -> dict[str, Any] | None:
+        found = (await conditions_of(cluster, kind, namespace, name)).get(condition)
+        if found is None or found["status"] != status:
+            return None
+        if reason is not None and found.get("reason") != reason:
+            return None
+        return dict(found)
+
+    what = f"{kind} {namespace}/{name} {condition}={status} ({reason})"
+    try:
+        return await cluster.eventually(check, what)
+    except AssertionError as exc:
+        current = await conditions_of(cluster, kind, namespace, name)
+        raise AssertionError(f"{exc}; conditions: {current}") from None
+
+
+@pytest.fixture
+async def contract_namespace(cluster: Cluster) -> str:
+    """The broker chart's namespace stand-in: it holds the (empty) contract ConfigMap."""
+    namespace = await cluster.new_namespace("broker-system")
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CONTRACT},
+            "data": {"contract.json": '{"brokers": []}'},
+        },
+        namespace,
+    )
+    return namespace
+
+
+@pytest.fixture
+async def brokers(
+    start_controller: StartController, contract_namespace: str, kafka: Any
+) -> AsyncIterator[Controller]:
+    """The controller reconciling Brokers (default class: Knative's examples have no class)."""
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="3",
+        BROKER_TOPIC_REPLICATION="1",
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+    ) as controller:
+        yield controller
+
+
+async def contract(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    configmap = await cluster.get("v1", "ConfigMap", namespace, CONTRACT)
+    assert configmap is not None
+    text = configmap["data"]["contract.json"]
+    parse_contract(text)  # the data plane accepts what the controller writes
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def broker_entry(document: dict[str, Any], namespace: str, name: str) -> dict[str, Any] | None:
+    for entry in document["brokers"]:
+        if (entry["namespace"], entry["name"]) == (namespace, name):
+            return dict(entry)
+    return None
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_bookstore_broker_and_trigger_become_ready(
+    cluster: Cluster, namespace: str, contract_namespace: str, kafka: Any
+) -> None:
+    await service(cluster, namespace, "node-server-svc")
+    await apply(cluster, "bookstore-200-broker.yaml", namespace)
+    await wait_condition(cluster, "Broker", namespace, "bookstore-broker", "Ready", "True")
+    broker = await cluster.get(EVENTING, "Broker", namespace, "bookstore-broker")
+    assert broker is not None
+    url = (
+        f"http://springhead-broker-ingress.{contract_namespace}.svc.cluster.local/"
+        f"{namespace}/bookstore-broker"
+    )
+    assert broker["status"]["address"]["url"] == url
+    topic = f"knative-broker-{namespace}-bookstore-broker"
+    assert broker["status"]["annotations"] == {"default.topic": topic}
+    assert sorted(c["type"] for c in broker["status"]["conditions"]) == [
+        "Addressable", "ConfigMapUpdated", "ConfigParsed", "DataPlaneAvailable", "Ready",
+        "TopicReady",
+    ]  # fmt: skip
+    assert all(c["status"] == "True" for c in broker["status"]["conditions"])
+    assert "brokers.eventing.springhead.dev" in broker["metadata"]["finalizers"]
+    assert topic in await KafkaAdmin({"bootstrap_servers": kafka.bootstrap}).topics()
+
+    trigger_name = "db-insert-trigger"
+    await wait_condition(cluster, "Trigger", namespace, trigger_name, "Ready", "True")
+    trigger = await cluster.get(EVENTING, "Trigger", namespace, trigger_name)
+    assert trigger is not None
+    subscriber = f"http://node-server-svc.{namespace}.svc.cluster.local/insert"
+    assert trigger["status"]["subscriberUri"] == subscriber
+    assert trigger["status"]["annotations"] == {
+        "group.id": f"knative-trigger-{namespace}-{trigger_name}"
+    }
+    assert sorted(c["type"] for c in trigger["status"]["conditions"]) == [
+        "BrokerReady", "DeadLetterSinkResolved", "DependencyReady", "Ready", "SubscriberResolved",
+        "SubscriptionReady",
+    ]  # fmt: skip
+    dls = next(c for c in trigger["status"]["conditions"] if c["type"] == "DeadLetterSinkResolved")
+    assert dls["reason"] == "DeadLetterSinkNotConfigured"
+
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "bookstore-broker")
+    assert entry == {
+        "namespace": namespace,
+        "name": "bookstore-broker",
+        "topic": topic,
+        "triggers": [
+            {
+                "name": trigger_name,
+                "subscriber": subscriber,
+                "filter": {"attributes": {"type": "moderated-comment", "badwordfilter": "good"}},
+            }
+        ],
+    }
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_trigger_examples_resolve_their_subscribers(
+    cluster: Cluster, contract_namespace: str
+) -> None:
+    """Knative's Trigger examples on a Broker ``default``: a v1 Service with a custom path, and a
+    Knative Service (its address published as Knative Serving would) with ``filters`` - an
+    example Knative's own validation refuses."""
+    await cluster.ensure_crd(custom_resource_definition("serving.knative.dev", "Service"))
+    first, second = await cluster.new_namespace(), await cluster.new_namespace()
+    for namespace in (first, second):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+    await service(cluster, first, "my-service")
+    await apply(cluster, "triggers-custom-path.yaml", first)
+    await apply(cluster, "triggers-filters.yaml", second)
+    name = "my-service-trigger"
+    await wait_condition(cluster, "Trigger", first, name, "Ready", "True")
+    await wait_condition(
+        cluster, "Trigger", second, name, "SubscriberResolved", "False", "NoAddressable"
+    )
+    await cluster.create(
+        {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "metadata": {"name": "my-service"},
+        },
+        second,
+    )
+    knative_url = f"http://my-service.{second}.example.com"
+    await cluster.publish_address(
+        "serving.knative.dev/v1", "Service", second, "my-service", knative_url
+    )
+    # The documented filters example puts two dialects in one item, which Knative's own
+    # validation refuses ("multiple dialects found"); so does Springhead, as a condition.
+    invalid = await wait_condition(
+        cluster, "Trigger", second, name, "SubscriptionReady", "False", "InvalidFilter"
+    )
+    assert "multiple dialects" in invalid["message"]
+    await wait_condition(cluster, "Trigger", second, name, "SubscriberResolved", "True")
+    resolved = await cluster.get(EVENTING, "Trigger", second, name)
+    assert (resolved or {})["status"]["subscriberUri"] == knative_url
+
+    document = await contract(cluster, contract_namespace)
+    [one] = (broker_entry(document, first, "default") or {})["triggers"]
+    assert one == {
+        "name": name,
+        "subscriber": f"http://my-service.{first}.svc.cluster.local/my-custom-path",
+    }
+    assert (broker_entry(document, second, "default") or {})["triggers"] == []
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_an_invalid_filter_is_a_false_condition_with_the_reason(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await service(cluster, namespace, "display")
+    await cluster.create(
+        {
+            "apiVersion": EVENTING,
+            "kind": "Trigger",
+            "metadata": {"name": "bad"},
+            "spec": {
+                "broker": "default",
+                "filters": [{"cesql": "type = 'a' AND"}],
+                "subscriber": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}},
+            },
+        },
+        namespace,
+    )
+    condition = await wait_condition(
+        cluster, "Trigger", namespace, "bad", "SubscriptionReady", "False", "InvalidFilter"
+    )
+    assert "cesql" in condition["message"]
+    await wait_condition(cluster, "Trigger", namespace, "bad", "Ready", "False", "InvalidFilter")
+    await wait_condition(cluster, "Broker", namespace, "default", "Ready", "True")
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+    assert entry is not None
+    assert entry["triggers"] == []
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_a_trigger_on_a_missing_broker_is_not_ready(cluster: Cluster, namespace: str) -> None:
+    await service(cluster, namespace, "my-service")
+    await apply(cluster, "triggers-custom-path.yaml", namespace)
+    condition = await wait_condition(
+        cluster, "Trigger", namespace, "my-service-trigger", "BrokerReady", "False",
+        "BrokerDoesNotExist",
+    )  # fmt: skip
+    assert "default" in condition["message"]
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_deleting_a_trigger_and_a_broker_deletes_group_and_topic(
+    cluster: Cluster, namespace: str, contract_namespace: str, kafka: Any
+) -> None:
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await service(cluster, namespace, "my-service")
+    await apply(cluster, "triggers-custom-path.yaml", namespace)
+    trigger = "my-service-trigger"
+    await wait_condition(cluster, "Trigger", namespace, trigger, "Ready", "True")
+    topic = f"knative-broker-{namespace}-default"
+    group = f"knative-trigger-{namespace}-{trigger}"
+    # The group a dispatcher would have made: committed offsets, no member left.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(0, "")})
+    finally:
+        await consumer.stop()
+    admin = KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+    assert await admin.delete_groups([]) == []
+
+    await cluster.delete(EVENTING, "Trigger", namespace, trigger)
+
+    async def trigger_gone() -> bool:
+        return await cluster.get(EVENTING, "Trigger", namespace, trigger) is None
+
+    await cluster.eventually(trigger_gone, "the Trigger released and gone")
+    # Deleting it again finds no group: the controller deleted it.
+    assert await admin.delete_groups([group]) == []
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+    assert entry is not None
+    assert entry["triggers"] == []
+
+    await cluster.delete(EVENTING, "Broker", namespace, "default")
+
+    async def broker_gone() -> bool:
+        return await cluster.get(EVENTING, "Broker", namespace, "default") is None
+
+    await cluster.eventually(broker_gone, "the Broker released and gone")
+    assert topic not in await admin.topics()
+    assert broker_entry(await contract(cluster, contract_namespace), namespace, "default") is None
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_a_sinkbinding_to_a_broker_gets_its_address(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await cluster.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "source", "labels": {"app": "source"}},
+            "spec": {
+                "selector": {"matchLabels": {"app": "source"}},
+                "template": {
+                    "metadata": {"labels": {"app": "source"}},
+                    "spec": {"containers": [{"name": "c", "image": "registry.example/c:1"}]},
+                },
+            },
+        },
+        namespace,
+    )
+    await cluster.create(
+        {
+            "apiVersion": "sources.knative.dev/v1",
+            "kind": "SinkBinding",
+            "metadata": {"name": "to-broker"},
+            "spec": {
+                "subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "source"},
+                "sink": {"ref": {"apiVersion": EVENTING, "kind": "Broker", "name": "default"}},
+            },
+        },
+        namespace,
+    )
+    url = f"http://springhead-broker-ingress.{contract_namespace}.svc.cluster.local/{namespace}/default"
+
+    async def bound() -> bool:
+        injected = await cluster.injected("apps/v1", "Deployment", namespace, "source")
+        return (injected or {}).get("c", {}).get("K_SINK") == url
+
+    await cluster.eventually(bound, "the Deployment to receive the Broker's address")
