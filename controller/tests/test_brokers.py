@@ -10,13 +10,16 @@ import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from springhead.kafka.admin import KafkaAdmin
 from springhead_broker.contract import parse_contract
+from springhead_testing import RecordingSink, SourceProcess
 from springhead_testing.kube import custom_resource_definition
 
 if TYPE_CHECKING:
@@ -362,3 +365,69 @@ async def test_a_sinkbinding_to_a_broker_gets_its_address(
         return (injected or {}).get("c", {}).get("K_SINK") == url
 
     await cluster.eventually(bound, "the Deployment to receive the Broker's address")
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_end_to_end_events_reach_the_matching_trigger(
+    cluster: Cluster, namespace: str, contract_namespace: str, kafka: Any, tmp_path: Path
+) -> None:
+    """The controller's contract, handed to a real data-plane process (as the mounted ConfigMap
+    would be): an event posted to the Broker's address reaches the subscriber of the Trigger
+    whose filter it matches, and not the other's."""
+    async with RecordingSink() as wanted, RecordingSink() as unwanted:
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        for name, sink, event_type in (
+            ("wanted", wanted, "com.example.wanted"),
+            ("unwanted", unwanted, "com.example.other"),
+        ):
+            await cluster.create(
+                {
+                    "apiVersion": EVENTING,
+                    "kind": "Trigger",
+                    "metadata": {"name": name},
+                    "spec": {
+                        "broker": "default",
+                        "filter": {"attributes": {"type": event_type}},
+                        "subscriber": {"uri": sink.url},
+                    },
+                },
+                namespace,
+            )
+            await wait_condition(cluster, "Trigger", namespace, name, "Ready", "True")
+        broker = await cluster.get(EVENTING, "Broker", namespace, "default")
+        address = urlsplit((broker or {})["status"]["address"]["url"])
+        configmap = await cluster.get("v1", "ConfigMap", contract_namespace, CONTRACT)
+        contract_file = tmp_path / "contract.json"
+        contract_file.write_text((configmap or {})["data"]["contract.json"])
+        env = {
+            "NAMESPACE": contract_namespace,
+            "NAME": "springhead-broker",
+            "K_COMPONENT": "springhead-broker",
+            "SPRINGHEAD_PORT": "0",
+            "SPRINGHEAD_HOST": "127.0.0.1",
+            "BROKER_ROLE": "all",
+            "BROKER_BACKEND": "kafka",
+            "BROKER_CONTRACT_FILE": str(contract_file),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            "BROKER_INITIAL_OFFSET": "earliest",
+        }
+        async with SourceProcess("springhead_broker", env) as process:
+            await process.wait_for_log("contract applied", timeout=60)
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": "e2e-1",
+                "ce-source": "/test",
+                "ce-type": "com.example.wanted",
+                "content-type": "application/json",
+            }
+            # The Service would route address.url's host to the ingress; here it is the process.
+            url = f"http://127.0.0.1:{process.port}{address.path}"
+            async with aiohttp.ClientSession() as session:
+                async with session.post(url, headers=headers, data=b'{"n": 1}') as response:
+                    assert response.status == 202
+            [received] = await wanted.wait_for(1)
+            assert received.event.get_id() == "e2e-1"
+            assert received.event.get_type() == "com.example.wanted"
+        assert unwanted.accepted == []
