@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -431,3 +432,48 @@ async def test_end_to_end_events_reach_the_matching_trigger(
             assert received.event.get_id() == "e2e-1"
             assert received.event.get_type() == "com.example.wanted"
         assert unwanted.accepted == []
+
+
+async def test_kafka_unreachable_is_a_false_topic_condition(
+    cluster: Cluster, namespace: str, contract_namespace: str, start_controller: StartController
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        KAFKA_BOOTSTRAP_SERVERS=closed,
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        topic = await wait_condition(
+            cluster, "Broker", namespace, "default", "TopicReady", "False",
+            "TopicNotPresentOrInvalid",
+        )  # fmt: skip
+        assert "cannot reach Kafka" in topic["message"]
+        await wait_condition(cluster, "Broker", namespace, "default", "Ready", "False")
+        broker = await cluster.get(EVENTING, "Broker", namespace, "default")
+        assert "address" not in (broker or {}).get("status", {})
+
+
+async def test_a_missing_contract_configmap_is_a_false_condition(
+    cluster: Cluster, namespace: str, start_controller: StartController, kafka: Any
+) -> None:
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{namespace}/not-installed-contract",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="1",
+        BROKER_TOPIC_REPLICATION="1",
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        condition = await wait_condition(
+            cluster, "Broker", namespace, "default", "DataPlaneAvailable", "False",
+            "ContractConfigMapUnavailable",
+        )  # fmt: skip
+        assert "install the broker chart" in condition["message"]
+        await wait_condition(cluster, "Broker", namespace, "default", "TopicReady", "True")

@@ -137,6 +137,12 @@ def test_settings_defaults() -> None:
         ({"CONTROLLER_LEASE_RENEW_DEADLINE": "PT20S"}, "CONTROLLER_LEASE_RENEW_DEADLINE"),
         ({"CONTROLLER_LEASE_DURATION": "PT0.5S"}, "CONTROLLER_LEASE_DURATION"),
         ({"CONTROLLER_WORKERS": "0"}, "CONTROLLER_WORKERS"),
+        ({"BROKER_CONTRACT_CONFIGMAP": "ns/contract"}, "KAFKA_BOOTSTRAP_SERVERS"),
+        (
+            {"BROKER_CONTRACT_CONFIGMAP": "no-namespace", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"},
+            "BROKER_CONTRACT_CONFIGMAP",
+        ),
+        ({"BROKER_TOPIC_PARTITIONS": "0"}, "BROKER_TOPIC_PARTITIONS"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
