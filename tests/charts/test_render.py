@@ -428,3 +428,46 @@ def test_broker_requires_bootstrap_servers(charts: Any) -> None:
     completed = charts.helm.run("template", "b", charts.path("broker"), check=False)
     assert completed.returncode != 0
     assert "bootstrapServers" in completed.stderr
+
+
+def test_controller_broker_values_grant_brokers_and_the_contract(charts: Any) -> None:
+    docs = charts.render(
+        "controller", "--values", str(CHARTS / "controller/ci/broker-values.yaml"), release="c1"
+    )
+    [cluster_role] = [d for d in docs if d["kind"] == "ClusterRole"]
+    eventing = [r for r in cluster_role["rules"] if r["apiGroups"] == ["eventing.knative.dev"]]
+    assert {"resources": ["brokers", "triggers"], "verbs": ["list", "watch", "patch"]} in [
+        {k: r[k] for k in ("resources", "verbs")} for r in eventing
+    ]
+    assert any(r["resources"] == ["brokers/status", "triggers/status"] for r in eventing)
+    [role] = [
+        d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-contract")
+    ]
+    assert role["metadata"]["namespace"] == "default"
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["springhead-broker-contract"],
+            "verbs": ["get", "update"],
+        }
+    ]
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in pod_spec(deployment)["containers"][0]["env"]}
+    assert env["BROKER_CONTRACT_CONFIGMAP"] == "default/springhead-broker-contract"
+    assert env["BROKER_DEFAULT_CLASS"] == "true"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
+
+
+def test_controller_without_broker_values_writes_no_brokers(charts: Any) -> None:
+    docs = charts.render("controller", release="c1")
+    [cluster_role] = [d for d in docs if d["kind"] == "ClusterRole" and "rules" in d and d["rules"]]
+    eventing = [r for r in cluster_role["rules"] if r["apiGroups"] == ["eventing.knative.dev"]]
+    assert eventing == [
+        {
+            "apiGroups": ["eventing.knative.dev"],
+            "resources": ["brokers"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-broker-contract")]
