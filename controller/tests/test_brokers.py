@@ -477,3 +477,45 @@ async def test_a_missing_contract_configmap_is_a_false_condition(
         )  # fmt: skip
         assert "install the broker chart" in condition["message"]
         await wait_condition(cluster, "Broker", namespace, "default", "TopicReady", "True")
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_a_subscribers_new_address_reaches_status_and_contract(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    await cluster.ensure_crd(custom_resource_definition("serving.knative.dev", "Service"))
+    serving = ("serving.knative.dev/v1", "Service", namespace, "display")
+    await cluster.create(
+        {"apiVersion": serving[0], "kind": serving[1], "metadata": {"name": "display"}}, namespace
+    )
+    await cluster.publish_address(*serving, "http://display-1.example.com")
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await cluster.create(
+        {
+            "apiVersion": EVENTING,
+            "kind": "Trigger",
+            "metadata": {"name": "all"},
+            "spec": {
+                "broker": "default",
+                "subscriber": {
+                    "ref": {"apiVersion": serving[0], "kind": "Service", "name": "display"}
+                },
+            },
+        },
+        namespace,
+    )
+    await wait_condition(cluster, "Trigger", namespace, "all", "Ready", "True")
+    await cluster.publish_address(*serving, "http://display-2.example.com")
+
+    async def moved() -> bool:
+        trigger = await cluster.get(EVENTING, "Trigger", namespace, "all") or {}
+        if trigger.get("status", {}).get("subscriberUri") != "http://display-2.example.com":
+            return False
+        entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+        return entry is not None and entry["triggers"][0]["subscriber"] == (
+            "http://display-2.example.com"
+        )
+
+    await cluster.eventually(moved, "the new address in the Trigger's status and the contract")

@@ -85,6 +85,10 @@ _DATA_PLANE_ANNOTATIONS = ("kafka.eventing.knative.dev/delivery.order",)
 _MERGE_PATCH = "application/merge-patch+json"
 #: How soon an object that is not Ready yet (unresolved subscriber, Kafka away) is looked at again.
 RETRY = 5.0
+#: How often a pass runs anyway: subscribers' and dead-letter sinks' addresses are looked up in
+#: the sink cache, whose changes wake SinkBindings only; a changed address is seen this soon.
+#: A pass that changes nothing writes nothing (one ConfigMap read).
+REFRESH = 30.0
 
 NamespacedName = tuple[str, str]
 
@@ -170,8 +174,8 @@ class BrokerReconciler:
 
     async def run(self, resync: float) -> None:
         """Watch and reconcile until cancelled: after every change, ``RETRY`` seconds after a
-        pass that left something not Ready, and every ``resync`` seconds (topics then checked
-        again)."""
+        pass that left something not Ready, every ``REFRESH`` seconds otherwise, and every
+        ``resync`` seconds with the topics checked again."""
         tasks = [asyncio.create_task(i.run(), name="informer brokers") for i in self._informers]
         try:
             await asyncio.gather(*(i.wait_synced() for i in self._informers))
@@ -187,7 +191,7 @@ class BrokerReconciler:
                 if loop.time() >= next_resync:
                     self._topics.clear()
                     next_resync = loop.time() + resync
-                wait = RETRY if pending else max(0.0, next_resync - loop.time())
+                wait = RETRY if pending else min(REFRESH, max(0.0, next_resync - loop.time()))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._dirty.wait(), wait)
         finally:
