@@ -519,3 +519,48 @@ async def test_a_subscribers_new_address_reaches_status_and_contract(
         )
 
     await cluster.eventually(moved, "the new address in the Trigger's status and the contract")
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_dead_letter_sinks_resolve_per_broker_and_trigger(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    for name in ("display", "dead-letters"):
+        await service(cluster, namespace, name)
+    dls = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "dead-letters"}}
+    await cluster.create(
+        {
+            "apiVersion": EVENTING,
+            "kind": "Broker",
+            "metadata": {"name": "default"},
+            "spec": {"delivery": {"retry": 3, "backoffDelay": "PT0.5S", "deadLetterSink": dls}},
+        },
+        namespace,
+    )
+    subscriber = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}}
+    for name, delivery in (
+        ("inherits", None),
+        ("missing-dls", {"deadLetterSink": {"ref": {**dls["ref"], "name": "nowhere"}}}),
+    ):
+        spec: dict[str, Any] = {"broker": "default", "subscriber": subscriber}
+        if delivery:
+            spec["delivery"] = delivery
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Trigger", "metadata": {"name": name}, "spec": spec},
+            namespace,
+        )
+    dls_url = f"http://dead-letters.{namespace}.svc.cluster.local"
+    await wait_condition(cluster, "Trigger", namespace, "inherits", "Ready", "True")
+    inherits = await cluster.get(EVENTING, "Trigger", namespace, "inherits") or {}
+    assert inherits["status"]["deadLetterSinkUri"] == dls_url
+    broker = await cluster.get(EVENTING, "Broker", namespace, "default") or {}
+    assert broker["status"]["deadLetterSinkUri"] == dls_url
+    missing = await wait_condition(
+        cluster, "Trigger", namespace, "missing-dls", "DeadLetterSinkResolved", "False",
+        "DeadLetterSinkResolutionFailed",
+    )  # fmt: skip
+    assert "nowhere" in missing["message"]
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+    assert entry is not None
+    assert entry["delivery"] == {"retry": 3, "backoffDelay": "PT0.5S", "deadLetterSink": dls_url}
+    assert [t["name"] for t in entry["triggers"]] == ["inherits"]
