@@ -41,6 +41,7 @@ from springhead.config import ProcessSettings, SourceSettings
 from springhead.names import DNS_LABEL_PATTERN, EXTENSION_NAME_PATTERN, extension_name_problem
 from springhead.webhook import WebhookSettings
 from springhead_apiserver.config import ApiServerSettings
+from springhead_broker.config import BrokerSettings
 from springhead_controller.config import ControllerSettings
 from springhead_display.config import DisplaySettings
 from springhead_github.config import GitHubSettings, HookSettings
@@ -387,9 +388,15 @@ CHARTED: dict[str, Charted] = {
     ),
     "controller": Charted(
         classes=(ControllerSettings,),
-        sections=(("CONTROLLER_", ""), ("SINK_BINDING_", "")),
+        sections=(
+            ("CONTROLLER_", ""),
+            ("SINK_BINDING_", ""),
+            ("BROKER_", "broker"),
+            ("KAFKA_", "kafka"),
+        ),
         paths={
             "CONTROLLER_LEADER_ELECTION": "leaderElection.enabled",
+            "BROKER_CONTRACT_CONFIGMAP": "broker.contractConfigMap",
             "CONTROLLER_LEASE_NAME": "leaderElection.leaseName",
             "CONTROLLER_LEASE_DURATION": "leaderElection.leaseDuration",
             "CONTROLLER_LEASE_RENEW_DEADLINE": "leaderElection.renewDeadline",
@@ -422,6 +429,28 @@ CHARTED: dict[str, Charted] = {
             for env in _RECEIVER_ONLY
         },
         templates=(("springhead-display.settingsEnv", "display"),),
+    ),
+    "broker": Charted(
+        classes=(BrokerSettings,),
+        sections=(("BROKER_", "broker"), ("KAFKA_", "kafka")),
+        fixed={
+            "BROKER_ROLE": "one Deployment per role: ingress and dispatcher",
+            "BROKER_BACKEND": "kafka: the memory backend is one process, for development only",
+            "BROKER_CONTRACT_FILE": "the mounted contract ConfigMap (contract.configMapName)",
+        },
+        absent={
+            env: "not a chart value yet (extraEnv)"
+            for env in (
+                "SPRINGHEAD_HEAD_TIMEOUT",
+                "SPRINGHEAD_BODY_TIMEOUT",
+                "SPRINGHEAD_IDLE_TIMEOUT",
+                "SPRINGHEAD_MAX_INBOUND_CONNECTIONS",
+            )
+        },  # fmt: skip
+        templates=(
+            ("springhead-broker.settingsEnv", "broker"),
+            ("springhead-broker.kafkaSettingsEnv", "kafka"),
+        ),
     ),
 }
 
@@ -1539,6 +1568,26 @@ def controller_schema() -> Schema:
         "workers": setting(),
         "patchConcurrency": setting(),
         "resync": setting(),
+        "broker": obj(
+            "Broker and Trigger reconciling on the broker chart's data plane (BROKER_*)",
+            {
+                "contractConfigMap": setting(),
+                "ingressHost": setting(),
+                "class": setting("empty: Springhead"),
+                "defaultClass": setting(),
+                "topicPartitions": setting(),
+                "topicReplication": setting(),
+            },
+        ),
+        "kafka": obj(
+            "Kafka, where Broker topics are created (KAFKA_*)",
+            {
+                "bootstrapServers": setting(
+                    "required with broker.contractConfigMap",
+                    items={"type": "string", "minLength": 1},
+                )
+            },
+        ),
         "rbac": obj(
             "The controller's ClusterRole",
             {
@@ -1637,6 +1686,82 @@ def display_schema() -> Schema:
     return _chart(settings, [])
 
 
+def broker_schema() -> Schema:
+    pods = pod_settings()
+    del pods["resources"]
+    roles = {
+        role: obj(
+            f"The {role} Deployment ({what})",
+            {
+                "replicaCount": integer("Its replicas", minimum=0),
+                "resources": free_form("Its container's resources"),
+            },
+        )
+        for role, what in (
+            ("ingress", "stateless: HTTP to the broker's topic"),
+            ("dispatcher", "replicas share each trigger's partitions"),
+        )
+    }
+    service = obj(
+        "The ingress Service; the Broker's address is http://<service>.<ns>.svc/<ns>/<broker>",
+        {
+            "type": enum("Service type", ["ClusterIP", "NodePort", "LoadBalancer"]),
+            "port": integer("Service port", minimum=1, maximum=65535),
+            "nodePort": integer("NodePort (type NodePort)", nullable=True, minimum=1),
+            "annotations": string_map("Annotations of the Service"),
+        },
+    )
+    contract = obj(
+        "The contract ConfigMap the controller writes and the pods mount",
+        {
+            "configMapName": string(
+                "Its name; empty: <release>-contract (the controller's "
+                "BROKER_CONTRACT_CONFIGMAP names it)",
+                pattern=r"^$|" + NAME_PATTERN[1:],
+            )
+        },
+    )
+    broker = obj(
+        "The data plane's settings (BROKER_*)",
+        {
+            "contractPoll": setting(),
+            "produceTimeout": setting(),
+            "retryAfter": setting(),
+            "maxBodyBytes": setting(),
+            "initialOffset": setting(),
+            "maxInFlight": setting(),
+            "maxUncommitted": setting(),
+            "commitInterval": setting(),
+        },
+    )
+    kafka = obj(
+        "Kafka (KAFKA_*)",
+        {
+            "bootstrapServers": {
+                "type": "array",
+                "minItems": 1,
+                "description": "required",
+                "items": {"type": "string", "minLength": 1},
+            },
+        },
+        required=["bootstrapServers"],
+    )
+    settings = {
+        **naming(),
+        "image": image("ghcr.io/springhead/springhead-broker"),
+        "logLevel": setting(type="string", enum=["DEBUG", "INFO", "WARNING", "ERROR"]),
+        "shutdownGrace": setting(),
+        **roles,
+        "service": service,
+        "contract": contract,
+        "broker": broker,
+        "kafka": kafka,
+        **pods,
+        "metrics": metrics(),
+    }
+    return _chart(settings, [])
+
+
 def _chart(properties: Mapping[str, Schema], rules: list[Schema]) -> Schema:
     """A chart's schema: its settings, nothing else at the top level (typos fail), plus the
     keys Helm itself adds to the values (the library chart's and ``global``)."""
@@ -1655,6 +1780,7 @@ def _chart(properties: Mapping[str, Schema], rules: list[Schema]) -> Schema:
         "additionalProperties": False,
         "properties": props,
         **({"allOf": rules} if rules else {}),  # an empty allOf is not valid JSON Schema
+        **({"allOf": rules} if rules else {}),
     }
 
 
@@ -1681,6 +1807,7 @@ CHARTS: dict[str, Any] = {
     "controller": controller_schema,
     "containersource": containersource_schema,
     "display": display_schema,
+    "broker": broker_schema,
 }
 
 

@@ -1,9 +1,10 @@
 """Knative's documented SinkBinding and ContainerSource examples (``data/knative-docs``), applied
 unchanged to the real apiserver with the controller running.
 
-Knative Serving and Eventing are not installed: the test defines minimal CRDs for their
-``Service``, ``Broker`` and ``Trigger`` kinds and plays their controllers' part by writing the
-Addressable ``status.address.url`` they would publish.
+Knative Serving and Eventing are not installed: the test defines a minimal CRD for Serving's
+``Service``, uses the controller's own ``Broker`` and ``Trigger`` CRDs (Broker reconciling is off
+here) and plays their controllers' part by writing the Addressable ``status.address.url`` they
+would publish.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from springhead_controller.broker_crds import broker_crd_manifests
 from springhead_testing.kube import custom_resource_definition
 
 if TYPE_CHECKING:
@@ -31,13 +33,11 @@ def documents(name: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 async def knative_kinds(cluster: Cluster) -> None:
-    """Minimal CRDs standing in for Knative's kinds (any spec and status: an Addressable's fits)."""
-    for group, kind in (
-        ("serving.knative.dev", "Service"),
-        ("eventing.knative.dev", "Broker"),
-        ("eventing.knative.dev", "Trigger"),
-    ):
-        await cluster.ensure_crd(custom_resource_definition(group, kind))
+    """A minimal CRD standing in for Knative Serving's Service (any spec and status: an
+    Addressable's fits), and the controller's own Broker and Trigger CRDs."""
+    await cluster.ensure_crd(custom_resource_definition("serving.knative.dev", "Service"))
+    for crd in broker_crd_manifests():
+        await cluster.ensure_crd(crd)
 
 
 async def apply(cluster: Cluster, name: str, namespace: str) -> list[dict[str, Any]]:

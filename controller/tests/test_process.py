@@ -98,6 +98,8 @@ def test_crds_command_prints_every_definition() -> None:
         "sinkbindings.sources.knative.dev",
         "containersources.sources.knative.dev",
         "pingsources.sources.knative.dev",
+        "brokers.eventing.knative.dev",
+        "triggers.eventing.knative.dev",
     ]
     assert documents == crd_manifests()
 
@@ -136,6 +138,12 @@ def test_settings_defaults() -> None:
         ({"CONTROLLER_LEASE_RENEW_DEADLINE": "PT20S"}, "CONTROLLER_LEASE_RENEW_DEADLINE"),
         ({"CONTROLLER_LEASE_DURATION": "PT0.5S"}, "CONTROLLER_LEASE_DURATION"),
         ({"CONTROLLER_WORKERS": "0"}, "CONTROLLER_WORKERS"),
+        ({"BROKER_CONTRACT_CONFIGMAP": "ns/contract"}, "KAFKA_BOOTSTRAP_SERVERS"),
+        (
+            {"BROKER_CONTRACT_CONFIGMAP": "no-namespace", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"},
+            "BROKER_CONTRACT_CONFIGMAP",
+        ),
+        ({"BROKER_TOPIC_PARTITIONS": "0"}, "BROKER_TOPIC_PARTITIONS"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:

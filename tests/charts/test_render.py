@@ -460,3 +460,84 @@ def test_display_settings_become_its_variables(charts: Any) -> None:
     settings = load_settings(DisplaySettings, {**env, "NAMESPACE": "ns"})
     assert (settings.max_events, settings.max_bytes, settings.terminal) == (200, 8388608, False)
     assert charts.find(docs, "ServiceMonitor", "demo")["spec"]["endpoints"][0]["interval"] == "30s"
+
+
+def test_broker_runs_one_deployment_per_role_on_the_contract(charts: Any) -> None:
+    docs = charts.render(
+        "broker", "--values", str(CHARTS / "broker/ci/kafka-values.yaml"), release="b1"
+    )
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert sorted(deployments) == ["b1-dispatcher", "b1-ingress"]
+    assert deployments["b1-ingress"]["spec"]["replicas"] == 3
+    assert deployments["b1-dispatcher"]["spec"]["replicas"] == 2
+    for role, deployment in [(n.removeprefix("b1-"), d) for n, d in deployments.items()]:
+        spec = pod_spec(deployment)
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] == "b1"
+        [container] = spec["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["BROKER_ROLE"] == role
+        assert env["BROKER_BACKEND"] == "kafka"
+        assert env["BROKER_CONTRACT_FILE"] == "/etc/springhead/contract/contract.json"
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
+        assert {"name": "contract", "configMap": {"name": "b1-contract"}} in spec["volumes"]
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["app.kubernetes.io/name"] == f"springhead-broker-{role}"
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert services["b1-ingress"]["spec"]["ports"][0]["port"] == 80
+    assert services["b1-ingress"]["spec"]["selector"]["app.kubernetes.io/name"] == (
+        "springhead-broker-ingress"
+    )
+    [contract] = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert contract["metadata"]["name"] == "b1-contract"
+    assert json.loads(contract["data"]["contract.json"]) == {"brokers": []}
+    assert not [d for d in docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding")]
+
+
+def test_broker_requires_bootstrap_servers(charts: Any) -> None:
+    completed = charts.helm.run("template", "b", charts.path("broker"), check=False)
+    assert completed.returncode != 0
+    assert "bootstrapServers" in completed.stderr
+
+
+def test_controller_broker_values_grant_brokers_and_the_contract(charts: Any) -> None:
+    docs = charts.render(
+        "controller", "--values", str(CHARTS / "controller/ci/broker-values.yaml"), release="c1"
+    )
+    [cluster_role] = [d for d in docs if d["kind"] == "ClusterRole"]
+    eventing = [r for r in cluster_role["rules"] if r["apiGroups"] == ["eventing.knative.dev"]]
+    assert {"resources": ["brokers", "triggers"], "verbs": ["list", "watch", "patch"]} in [
+        {k: r[k] for k in ("resources", "verbs")} for r in eventing
+    ]
+    assert any(r["resources"] == ["brokers/status", "triggers/status"] for r in eventing)
+    [role] = [
+        d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-contract")
+    ]
+    assert role["metadata"]["namespace"] == "default"
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["springhead-broker-contract"],
+            "verbs": ["get", "update"],
+        }
+    ]
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in pod_spec(deployment)["containers"][0]["env"]}
+    assert env["BROKER_CONTRACT_CONFIGMAP"] == "default/springhead-broker-contract"
+    assert env["BROKER_DEFAULT_CLASS"] == "true"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
+
+
+def test_controller_without_broker_values_writes_no_brokers(charts: Any) -> None:
+    docs = charts.render("controller", release="c1")
+    [cluster_role] = [d for d in docs if d["kind"] == "ClusterRole" and "rules" in d and d["rules"]]
+    eventing = [r for r in cluster_role["rules"] if r["apiGroups"] == ["eventing.knative.dev"]]
+    assert eventing == [
+        {
+            "apiGroups": ["eventing.knative.dev"],
+            "resources": ["brokers"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-broker-contract")]

@@ -4,14 +4,21 @@ to reach the API server, leader election and SinkBinding behaviour."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_settings import NoDecode
 from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings
 
 from springhead_controller.selectors import SelectionMode
 
 __all__ = ["ControllerSettings"]
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 class ControllerSettings(LeaseSettings, KubeAccess):
@@ -27,7 +34,8 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     """Component name in logs."""
 
     install_crds: bool = Field(default=True, validation_alias="CONTROLLER_INSTALL_CRDS")
-    """Create the SinkBinding and ContainerSource CRDs at start-up when they are absent."""
+    """Create the SinkBinding, ContainerSource, Broker and Trigger CRDs at start-up when they are
+    absent."""
 
     leader_election: bool = True
     """Reconcile only while holding the Lease, so several replicas are safe."""
@@ -58,10 +66,48 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     resync: IsoDuration = Field(default=timedelta(minutes=10), validation_alias="CONTROLLER_RESYNC")
     """Every object is reconciled again this often, whether or not something changed."""
 
+    broker_contract_configmap: str = Field(
+        default="",
+        pattern=r"^$|^[a-z0-9-]+/[a-z0-9.-]+$",
+        validation_alias="BROKER_CONTRACT_CONFIGMAP",
+    )
+    """``namespace/name`` of the broker data plane's contract ConfigMap (the broker chart's
+    ``<release>-contract``); empty: Brokers and Triggers are not reconciled."""
+
+    broker_ingress_host: str = Field(default="", validation_alias="BROKER_INGRESS_HOST")
+    """Host (and port) of the broker ingress Service: a Broker's address is
+    ``http://<host>/<namespace>/<name>``; empty: ``<name>-ingress.<namespace>.svc.<domain>`` of
+    the contract ConfigMap's release."""
+
+    broker_class: str = Field(default="Springhead", min_length=1, validation_alias="BROKER_CLASS")
+    """The ``eventing.knative.dev/broker.class`` of the Brokers this controller reconciles."""
+
+    broker_default_class: bool = Field(default=False, validation_alias="BROKER_DEFAULT_CLASS")
+    """Also reconcile Brokers without the class annotation (when Knative is not installed to
+    default it)."""
+
+    broker_topic_partitions: int = Field(
+        default=10, ge=1, le=10_000, validation_alias="BROKER_TOPIC_PARTITIONS"
+    )
+    """Partitions of a new Broker's topic (Knative's Kafka broker: 10)."""
+
+    broker_topic_replication: int = Field(
+        default=3, ge=1, le=32, validation_alias="BROKER_TOPIC_REPLICATION"
+    )
+    """Replication factor of a new Broker's topic (Knative's Kafka broker: 3)."""
+
+    kafka_bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default_factory=list, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    """``host:port`` of Kafka brokers, comma-separated: where Broker topics are created
+    (required with ``BROKER_CONTRACT_CONFIGMAP``)."""
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.resync.total_seconds() <= 0:
             raise ConfigError("CONTROLLER_RESYNC", "must be positive")
+        if self.broker_contract_configmap and not self.kafka_bootstrap_servers:
+            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS", "required with BROKER_CONTRACT_CONFIGMAP")
         return self
 
     def default_lease_name(self) -> str:

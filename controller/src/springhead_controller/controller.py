@@ -19,6 +19,7 @@ from springhead.kube import KubeClient, LeaderElector
 from springhead.metrics import Metrics
 from springhead.runtime import ProcessHost
 
+from springhead_controller.brokers import broker_reconciler
 from springhead_controller.cache import CONTAINER_SOURCE, PING_SOURCE, SINK_BINDING, Cache, Key
 from springhead_controller.config import ControllerSettings
 from springhead_controller.containersources import ContainerSourceReconciler
@@ -153,6 +154,10 @@ class Controller:
                 for i in range(settings.workers)
             ]
             tasks.append(asyncio.create_task(self._resync(queue, cache)))
+            brokers = broker_reconciler(cache.client, cache, settings)
+            if brokers is not None:
+                resync = settings.resync.total_seconds()
+                tasks.append(asyncio.create_task(brokers.run(resync), name="brokers"))
             await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.metrics.leader.set(0)

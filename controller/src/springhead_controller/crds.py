@@ -10,6 +10,8 @@ from typing import Any
 
 from springhead.kube import KubeApiError, KubeClient
 
+from springhead_controller.broker_crds import broker_crd_manifests
+
 __all__ = [
     "CONTAINER_SOURCE_CRD",
     "GROUP",
@@ -290,8 +292,14 @@ def _ping_source_crd() -> dict[str, Any]:
 
 
 def crd_manifests() -> list[dict[str, Any]]:
-    """The CRDs (SinkBinding, ContainerSource, PingSource) as objects ready to create."""
-    return [_sink_binding_crd(), _container_source_crd(), _ping_source_crd()]
+    """Every CRD (SinkBinding, ContainerSource, PingSource; Broker and Trigger) as objects ready to
+    create."""
+    return [
+        _sink_binding_crd(),
+        _container_source_crd(),
+        _ping_source_crd(),
+        *broker_crd_manifests(),
+    ]
 
 
 def install_crds(client: KubeClient, *, timeout: float = 60.0) -> list[str]:

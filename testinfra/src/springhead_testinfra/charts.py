@@ -27,6 +27,7 @@ CHARTS = Path(__file__).resolve().parents[3] / "charts"
 #: Every application chart (the library chart is charts/common).
 APPLICATION_CHARTS = (
     "ping", "http", "github", "kafka", "apiserver", "controller", "containersource", "display",
+    "broker",
 )  # fmt: skip
 #: Kinds kubernetes-validate has no schema for; the real apiserver validates them.
 CUSTOM_KINDS = frozenset({"SinkBinding", "ContainerSource", "ServiceMonitor", "PrometheusRule"})

@@ -1,0 +1,559 @@
+"""The Broker and Trigger reconciler (Knative's ``eventing.knative.dev/v1``) for Springhead's
+Kafka broker data plane (``springhead-broker``).
+
+Brokers of Springhead's class (annotation ``eventing.knative.dev/broker.class`` equal to
+``BROKER_CLASS``; with ``BROKER_DEFAULT_CLASS`` also Brokers without the annotation) and the
+Triggers on them are reconciled together, level-based: every change to any of them (and a
+periodic safety net) rebuilds one contract document, because the data plane reads all brokers
+and triggers from one ConfigMap (``BROKER_CONTRACT_CONFIGMAP``; format:
+``springhead_broker.contract``). A ConfigMap rather than a watch so that the data plane needs no
+Kubernetes API access, sees one consistent snapshot and keeps serving when the API server is
+away (Knative's Kafka broker does the same).
+
+For each Broker: the topic ``knative-broker-<ns>-<name>`` is created through Kafka's admin API
+(``BROKER_TOPIC_PARTITIONS``, ``BROKER_TOPIC_REPLICATION``; an existing topic is used as it is);
+``status.address.url`` is ``http://<ingress host>/<ns>/<name>``; the conditions are those of
+Knative's Kafka broker that Springhead can honestly report (Addressable, ConfigMapUpdated,
+ConfigParsed, DataPlaneAvailable, TopicReady; not ProbeSucceeded: the data plane is not probed)
+plus Ready. For each Trigger: the subscriber (ref or uri) and the dead-letter sink are resolved
+as the SinkBinding reconciler resolves sinks; the filter is validated
+(:func:`springhead.eventfilter.trigger_filter`: an invalid one makes SubscriptionReady False with
+reason ``InvalidFilter``); conditions BrokerReady, DeadLetterSinkResolved, DependencyReady,
+SubscriberResolved, SubscriptionReady and Ready; ``status.subscriberUri``,
+``status.deadLetterSinkUri`` and the status annotation ``group.id``.
+
+Deletion policy (finalizer ``brokers.eventing.springhead.dev``): deleting a Broker deletes its
+topic and every event in it; deleting a Trigger removes it from the contract, then deletes its
+consumer group ``knative-trigger-<ns>-<name>`` (its committed offsets) once the dispatchers have
+left it. A Trigger whose Broker is deleted stays, with BrokerReady False.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from springhead.eventfilter import FilterSpecError, trigger_filter
+from springhead.kafka.admin import KafkaAdmin, KafkaAdminError
+from springhead.kube import (
+    ApiResource,
+    Change,
+    ChangeType,
+    Informer,
+    KubeApiError,
+    KubeClient,
+    Selection,
+)
+
+from springhead_controller.cache import Cache
+from springhead_controller.conditions import Conditions
+from springhead_controller.config import ControllerSettings
+from springhead_controller.spec import (
+    InvalidSpec,
+    SinkError,
+    parse_destination,
+    resolve_sink,
+)
+
+__all__ = [
+    "BROKERS",
+    "BrokerOptions",
+    "BrokerReconciler",
+    "CLASS_ANNOTATION",
+    "FINALIZER",
+    "TRIGGERS",
+    "broker_reconciler",
+    "broker_topic",
+    "trigger_group",
+]
+
+log = logging.getLogger("springhead.controller")
+
+EVENTING = "eventing.knative.dev/v1"
+BROKERS = ApiResource(EVENTING, "Broker", "brokers", True)
+TRIGGERS = ApiResource(EVENTING, "Trigger", "triggers", True)
+CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
+FINALIZER = "brokers.eventing.springhead.dev"
+CONTRACT_KEY = "contract.json"
+#: Trigger annotations the data plane reads.
+_DATA_PLANE_ANNOTATIONS = ("kafka.eventing.knative.dev/delivery.order",)
+_MERGE_PATCH = "application/merge-patch+json"
+#: How soon an object that is not Ready yet (unresolved subscriber, Kafka away) is looked at again.
+RETRY = 5.0
+#: How often a pass runs anyway: subscribers' and dead-letter sinks' addresses are looked up in
+#: the sink cache, whose changes wake SinkBindings only; a changed address is seen this soon.
+#: A pass that changes nothing writes nothing (one ConfigMap read).
+REFRESH = 30.0
+
+NamespacedName = tuple[str, str]
+
+
+def broker_topic(namespace: str, name: str) -> str:
+    """A Broker's topic: ``knative-broker-<namespace>-<name>`` (Knative's Kafka broker)."""
+    return f"knative-broker-{namespace}-{name}"
+
+
+def trigger_group(namespace: str, name: str) -> str:
+    """A Trigger's consumer group: ``knative-trigger-<namespace>-<name>``."""
+    return f"knative-trigger-{namespace}-{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOptions:
+    """What the reconciler needs from the controller's settings."""
+
+    contract_namespace: str
+    contract_name: str
+    ingress_host: str
+    broker_class: str
+    default_class: bool
+    partitions: int
+    replication: int
+    cluster_domain: str = "cluster.local"
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _where(obj: Mapping[str, Any]) -> NamespacedName:
+    return str(_meta(obj).get("namespace") or ""), str(_meta(obj).get("name") or "")
+
+
+def _path(resource: ApiResource, namespace: str, name: str) -> str:
+    return f"/apis/{resource.api_version}/namespaces/{namespace}/{resource.plural}/{name}"
+
+
+class BrokerReconciler:
+    """Watches Brokers and Triggers and reconciles all of them on every change (see the module
+    documentation). ``cache`` gives sink lookups (the SinkBinding reconciler's)."""
+
+    def __init__(
+        self, client: KubeClient, cache: Cache, options: BrokerOptions, admin: KafkaAdmin
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.options = options
+        self.admin = admin
+        self.brokers: dict[NamespacedName, dict[str, Any]] = {}
+        self.triggers: dict[NamespacedName, dict[str, Any]] = {}
+        self._topics: set[str] = set()
+        self._dirty = asyncio.Event()
+        self._informers = [
+            Informer(client, Selection(BROKERS), self._store(self.brokers), emit_existing=True),
+            Informer(client, Selection(TRIGGERS), self._store(self.triggers), emit_existing=True),
+        ]
+
+    def _store(self, objects: dict[NamespacedName, dict[str, Any]]) -> Any:
+        async def handle(change: Change) -> None:
+            where = _where(change.object)
+            if change.type is ChangeType.DELETE:
+                objects.pop(where, None)
+            else:
+                objects[where] = dict(change.object)
+            self._dirty.set()
+
+        return handle
+
+    def address(self, namespace: str, name: str) -> str:
+        """A Broker's address: ``http://<ingress host>/<namespace>/<name>``."""
+        return f"http://{self.options.ingress_host}/{namespace}/{name}"
+
+    def ours(self, broker: Mapping[str, Any]) -> bool:
+        """Whether a Broker is of Springhead's class."""
+        annotations = _meta(broker).get("annotations") or {}
+        broker_class = annotations.get(CLASS_ANNOTATION)
+        if broker_class is None:
+            return self.options.default_class
+        return bool(broker_class == self.options.broker_class)
+
+    async def run(self, resync: float) -> None:
+        """Watch and reconcile until cancelled: after every change, ``RETRY`` seconds after a
+        pass that left something not Ready, every ``REFRESH`` seconds otherwise, and every
+        ``resync`` seconds with the topics checked again."""
+        tasks = [asyncio.create_task(i.run(), name="informer brokers") for i in self._informers]
+        try:
+            await asyncio.gather(*(i.wait_synced() for i in self._informers))
+            loop = asyncio.get_running_loop()
+            next_resync = loop.time() + resync
+            while True:
+                self._dirty.clear()
+                try:
+                    pending = await self.reconcile_all()
+                except (KubeApiError, KafkaAdminError) as exc:
+                    log.warning("broker reconcile failed; retrying", extra={"error": str(exc)})
+                    pending = True
+                if loop.time() >= next_resync:
+                    self._topics.clear()
+                    next_resync = loop.time() + resync
+                wait = RETRY if pending else min(REFRESH, max(0.0, next_resync - loop.time()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._dirty.wait(), wait)
+        finally:
+            for informer in self._informers:
+                await informer.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    async def reconcile_all(self) -> bool:
+        """One pass over every Broker and Trigger; True when something is not Ready yet (or a
+        deletion waits) and the pass should run again soon."""
+        pending = False
+        entries: dict[NamespacedName, dict[str, Any]] = {}
+        broker_status: dict[NamespacedName, tuple[dict[str, Any], Conditions, dict[str, Any]]] = {}
+        deleting_triggers = []
+        for where, broker in sorted(self.brokers.items()):
+            if not self.ours(broker):
+                continue
+            if _meta(broker).get("deletionTimestamp"):
+                pending |= not await self._finalize_broker(broker)
+                continue
+            broker = await self._ensure_finalizer(BROKERS, broker)
+            conditions, status, entry = await self._broker(broker)
+            broker_status[where] = (broker, conditions, status)
+            if entry is not None:
+                entries[where] = entry
+        trigger_status = []
+        for where, trigger in sorted(self.triggers.items()):
+            spec = trigger.get("spec") or {}
+            broker_key = (where[0], str(spec.get("broker") or ""))
+            its_broker = self.brokers.get(broker_key)
+            finalizers = _meta(trigger).get("finalizers") or []
+            if its_broker is not None and not self.ours(its_broker):
+                continue
+            if its_broker is None and not (self.options.default_class or FINALIZER in finalizers):
+                continue
+            if _meta(trigger).get("deletionTimestamp"):
+                deleting_triggers.append(trigger)
+                continue
+            trigger = await self._ensure_finalizer(TRIGGERS, trigger)
+            conditions, status, item = await self._trigger(
+                trigger, its_broker, entries.get(broker_key), broker_key in broker_status
+            )
+            trigger_status.append((trigger, conditions, status, item is not None))
+            if item is not None:
+                entries[broker_key]["triggers"].append(item)
+        written, problem = await self._write_contract(list(entries.values()))
+        for where, (broker, conditions, status) in broker_status.items():
+            if problem is not None:
+                conditions.false("DataPlaneAvailable", "ContractConfigMapUnavailable", problem)
+                conditions.false("ConfigMapUpdated", "ContractConfigMapUnavailable", problem)
+            elif where in entries:
+                conditions.true("DataPlaneAvailable")
+                conditions.true(
+                    "ConfigMapUpdated",
+                    "ContractUpdated",
+                    f"broker in ConfigMap {self._contract_ref()}",
+                )
+            pending |= conditions.ready() != "True"
+            await self._write_status(BROKERS, broker, conditions, status)
+        for trigger, conditions, status, included in trigger_status:
+            if included and problem is None:
+                conditions.true("SubscriptionReady")
+            elif included:
+                conditions.false("SubscriptionReady", "ContractConfigMapUnavailable", problem or "")
+            pending |= conditions.ready() != "True"
+            await self._write_status(TRIGGERS, trigger, conditions, status)
+        if written is not None:
+            log.info(
+                "contract updated",
+                extra={"configmap": self._contract_ref(), "brokers": len(entries)},
+            )
+        for trigger in deleting_triggers:
+            if problem is None:
+                pending |= not await self._finalize_trigger(trigger)
+            else:
+                pending = True
+        return pending
+
+    async def _broker(
+        self, broker: dict[str, Any]
+    ) -> tuple[Conditions, dict[str, Any], dict[str, Any] | None]:
+        namespace, name = _where(broker)
+        conditions = Conditions(
+            ["Addressable", "ConfigMapUpdated", "ConfigParsed", "DataPlaneAvailable", "TopicReady"],
+            _conditions(broker),
+        )
+        status: dict[str, Any] = {"observedGeneration": _meta(broker).get("generation", 0)}
+        topic = broker_topic(namespace, name)
+        status["annotations"] = {"default.topic": topic}
+        spec = broker.get("spec") or {}
+        delivery, dls_error = await self._delivery(spec.get("delivery"), namespace)
+        if dls_error is not None:
+            conditions.false("ConfigParsed", dls_error[0], dls_error[1])
+        else:
+            conditions.true("ConfigParsed")
+            if delivery and delivery.get("deadLetterSink"):
+                status["deadLetterSinkUri"] = delivery["deadLetterSink"]
+        try:
+            if topic not in self._topics:
+                created = await self.admin.ensure_topic(
+                    topic, partitions=self.options.partitions, replication=self.options.replication
+                )
+                self._topics.add(topic)
+                if created:
+                    log.info("created a broker topic", extra={"topic": topic})
+            conditions.true("TopicReady", "TopicReady", f"topic {topic}")
+        except KafkaAdminError as exc:
+            conditions.false("TopicReady", "TopicNotPresentOrInvalid", str(exc))
+            conditions.unknown("Addressable", "TopicNotReady", "no address until the topic exists")
+            return conditions, status, None
+        url = self.address(namespace, name)
+        status["address"] = {"name": "http", "url": url}
+        status["addresses"] = [{"name": "http", "url": url}]
+        conditions.true("Addressable")
+        if dls_error is not None:
+            return conditions, status, None
+        entry: dict[str, Any] = {
+            "namespace": namespace, "name": name, "topic": topic, "triggers": [],
+        }  # fmt: skip
+        if delivery:
+            entry["delivery"] = delivery
+        return conditions, status, entry
+
+    async def _trigger(
+        self,
+        trigger: dict[str, Any],
+        broker: Mapping[str, Any] | None,
+        entry: Mapping[str, Any] | None,
+        reconciled: bool,
+    ) -> tuple[Conditions, dict[str, Any], dict[str, Any] | None]:
+        namespace, name = _where(trigger)
+        conditions = Conditions(
+            [
+                "BrokerReady", "DeadLetterSinkResolved", "DependencyReady", "SubscriberResolved",
+                "SubscriptionReady",
+            ],
+            _conditions(trigger),
+        )  # fmt: skip
+        status: dict[str, Any] = {
+            "observedGeneration": _meta(trigger).get("generation", 0),
+            "annotations": {"group.id": trigger_group(namespace, name)},
+        }
+        spec = trigger.get("spec") or {}
+        conditions.true("DependencyReady")
+        if broker is None or not reconciled:
+            conditions.false(
+                "BrokerReady", "BrokerDoesNotExist", f"Broker {spec.get('broker')!r} does not exist"
+            )
+        elif entry is None:
+            conditions.false("BrokerReady", "BrokerNotReady", "the Broker is not Ready")
+        else:
+            conditions.true("BrokerReady")
+        try:
+            subscriber = await self._resolve(spec.get("subscriber"), namespace, "subscriber")
+        except (InvalidSpec, SinkError) as exc:
+            conditions.false("SubscriberResolved", exc.reason, exc.message)
+            subscriber = None
+        else:
+            conditions.true("SubscriberResolved")
+            status["subscriberUri"] = subscriber
+        delivery, dls_error = await self._delivery(spec.get("delivery"), namespace)
+        broker_delivery = (entry or {}).get("delivery") or {}
+        dls = (delivery or {}).get("deadLetterSink") or broker_delivery.get("deadLetterSink")
+        if dls_error is not None:
+            conditions.false("DeadLetterSinkResolved", dls_error[0], dls_error[1])
+        elif dls:
+            conditions.true("DeadLetterSinkResolved")
+            status["deadLetterSinkUri"] = dls
+        else:
+            conditions.true("DeadLetterSinkResolved", "DeadLetterSinkNotConfigured")
+        try:
+            trigger_filter(spec)
+        except FilterSpecError as exc:
+            conditions.false("SubscriptionReady", "InvalidFilter", str(exc))
+            return conditions, status, None
+        if entry is None or subscriber is None or dls_error is not None:
+            conditions.unknown(
+                "SubscriptionReady", "NotSubscribed", "waiting for the broker and the subscriber"
+            )
+            return conditions, status, None
+        item: dict[str, Any] = {"name": name, "subscriber": subscriber}
+        for key in ("filter", "filters"):
+            if spec.get(key):
+                item[key] = spec[key]
+        if delivery:
+            item["delivery"] = delivery
+        annotations = _meta(trigger).get("annotations") or {}
+        kept = {k: annotations[k] for k in _DATA_PLANE_ANNOTATIONS if k in annotations}
+        if kept:
+            item["annotations"] = kept
+        return conditions, status, item
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    async def _resolve(self, destination: Any, namespace: str, what: str) -> str:
+        """The URL a Destination (``subscriber``, ``deadLetterSink``) resolves to; raises
+        InvalidSpec or SinkError."""
+        try:
+            parsed = parse_destination(destination, namespace)
+        except InvalidSpec as exc:
+            raise InvalidSpec(
+                exc.reason, exc.message.replace("spec.sink", f"spec.{what}")
+            ) from None
+        target = await self.cache.sink_target(parsed.ref) if parsed.ref is not None else None
+        resolved = resolve_sink(
+            parsed, lambda _: target, cluster_domain=self.options.cluster_domain
+        )
+        return resolved.url
+
+    async def _delivery(
+        self, delivery: Any, namespace: str
+    ) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
+        """A delivery spec for the contract (its deadLetterSink resolved to a URL), or the
+        (reason, message) why its dead-letter sink does not resolve."""
+        if not isinstance(delivery, Mapping) or not delivery:
+            return None, None
+        out = {k: v for k, v in delivery.items() if k != "deadLetterSink"}
+        if delivery.get("deadLetterSink"):
+            try:
+                out["deadLetterSink"] = await self._resolve(
+                    delivery["deadLetterSink"], namespace, "delivery.deadLetterSink"
+                )
+            except (InvalidSpec, SinkError) as exc:
+                return None, ("DeadLetterSinkResolutionFailed", exc.message)
+        return out, None
+
+    def _contract_ref(self) -> str:
+        return f"{self.options.contract_namespace}/{self.options.contract_name}"
+
+    async def _write_contract(self, brokers: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+        """Write the contract document (when it changed): (the text written or None, None), or
+        (None, why it cannot be written)."""
+        text = json.dumps({"brokers": brokers}, sort_keys=True, separators=(",", ":"))
+        path = f"/api/v1/namespaces/{self.options.contract_namespace}/configmaps/" + (
+            self.options.contract_name
+        )
+        try:
+            configmap = await asyncio.to_thread(self.client.get, path)
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None, (
+                    f"ConfigMap {self._contract_ref()} does not exist: install the broker chart"
+                )
+            return None, f"cannot read ConfigMap {self._contract_ref()}: {exc.message}"
+        if (configmap.get("data") or {}).get(CONTRACT_KEY) == text:
+            return None, None
+        body = {**configmap, "data": {**(configmap.get("data") or {}), CONTRACT_KEY: text}}
+        try:
+            await asyncio.to_thread(self.client.request, "PUT", path, body=body)
+        except KubeApiError as exc:
+            return None, f"cannot write ConfigMap {self._contract_ref()}: {exc.message}"
+        return text, None
+
+    async def _ensure_finalizer(self, resource: ApiResource, obj: dict[str, Any]) -> dict[str, Any]:
+        finalizers = list(_meta(obj).get("finalizers") or [])
+        if FINALIZER in finalizers:
+            return obj
+        return await self._set_finalizers(resource, obj, [*finalizers, FINALIZER])
+
+    async def _set_finalizers(
+        self, resource: ApiResource, obj: Mapping[str, Any], finalizers: list[str]
+    ) -> dict[str, Any]:
+        patch = {
+            "metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": _meta(obj).get("resourceVersion"),
+            }
+        }
+        updated: dict[str, Any] = await asyncio.to_thread(
+            self.client.request,
+            "PATCH",
+            _path(resource, *_where(obj)),
+            body=patch,
+            content_type=_MERGE_PATCH,
+        )
+        return updated
+
+    async def _release(self, resource: ApiResource, obj: Mapping[str, Any]) -> None:
+        finalizers = [f for f in _meta(obj).get("finalizers") or [] if f != FINALIZER]
+        try:
+            await self._set_finalizers(resource, obj, finalizers)
+        except KubeApiError as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    async def _finalize_broker(self, broker: Mapping[str, Any]) -> bool:
+        """Delete the Broker's topic, then release it; False when it must be tried again."""
+        if FINALIZER not in (_meta(broker).get("finalizers") or []):
+            return True
+        topic = broker_topic(*_where(broker))
+        try:
+            await self.admin.delete_topic(topic)
+        except KafkaAdminError as exc:
+            log.warning(
+                "cannot delete a broker topic yet", extra={"topic": topic, "error": str(exc)}
+            )
+            return False
+        self._topics.discard(topic)
+        log.info("deleted a broker topic", extra={"topic": topic})
+        await self._release(BROKERS, broker)
+        return True
+
+    async def _finalize_trigger(self, trigger: Mapping[str, Any]) -> bool:
+        """Delete the Trigger's consumer group (once the dispatchers, which read the contract
+        without it, have left it), then release it; False when it must be tried again."""
+        if FINALIZER not in (_meta(trigger).get("finalizers") or []):
+            return True
+        group = trigger_group(*_where(trigger))
+        try:
+            await self.admin.delete_groups([group])
+        except KafkaAdminError as exc:
+            log.info("consumer group not deleted yet", extra={"group": group, "error": str(exc)})
+            return False
+        await self._release(TRIGGERS, trigger)
+        return True
+
+    async def _write_status(
+        self,
+        resource: ApiResource,
+        obj: Mapping[str, Any],
+        conditions: Conditions,
+        status: dict[str, Any],
+    ) -> None:
+        old = obj.get("status") or {}
+        new = {**status, "conditions": conditions.render()}
+        if new == old:
+            return
+        body = {**obj, "status": new}
+        try:
+            await asyncio.to_thread(
+                self.client.request, "PUT", f"{_path(resource, *_where(obj))}/status", body=body
+            )
+        except KubeApiError as exc:
+            if exc.status not in (404, 409):  # gone, or changed: the next pass writes it
+                raise
+
+
+def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list((obj.get("status") or {}).get("conditions") or [])
+
+
+def broker_reconciler(
+    client: KubeClient, cache: Cache, settings: ControllerSettings
+) -> BrokerReconciler | None:
+    """The reconciler the settings ask for: None without ``BROKER_CONTRACT_CONFIGMAP``."""
+    if not settings.broker_contract_configmap:
+        return None
+    namespace, name = settings.broker_contract_configmap.split("/", 1)
+    host = settings.broker_ingress_host or (
+        f"{name.removesuffix('-contract')}-ingress.{namespace}.svc.{settings.cluster_domain}"
+    )
+    options = BrokerOptions(
+        contract_namespace=namespace,
+        contract_name=name,
+        ingress_host=host,
+        broker_class=settings.broker_class,
+        default_class=settings.broker_default_class,
+        partitions=settings.broker_topic_partitions,
+        replication=settings.broker_topic_replication,
+        cluster_domain=settings.cluster_domain,
+    )
+    admin = KafkaAdmin({"bootstrap_servers": settings.kafka_bootstrap_servers})
+    return BrokerReconciler(client, cache, options, admin)

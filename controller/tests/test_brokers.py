@@ -1,0 +1,566 @@
+"""Broker and Trigger reconciling against the real kube-apiserver and a real Kafka: Knative's
+documented examples (``data/knative-docs``) applied unchanged become Ready, with the address,
+conditions, topic and contract ConfigMap the data plane reads; an invalid filter is reported;
+deletion cleans up the topic and consumer group; a SinkBinding to a Broker gets its address."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from springhead.kafka.admin import KafkaAdmin
+from springhead_broker.contract import parse_contract
+from springhead_testing import RecordingSink, SourceProcess
+from springhead_testing.kube import custom_resource_definition
+
+if TYPE_CHECKING:
+    from conftest import Cluster
+    from springhead_controller.controller import Controller
+
+DATA = Path(__file__).parent / "data" / "knative-docs"
+EVENTING = "eventing.knative.dev/v1"
+CONTRACT = "springhead-broker-contract"
+
+StartController = Callable[..., contextlib.AbstractAsyncContextManager["Controller"]]
+
+
+def documents(name: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all((DATA / name).read_text()) if doc]
+
+
+async def apply(cluster: Cluster, name: str, namespace: str) -> None:
+    for doc in documents(name):
+        await cluster.create(doc, doc["metadata"].get("namespace") or namespace)
+
+
+async def service(cluster: Cluster, namespace: str, name: str) -> None:
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"ports": [{"port": 80}], "selector": {"app": name}},
+        },
+        namespace,
+    )
+
+
+async def conditions_of(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    obj = await cluster.get(EVENTING, kind, namespace, name) or {}
+    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or ()}
+
+
+async def wait_condition(
+    cluster: Cluster, kind: str, namespace: str, name: str, condition: str, status: str,
+    reason: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    async def check() -> dict[str, Any] | None:
+        found = (await conditions_of(cluster, kind, namespace, name)).get(condition)
+        if found is None or found["status"] != status:
+            return None
+        if reason is not None and found.get("reason") != reason:
+            return None
+        return dict(found)
+
+    what = f"{kind} {namespace}/{name} {condition}={status} ({reason})"
+    try:
+        return await cluster.eventually(check, what)
+    except AssertionError as exc:
+        current = await conditions_of(cluster, kind, namespace, name)
+        raise AssertionError(f"{exc}; conditions: {current}") from None
+
+
+@pytest.fixture
+async def contract_namespace(cluster: Cluster) -> str:
+    """The broker chart's namespace stand-in: it holds the (empty) contract ConfigMap."""
+    namespace = await cluster.new_namespace("broker-system")
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CONTRACT},
+            "data": {"contract.json": '{"brokers": []}'},
+        },
+        namespace,
+    )
+    return namespace
+
+
+@pytest.fixture
+async def brokers(
+    start_controller: StartController, contract_namespace: str, kafka: Any
+) -> AsyncIterator[Controller]:
+    """The controller reconciling Brokers (default class: Knative's examples have no class)."""
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="3",
+        BROKER_TOPIC_REPLICATION="1",
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+    ) as controller:
+        yield controller
+
+
+async def contract(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    configmap = await cluster.get("v1", "ConfigMap", namespace, CONTRACT)
+    assert configmap is not None
+    text = configmap["data"]["contract.json"]
+    parse_contract(text)  # the data plane accepts what the controller writes
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def broker_entry(document: dict[str, Any], namespace: str, name: str) -> dict[str, Any] | None:
+    for entry in document["brokers"]:
+        if (entry["namespace"], entry["name"]) == (namespace, name):
+            return dict(entry)
+    return None
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_bookstore_broker_and_trigger_become_ready(
+    cluster: Cluster, namespace: str, contract_namespace: str, kafka: Any
+) -> None:
+    await service(cluster, namespace, "node-server-svc")
+    await apply(cluster, "bookstore-200-broker.yaml", namespace)
+    await wait_condition(cluster, "Broker", namespace, "bookstore-broker", "Ready", "True")
+    broker = await cluster.get(EVENTING, "Broker", namespace, "bookstore-broker")
+    assert broker is not None
+    url = (
+        f"http://springhead-broker-ingress.{contract_namespace}.svc.cluster.local/"
+        f"{namespace}/bookstore-broker"
+    )
+    assert broker["status"]["address"]["url"] == url
+    topic = f"knative-broker-{namespace}-bookstore-broker"
+    assert broker["status"]["annotations"] == {"default.topic": topic}
+    assert sorted(c["type"] for c in broker["status"]["conditions"]) == [
+        "Addressable", "ConfigMapUpdated", "ConfigParsed", "DataPlaneAvailable", "Ready",
+        "TopicReady",
+    ]  # fmt: skip
+    assert all(c["status"] == "True" for c in broker["status"]["conditions"])
+    assert "brokers.eventing.springhead.dev" in broker["metadata"]["finalizers"]
+    assert topic in await KafkaAdmin({"bootstrap_servers": kafka.bootstrap}).topics()
+
+    trigger_name = "db-insert-trigger"
+    await wait_condition(cluster, "Trigger", namespace, trigger_name, "Ready", "True")
+    trigger = await cluster.get(EVENTING, "Trigger", namespace, trigger_name)
+    assert trigger is not None
+    subscriber = f"http://node-server-svc.{namespace}.svc.cluster.local/insert"
+    assert trigger["status"]["subscriberUri"] == subscriber
+    assert trigger["status"]["annotations"] == {
+        "group.id": f"knative-trigger-{namespace}-{trigger_name}"
+    }
+    assert sorted(c["type"] for c in trigger["status"]["conditions"]) == [
+        "BrokerReady", "DeadLetterSinkResolved", "DependencyReady", "Ready", "SubscriberResolved",
+        "SubscriptionReady",
+    ]  # fmt: skip
+    dls = next(c for c in trigger["status"]["conditions"] if c["type"] == "DeadLetterSinkResolved")
+    assert dls["reason"] == "DeadLetterSinkNotConfigured"
+
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "bookstore-broker")
+    assert entry == {
+        "namespace": namespace,
+        "name": "bookstore-broker",
+        "topic": topic,
+        "triggers": [
+            {
+                "name": trigger_name,
+                "subscriber": subscriber,
+                "filter": {"attributes": {"type": "moderated-comment", "badwordfilter": "good"}},
+            }
+        ],
+    }
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_trigger_examples_resolve_their_subscribers(
+    cluster: Cluster, contract_namespace: str
+) -> None:
+    """Knative's Trigger examples on a Broker ``default``: a v1 Service with a custom path, and a
+    Knative Service (its address published as Knative Serving would) with ``filters`` - an
+    example Knative's own validation refuses."""
+    await cluster.ensure_crd(custom_resource_definition("serving.knative.dev", "Service"))
+    first, second = await cluster.new_namespace(), await cluster.new_namespace()
+    for namespace in (first, second):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+    await service(cluster, first, "my-service")
+    await apply(cluster, "triggers-custom-path.yaml", first)
+    await apply(cluster, "triggers-filters.yaml", second)
+    name = "my-service-trigger"
+    await wait_condition(cluster, "Trigger", first, name, "Ready", "True")
+    await wait_condition(
+        cluster, "Trigger", second, name, "SubscriberResolved", "False", "NoAddressable"
+    )
+    await cluster.create(
+        {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "metadata": {"name": "my-service"},
+        },
+        second,
+    )
+    knative_url = f"http://my-service.{second}.example.com"
+    await cluster.publish_address(
+        "serving.knative.dev/v1", "Service", second, "my-service", knative_url
+    )
+    # The documented filters example puts two dialects in one item, which Knative's own
+    # validation refuses ("multiple dialects found"); so does Springhead, as a condition.
+    invalid = await wait_condition(
+        cluster, "Trigger", second, name, "SubscriptionReady", "False", "InvalidFilter"
+    )
+    assert "multiple dialects" in invalid["message"]
+    await wait_condition(cluster, "Trigger", second, name, "SubscriberResolved", "True")
+    resolved = await cluster.get(EVENTING, "Trigger", second, name)
+    assert (resolved or {})["status"]["subscriberUri"] == knative_url
+
+    document = await contract(cluster, contract_namespace)
+    [one] = (broker_entry(document, first, "default") or {})["triggers"]
+    assert one == {
+        "name": name,
+        "subscriber": f"http://my-service.{first}.svc.cluster.local/my-custom-path",
+    }
+    assert (broker_entry(document, second, "default") or {})["triggers"] == []
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_an_invalid_filter_is_a_false_condition_with_the_reason(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await service(cluster, namespace, "display")
+    await cluster.create(
+        {
+            "apiVersion": EVENTING,
+            "kind": "Trigger",
+            "metadata": {"name": "bad"},
+            "spec": {
+                "broker": "default",
+                "filters": [{"cesql": "type = 'a' AND"}],
+                "subscriber": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}},
+            },
+        },
+        namespace,
+    )
+    condition = await wait_condition(
+        cluster, "Trigger", namespace, "bad", "SubscriptionReady", "False", "InvalidFilter"
+    )
+    assert "cesql" in condition["message"]
+    await wait_condition(cluster, "Trigger", namespace, "bad", "Ready", "False", "InvalidFilter")
+    await wait_condition(cluster, "Broker", namespace, "default", "Ready", "True")
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+    assert entry is not None
+    assert entry["triggers"] == []
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_a_trigger_on_a_missing_broker_is_not_ready(cluster: Cluster, namespace: str) -> None:
+    await service(cluster, namespace, "my-service")
+    await apply(cluster, "triggers-custom-path.yaml", namespace)
+    condition = await wait_condition(
+        cluster, "Trigger", namespace, "my-service-trigger", "BrokerReady", "False",
+        "BrokerDoesNotExist",
+    )  # fmt: skip
+    assert "default" in condition["message"]
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_deleting_a_trigger_and_a_broker_deletes_group_and_topic(
+    cluster: Cluster, namespace: str, contract_namespace: str, kafka: Any
+) -> None:
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await service(cluster, namespace, "my-service")
+    await apply(cluster, "triggers-custom-path.yaml", namespace)
+    trigger = "my-service-trigger"
+    await wait_condition(cluster, "Trigger", namespace, trigger, "Ready", "True")
+    topic = f"knative-broker-{namespace}-default"
+    group = f"knative-trigger-{namespace}-{trigger}"
+    # The group a dispatcher would have made: committed offsets, no member left.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(0, "")})
+    finally:
+        await consumer.stop()
+    admin = KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+    assert await admin.delete_groups([]) == []
+
+    await cluster.delete(EVENTING, "Trigger", namespace, trigger)
+
+    async def trigger_gone() -> bool:
+        return await cluster.get(EVENTING, "Trigger", namespace, trigger) is None
+
+    await cluster.eventually(trigger_gone, "the Trigger released and gone")
+    # Deleting it again finds no group: the controller deleted it.
+    assert await admin.delete_groups([group]) == []
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+    assert entry is not None
+    assert entry["triggers"] == []
+
+    await cluster.delete(EVENTING, "Broker", namespace, "default")
+
+    async def broker_gone() -> bool:
+        return await cluster.get(EVENTING, "Broker", namespace, "default") is None
+
+    await cluster.eventually(broker_gone, "the Broker released and gone")
+    assert topic not in await admin.topics()
+    assert broker_entry(await contract(cluster, contract_namespace), namespace, "default") is None
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_a_sinkbinding_to_a_broker_gets_its_address(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await cluster.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "source", "labels": {"app": "source"}},
+            "spec": {
+                "selector": {"matchLabels": {"app": "source"}},
+                "template": {
+                    "metadata": {"labels": {"app": "source"}},
+                    "spec": {"containers": [{"name": "c", "image": "registry.example/c:1"}]},
+                },
+            },
+        },
+        namespace,
+    )
+    await cluster.create(
+        {
+            "apiVersion": "sources.knative.dev/v1",
+            "kind": "SinkBinding",
+            "metadata": {"name": "to-broker"},
+            "spec": {
+                "subject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "source"},
+                "sink": {"ref": {"apiVersion": EVENTING, "kind": "Broker", "name": "default"}},
+            },
+        },
+        namespace,
+    )
+    url = f"http://springhead-broker-ingress.{contract_namespace}.svc.cluster.local/{namespace}/default"
+
+    async def bound() -> bool:
+        injected = await cluster.injected("apps/v1", "Deployment", namespace, "source")
+        return (injected or {}).get("c", {}).get("K_SINK") == url
+
+    await cluster.eventually(bound, "the Deployment to receive the Broker's address")
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_end_to_end_events_reach_the_matching_trigger(
+    cluster: Cluster, namespace: str, contract_namespace: str, kafka: Any, tmp_path: Path
+) -> None:
+    """The controller's contract, handed to a real data-plane process (as the mounted ConfigMap
+    would be): an event posted to the Broker's address reaches the subscriber of the Trigger
+    whose filter it matches, and not the other's."""
+    async with RecordingSink() as wanted, RecordingSink() as unwanted:
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        for name, sink, event_type in (
+            ("wanted", wanted, "com.example.wanted"),
+            ("unwanted", unwanted, "com.example.other"),
+        ):
+            await cluster.create(
+                {
+                    "apiVersion": EVENTING,
+                    "kind": "Trigger",
+                    "metadata": {"name": name},
+                    "spec": {
+                        "broker": "default",
+                        "filter": {"attributes": {"type": event_type}},
+                        "subscriber": {"uri": sink.url},
+                    },
+                },
+                namespace,
+            )
+            await wait_condition(cluster, "Trigger", namespace, name, "Ready", "True")
+        broker = await cluster.get(EVENTING, "Broker", namespace, "default")
+        address = urlsplit((broker or {})["status"]["address"]["url"])
+        configmap = await cluster.get("v1", "ConfigMap", contract_namespace, CONTRACT)
+        contract_file = tmp_path / "contract.json"
+        contract_file.write_text((configmap or {})["data"]["contract.json"])
+        env = {
+            "NAMESPACE": contract_namespace,
+            "NAME": "springhead-broker",
+            "K_COMPONENT": "springhead-broker",
+            "SPRINGHEAD_PORT": "0",
+            "SPRINGHEAD_HOST": "127.0.0.1",
+            "BROKER_ROLE": "all",
+            "BROKER_BACKEND": "kafka",
+            "BROKER_CONTRACT_FILE": str(contract_file),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            "BROKER_INITIAL_OFFSET": "earliest",
+        }
+        async with SourceProcess("springhead_broker", env) as process:
+            await process.wait_for_log("contract applied", timeout=60)
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": "e2e-1",
+                "ce-source": "/test",
+                "ce-type": "com.example.wanted",
+                "content-type": "application/json",
+            }
+            # The Service would route address.url's host to the ingress; here it is the process.
+            url = f"http://127.0.0.1:{process.port}{address.path}"
+            async with aiohttp.ClientSession() as session:
+                async with session.post(url, headers=headers, data=b'{"n": 1}') as response:
+                    assert response.status == 202
+            [received] = await wanted.wait_for(1)
+            assert received.event.get_id() == "e2e-1"
+            assert received.event.get_type() == "com.example.wanted"
+        assert unwanted.accepted == []
+
+
+async def test_kafka_unreachable_is_a_false_topic_condition(
+    cluster: Cluster, namespace: str, contract_namespace: str, start_controller: StartController
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        KAFKA_BOOTSTRAP_SERVERS=closed,
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        topic = await wait_condition(
+            cluster, "Broker", namespace, "default", "TopicReady", "False",
+            "TopicNotPresentOrInvalid",
+        )  # fmt: skip
+        assert "cannot reach Kafka" in topic["message"]
+        await wait_condition(cluster, "Broker", namespace, "default", "Ready", "False")
+        broker = await cluster.get(EVENTING, "Broker", namespace, "default")
+        assert "address" not in (broker or {}).get("status", {})
+
+
+async def test_a_missing_contract_configmap_is_a_false_condition(
+    cluster: Cluster, namespace: str, start_controller: StartController, kafka: Any
+) -> None:
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{namespace}/not-installed-contract",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="1",
+        BROKER_TOPIC_REPLICATION="1",
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        condition = await wait_condition(
+            cluster, "Broker", namespace, "default", "DataPlaneAvailable", "False",
+            "ContractConfigMapUnavailable",
+        )  # fmt: skip
+        assert "install the broker chart" in condition["message"]
+        await wait_condition(cluster, "Broker", namespace, "default", "TopicReady", "True")
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_a_subscribers_new_address_reaches_status_and_contract(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    await cluster.ensure_crd(custom_resource_definition("serving.knative.dev", "Service"))
+    serving = ("serving.knative.dev/v1", "Service", namespace, "display")
+    await cluster.create(
+        {"apiVersion": serving[0], "kind": serving[1], "metadata": {"name": "display"}}, namespace
+    )
+    await cluster.publish_address(*serving, "http://display-1.example.com")
+    await cluster.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+    )
+    await cluster.create(
+        {
+            "apiVersion": EVENTING,
+            "kind": "Trigger",
+            "metadata": {"name": "all"},
+            "spec": {
+                "broker": "default",
+                "subscriber": {
+                    "ref": {"apiVersion": serving[0], "kind": "Service", "name": "display"}
+                },
+            },
+        },
+        namespace,
+    )
+    await wait_condition(cluster, "Trigger", namespace, "all", "Ready", "True")
+    await cluster.publish_address(*serving, "http://display-2.example.com")
+
+    async def moved() -> bool:
+        trigger = await cluster.get(EVENTING, "Trigger", namespace, "all") or {}
+        if trigger.get("status", {}).get("subscriberUri") != "http://display-2.example.com":
+            return False
+        entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+        return entry is not None and entry["triggers"][0]["subscriber"] == (
+            "http://display-2.example.com"
+        )
+
+    await cluster.eventually(moved, "the new address in the Trigger's status and the contract")
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_dead_letter_sinks_resolve_per_broker_and_trigger(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    for name in ("display", "dead-letters"):
+        await service(cluster, namespace, name)
+    dls = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "dead-letters"}}
+    await cluster.create(
+        {
+            "apiVersion": EVENTING,
+            "kind": "Broker",
+            "metadata": {"name": "default"},
+            "spec": {"delivery": {"retry": 3, "backoffDelay": "PT0.5S", "deadLetterSink": dls}},
+        },
+        namespace,
+    )
+    subscriber = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}}
+    for name, delivery in (
+        ("inherits", None),
+        ("missing-dls", {"deadLetterSink": {"ref": {**dls["ref"], "name": "nowhere"}}}),
+    ):
+        spec: dict[str, Any] = {"broker": "default", "subscriber": subscriber}
+        if delivery:
+            spec["delivery"] = delivery
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Trigger", "metadata": {"name": name}, "spec": spec},
+            namespace,
+        )
+    dls_url = f"http://dead-letters.{namespace}.svc.cluster.local"
+    await wait_condition(cluster, "Trigger", namespace, "inherits", "Ready", "True")
+    inherits = await cluster.get(EVENTING, "Trigger", namespace, "inherits") or {}
+    assert inherits["status"]["deadLetterSinkUri"] == dls_url
+    broker = await cluster.get(EVENTING, "Broker", namespace, "default") or {}
+    assert broker["status"]["deadLetterSinkUri"] == dls_url
+    missing = await wait_condition(
+        cluster, "Trigger", namespace, "missing-dls", "DeadLetterSinkResolved", "False",
+        "DeadLetterSinkResolutionFailed",
+    )  # fmt: skip
+    assert "nowhere" in missing["message"]
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+    assert entry is not None
+    assert entry["delivery"] == {"retry": 3, "backoffDelay": "PT0.5S", "deadLetterSink": dls_url}
+    assert [t["name"] for t in entry["triggers"]] == ["inherits"]
