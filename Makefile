@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: sync run test unit lint format infra charts images bench mutate clean
+.PHONY: sync run test unit lint format infra charts images release bench mutate clean
 
 $(UV):
 	python3 -m venv .tools
@@ -61,6 +61,16 @@ images: sync
 	  echo "$(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name ."; \
 	  $(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name .; \
 	done
+
+## release: everything a user installs, into dist/ (scripts/release.py): wheels and sdists of the
+## runtime and the test helpers, every image above as an OCI archive, every chart packaged with the
+## chart repository's index, a CycloneDX SBOM per image and per wheel, SHA256SUMS. The version is
+## the git tag's (vX.Y.Z) or a development version after it; SOURCE_DATE_EPOCH is the commit's
+## time. ARGS adds flags (--registry, --chart-url).
+release: sync
+	$(RUN) python -m springhead_testinfra fetch helm images
+	$(UV) run --frozen --group release python scripts/release.py \
+		$(foreach service,$(IMAGE_SERVICES),--service $(service)) $(ARGS)
 
 ## unit: the quick tier only (no real Kafka or apiserver)
 unit: sync

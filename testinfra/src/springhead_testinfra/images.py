@@ -281,17 +281,19 @@ class Podman:
         build_args: Mapping[str, str] | None = None,
         ca_bundle: Path | None = HOST_CA_BUNDLE,
         log: Path | None = None,
+        flags: Sequence[str] = (),
     ) -> BuiltImage:
         """``podman build`` ``dockerfile`` over ``context`` as ``tag``; layers are reused.
 
         ``ca_bundle`` (when the file exists) is mounted read-only over the builder's CA bundle
         with ``UV_SYSTEM_CERTS=1``, so uv trusts what the host trusts (a TLS-inspecting proxy);
-        mounts are not part of any layer. A failure raises with the build log's tail.
+        mounts are not part of any layer. ``flags``: more ``podman build`` flags (a release's
+        ``--timestamp``). A failure raises with the build log's tail.
         """
         log = log or _images_dir() / "builds" / f"{re.sub(r'[^A-Za-z0-9.-]+', '_', tag)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        argv: list[str | Path] = ["build", *BUILD_FLAGS, "-f", dockerfile, "-t", tag]
+        argv: list[str | Path] = ["build", *BUILD_FLAGS, *flags, "-f", dockerfile, "-t", tag]
         for name, value in (build_args or {}).items():
             argv += ["--build-arg", f"{name}={value}"]
         if ca_bundle is not None and ca_bundle.is_file():
