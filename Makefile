@@ -69,7 +69,7 @@ images: sync
 ## time. ARGS adds flags (--registry, --chart-url).
 release: sync
 	$(RUN) python -m springhead_testinfra fetch helm images
-	$(UV) run --frozen --group release python scripts/release.py \
+	$(RUN) python scripts/release.py \
 		$(foreach service,$(IMAGE_SERVICES),--service $(service)) $(ARGS)
 
 ## unit: the quick tier only (no real Kafka or apiserver)

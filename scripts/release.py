@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from email.parser import HeaderParser
 from pathlib import Path
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 REPO = Path(__file__).resolve().parents[1]
 #: The distributions published for custom-source authors.
@@ -79,7 +79,10 @@ class Versions:
     def of(cls, python: str) -> Versions:
         """The spellings of the PEP 440 version ``python`` (a release, or a development version
         of one as hatch-vcs writes it)."""
-        parsed = Version(python)
+        try:
+            parsed = Version(python)
+        except InvalidVersion:
+            raise ReleaseError(f"{python!r} is not a PEP 440 version") from None
         if parsed.epoch or len(parsed.release) != 3 or parsed.post is not None:
             raise ReleaseError(f"{python!r} is not an X.Y.Z version (tag releases vX.Y.Z)")
         chart = parsed.base_version
@@ -141,8 +144,11 @@ def build_python(repo: Path, out: Path, env: Mapping[str, str]) -> dict[str, Pat
     wheels = {}
     for package in PACKAGES:
         step(f"uv build --package {package}")
-        run([uv(), "build", "--package", package, "--out-dir", out, "--no-progress"], cwd=repo,
-            env=env)  # fmt: skip
+        run(
+            [uv(), "build", "--package", package, "--out-dir", out, "--no-progress"],
+            cwd=repo,
+            env=env,
+        )
         prefix = package.replace("-", "_") + "-"
         [wheel] = [p for p in out.glob("*.whl") if p.name.startswith(prefix)]
         wheels[package] = wheel
@@ -154,8 +160,11 @@ def sbom_of_venv(venv: Path, target: Path, env: Mapping[str, str]) -> None:
     """``cyclonedx-py environment`` of a virtual environment, reproducible, as JSON."""
     target.parent.mkdir(parents=True, exist_ok=True)
     cyclonedx = Path(sys.executable).parent / "cyclonedx-py"
-    run([cyclonedx, "environment", "--output-reproducible", "--of", "JSON", "-o", target, venv],
-        cwd=venv, env=env)  # fmt: skip
+    run(
+        [cyclonedx, "environment", "--output-reproducible", "--of", "JSON", "-o", target, venv],
+        cwd=venv,
+        env=env,
+    )
 
 
 def sbom_of_wheels(
@@ -167,15 +176,48 @@ def sbom_of_wheels(
         step(f"SBOM of {wheel.name}")
         venv = scratch / f"venv-{package}"
         requirements = scratch / f"{package}.txt"
-        run([uv(), "export", "--frozen", "--package", package, "--no-dev", "--no-emit-workspace",
-             "--no-hashes", "--no-header", "-o", requirements], cwd=repo, env=env)  # fmt: skip
+        run(
+            [
+                uv(),
+                "export",
+                "--frozen",
+                "--package",
+                package,
+                "--no-dev",
+                "--no-emit-workspace",
+                "--no-hashes",
+                "--no-header",
+                "-o",
+                requirements,
+            ],
+            cwd=repo,
+            env=env,
+        )
         run([uv(), "venv", "--quiet", "--python", "3.11", venv], cwd=scratch, env=env)
         # By name from the wheels' folder, not by path: an install from a path records the path
         # (PEP 610's direct_url.json), which the SBOM would repeat.
-        local = [f"{name}=={wheel_version(wheels[name])}" for name in wheels
-                 if name == package or name == "springhead"]  # fmt: skip
-        run([uv(), "pip", "install", "--quiet", "--python", venv / "bin" / "python",
-             "--find-links", wheel.parent, "-r", requirements, *local], cwd=scratch, env=env)  # fmt: skip
+        local = [
+            f"{name}=={wheel_version(wheels[name])}"
+            for name in wheels
+            if name == package or name == "springhead"
+        ]
+        run(
+            [
+                uv(),
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                venv / "bin" / "python",
+                "--find-links",
+                wheel.parent,
+                "-r",
+                requirements,
+                *local,
+            ],
+            cwd=scratch,
+            env=env,
+        )
         sbom_of_venv(venv, sboms / f"{wheel.name.removesuffix('.whl')}.cdx.json", env)
 
 
@@ -216,17 +258,27 @@ def build_images(
             repo / "Dockerfile",
             repo,
             tag,
-            build_args={"SERVICE": service, "REVISION": revision, "VERSION": versions.python,
-                        "CREATED": created},  # fmt: skip
+            build_args={
+                "SERVICE": service,
+                "REVISION": revision,
+                "VERSION": versions.python,
+                "CREATED": created,
+            },
             flags=("--timestamp", str(epoch)),
         )
         archive = out / f"{package}-{versions.image}.oci.tar"
         podman.run("save", "--format", "oci-archive", "-o", archive, tag, timeout=600)
         step(f"SBOM of {tag}")
         purelib = podman.run(
-            "run", "--rm", *RUN_FLAGS, "--entrypoint", "python", tag, "-c",
+            "run",
+            "--rm",
+            *RUN_FLAGS,
+            "--entrypoint",
+            "python",
+            tag,
+            "-c",
             "import sysconfig; print(sysconfig.get_path('purelib'))",
-        ).stdout.strip()  # fmt: skip
+        ).stdout.strip()
         venv = scratch / f"image-{package}"
         run([uv(), "venv", "--quiet", "--python", "3.11", venv], cwd=scratch, env=env)
         [site] = venv.glob("lib/python*/site-packages")
@@ -253,8 +305,16 @@ def build_charts(
     out.mkdir(parents=True, exist_ok=True)
     for chart in APPLICATION_CHARTS:
         step(f"helm package {chart} {versions.chart}")
-        helm.run("package", str(charts.root / chart), "--version", versions.chart,
-                 "--app-version", versions.image, "--destination", str(out))  # fmt: skip
+        helm.run(
+            "package",
+            str(charts.root / chart),
+            "--version",
+            versions.chart,
+            "--app-version",
+            versions.image,
+            "--destination",
+            str(out),
+        )
     helm.run("repo", "index", str(out), "--url", chart_url)
     # helm repo index stamps each entry's `created` and the index's `generated` with the time it
     # runs (not SOURCE_DATE_EPOCH, as helm package does): the commit's time instead, so the index
@@ -262,8 +322,12 @@ def build_charts(
     index = out / "index.yaml"
     stamp = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     index.write_text(
-        re.sub(r'^(\s*(?:created|generated)): ".*"$', rf'\1: "{stamp}"', index.read_text(),
-               flags=re.MULTILINE)  # fmt: skip
+        re.sub(
+            r'^(\s*(?:created|generated)): ".*"$',
+            rf'\1: "{stamp}"',
+            index.read_text(),
+            flags=re.MULTILINE,
+        )
     )
 
 
@@ -311,16 +375,29 @@ def release(
         if "charts" in parts:
             build_charts(repo, versions, epoch, dist / "charts", chart_url, scratch)
         if "images" in parts:
-            build_images(repo, services, versions, revision, epoch, registry, dist / "images",
-                         dist / "sbom", scratch, env)  # fmt: skip
+            build_images(
+                repo,
+                services,
+                versions,
+                revision,
+                epoch,
+                registry,
+                dist / "images",
+                dist / "sbom",
+                scratch,
+                env,
+            )
     write_sums(dist)
     return versions
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``make release``."""
-    parser = argparse.ArgumentParser(prog="scripts/release.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="scripts/release.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--repo", type=Path, default=REPO, help="the checkout to release")
     parser.add_argument("--dist", type=Path, help="the output folder (default: REPO/dist)")
     parser.add_argument("--only", default=",".join(PARTS), help="python plus charts, images")
