@@ -45,13 +45,19 @@ charts: sync
 	$(RUN) python tests/charts/lint_charts.py
 
 ## images: every service's image, built by podman from the one Dockerfile (SERVICE = the service's
-## folder, REVISION = the commit), tagged with its package name (springhead-ping, ..., feed-source).
+## folder, REVISION = the commit, VERSION = the packages' version), tagged with its package name
+## (springhead-ping, ..., feed-source).
 ## `sync` first checks uv.lock against the whole workspace (the builds install it --frozen). Behind
 ## a TLS-inspecting proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host
 ## trusts, for the build only; IMAGE_FLAGS adds podman build flags (README: machines without a
 ## registry).
 IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml examples/*/pyproject.toml))
-IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null)
+# VERSION: the packages' version as `sync` installed it (hatch-vcs's, from the git tags): the
+# build context has no .git, so the Dockerfile hands it to hatch-vcs; --version and the version
+# label say it.
+PACKAGE_VERSION := $(UV) run --no-sync python -c 'import importlib.metadata as m; print(m.version("springhead"))'
+IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null) \
+	--build-arg VERSION=$$($(PACKAGE_VERSION))
 ifneq ($(CA_BUNDLE),)
 IMAGE_BUILD += -v $(abspath $(CA_BUNDLE)):/etc/ssl/certs/ca-certificates.crt:ro --build-arg UV_SYSTEM_CERTS=true
 endif

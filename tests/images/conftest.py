@@ -9,6 +9,7 @@ sessions.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -94,6 +95,8 @@ class ImageBuilds:
         self.revision = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False
         ).stdout.strip()
+        #: The packages' version (the workspace's, from the git tags), as `make images` gives it.
+        self.version = importlib.metadata.version("springhead")
 
     def build(self, service: Service) -> BuiltImage:
         """The service's image."""
@@ -102,7 +105,11 @@ class ImageBuilds:
                 DOCKERFILE,
                 REPO,
                 service.tag,
-                build_args={"SERVICE": service.directory, "REVISION": self.revision},
+                build_args={
+                    "SERVICE": service.directory,
+                    "REVISION": self.revision,
+                    "VERSION": self.version,
+                },
             )
         return self.images[service.package]
 
