@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -59,9 +60,11 @@ def git(repo: Path, *args: str) -> str:
 
 
 def clone(target: Path, *, tag: str | None = TAG) -> Path:
-    """A clone of this repository's checked-out commit (tagged ``tag``), in ``target``."""
+    """A clone of this repository's checked-out commit (tagged ``tag`` and nothing else), in
+    ``target``."""
     subprocess.run(
-        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(target)], check=True
+        ["git", "clone", "--quiet", "--no-hardlinks", "--no-tags", str(REPO), str(target)],
+        check=True,
     )
     git(target, "checkout", "--quiet", git(REPO, "rev-parse", "HEAD"))
     if tag is not None:
@@ -250,8 +253,9 @@ async def feed_url() -> AsyncIterator[str]:
 
 
 def uv() -> str:
-    found = shutil.which("uv")
-    assert found, "uv on PATH (the tests run through `uv run`)"
+    """The uv running the tests (``uv run`` exports it), else the one on PATH."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    assert found, "uv: the tests run through `uv run` or with uv on PATH"
     return found
 
 
