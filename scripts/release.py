@@ -13,7 +13,8 @@ so two runs from one commit give the same wheels, sdists and charts byte for byt
   test helpers a custom-source author uses), by ``uv build``;
 * ``images/<package>-<tag>.oci.tar``: each service's image (``--service``: the services'
   folders, as ``make images`` lists them), built by podman from the one Dockerfile on testinfra's
-  base images and storage (:mod:`springhead_testinfra.images`), saved as an OCI archive;
+  base images and storage (:mod:`springhead_testinfra.images`), saved as an OCI archive
+  (its entries dated at the commit's time: as reproducible as the image in it);
 * ``charts/``: each application chart packaged by ``helm package`` (its ``version`` the version
   in SemVer form, its ``appVersion`` the image tag, which the chart's image tag defaults to) and
   the chart repository's ``index.yaml`` (``helm repo index --url``);
@@ -38,6 +39,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import tomllib
@@ -229,6 +231,20 @@ def service_package(repo: Path, service: str) -> str:
     return str(tomllib.loads(pyproject.read_text())["project"]["name"])
 
 
+def normalize_archive(source: Path, target: Path, epoch: int) -> None:
+    """``source`` (a tar) rewritten as ``target`` with the same files and bytes, sorted by name,
+    each dated ``epoch``, owned by 0:0. ``podman save`` dates every entry of its OCI archive with
+    the time it runs, so two saves of one image differ; what they hold (blobs, index, layout) is
+    the same, and so is this rewrite of them."""
+    with tarfile.open(source) as src, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as dst:
+        for member in sorted(src.getmembers(), key=lambda m: m.name):
+            member.mtime = epoch
+            member.uid = member.gid = 0
+            member.uname = member.gname = ""
+            member.pax_headers = {}
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+
+
 def build_images(
     repo: Path,
     services: Sequence[str],
@@ -267,7 +283,10 @@ def build_images(
             flags=("--timestamp", str(epoch)),
         )
         archive = out / f"{package}-{versions.image}.oci.tar"
-        podman.run("save", "--format", "oci-archive", "-o", archive, tag, timeout=600)
+        saved = scratch / archive.name
+        podman.run("save", "--format", "oci-archive", "-o", saved, tag, timeout=600)
+        normalize_archive(saved, archive, epoch)
+        saved.unlink()
         step(f"SBOM of {tag}")
         purelib = podman.run(
             "run",
