@@ -56,8 +56,14 @@ IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.t
 # build context has no .git, so the Dockerfile hands it to hatch-vcs; --version and the version
 # label say it.
 PACKAGE_VERSION := $(UV) run --no-sync python -c 'import importlib.metadata as m; print(m.version("springhead"))'
-IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null) \
-	--build-arg VERSION=$$($(PACKAGE_VERSION))
+# podman 4's layer cache does not compare build-argument values for LABEL and ENV: an image of the
+# same code built before would keep that build's labels and SPRINGHEAD_REVISION, so --label and
+# --env set them past the cache (the same values).
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(REVISION) \
+	--build-arg VERSION=$$($(PACKAGE_VERSION)) \
+	--label org.opencontainers.image.revision=$(REVISION) --env SPRINGHEAD_REVISION=$(REVISION) \
+	--label org.opencontainers.image.version=$$($(PACKAGE_VERSION))
 ifneq ($(CA_BUNDLE),)
 IMAGE_BUILD += -v $(abspath $(CA_BUNDLE)):/etc/ssl/certs/ca-certificates.crt:ro --build-arg UV_SYSTEM_CERTS=true
 endif

@@ -265,6 +265,16 @@ def build_images(
     podman = Podman.for_tests()
     ensure_base_images(podman)
     created = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The Dockerfile's LABEL and ENV lines read these build arguments, but podman 4's layer cache
+    # does not compare build-argument values for LABEL or ENV: an image of the same code built
+    # before keeps the labels and SPRINGHEAD_REVISION of that build. --label and --env set them
+    # on the image itself, past the cache (the values are the same).
+    identity = (
+        *("--label", f"org.opencontainers.image.version={versions.python}"),
+        *("--label", f"org.opencontainers.image.revision={revision}"),
+        *("--label", f"org.opencontainers.image.created={created}"),
+        *("--env", f"SPRINGHEAD_REVISION={revision}"),
+    )
     out.mkdir(parents=True, exist_ok=True)
     for service in services:
         package = service_package(repo, service)
@@ -280,7 +290,7 @@ def build_images(
                 "VERSION": versions.python,
                 "CREATED": created,
             },
-            flags=("--timestamp", str(epoch)),
+            flags=("--timestamp", str(epoch), *identity),
         )
         archive = out / f"{package}-{versions.image}.oci.tar"
         saved = scratch / archive.name

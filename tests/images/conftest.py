@@ -110,6 +110,13 @@ class ImageBuilds:
                     "REVISION": self.revision,
                     "VERSION": self.version,
                 },
+                # as `make images` does: podman's layer cache keeps LABEL and ENV values of an
+                # earlier build of the same code (it does not compare build arguments there)
+                flags=(
+                    *("--label", f"org.opencontainers.image.revision={self.revision}"),
+                    *("--label", f"org.opencontainers.image.version={self.version}"),
+                    *("--env", f"SPRINGHEAD_REVISION={self.revision}"),
+                ),
             )
         return self.images[service.package]
 
