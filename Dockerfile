@@ -22,6 +22,9 @@ RUN apt-get update && \
     apt-get install --yes --no-install-recommends binutils && \
     rm -rf /var/lib/apt/lists/*
 ARG SERVICE
+# An optional-dependency extra of the service installed too; empty: none. springhead-github's
+# `hooks` (PyGithub) makes springhead-github-hooks, the image the chart's hook Jobs run.
+ARG EXTRA=""
 # Behind a TLS-inspecting proxy: --build-arg UV_SYSTEM_CERTS=true with the host's CA bundle
 # mounted over the builder's (podman build -v <bundle>:/etc/ssl/certs/ca-certificates.crt:ro);
 # the builder stage is not part of the image, so neither is the bundle.
@@ -44,7 +47,7 @@ COPY pyproject.toml uv.lock ./
 COPY shared/pyproject.toml shared/
 COPY ${SERVICE}/pyproject.toml ${SERVICE}/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-install-workspace --project "${SERVICE}"
+    uv sync --no-install-workspace --project "${SERVICE}" ${EXTRA:+--extra "${EXTRA}"}
 # The code: the shared runtime and this service only. --no-editable installs both into the venv,
 # so the runtime stage needs nothing but /app/.venv. The service's one console script becomes
 # /app/.venv/bin/springhead-service, the entry point whatever the service is called. Then what no
@@ -60,7 +63,7 @@ COPY shared/README.md shared/
 COPY shared/src shared/src
 COPY ${SERVICE}/src ${SERVICE}/src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-editable --project "${SERVICE}" && \
+    uv sync --no-editable --project "${SERVICE}" ${EXTRA:+--extra "${EXTRA}"} && \
     script="$(python3 -c 'import sys, tomllib; [name] = tomllib.load(open(sys.argv[1], "rb"))["project"]["scripts"]; print(name)' "${SERVICE}/pyproject.toml")" && \
     ln -s "${script}" /app/.venv/bin/springhead-service && \
     find /app/.venv -name '*.so' -exec strip --strip-unneeded {} + && \
@@ -69,6 +72,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # --- runtime: the same Python, the venv, a numeric non-root user; nothing written at run time ---
 FROM ${PYTHON_IMAGE} AS runtime
 ARG SERVICE
+ARG EXTRA=""
 # The commit the image is built from (`make images` gives `git rev-parse HEAD`): --version and
 # springhead_build_info report it. Declared here, so a new commit rebuilds only this stage.
 ARG REVISION=""
@@ -77,7 +81,7 @@ ARG REVISION=""
 ARG VERSION=0.0.0
 ARG CREATED=""
 ARG SOURCE=https://github.com/springhead/springhead
-LABEL org.opencontainers.image.title="springhead ${SERVICE}" \
+LABEL org.opencontainers.image.title="springhead ${SERVICE}${EXTRA:+[${EXTRA}]}" \
       org.opencontainers.image.description="Springhead event source (${SERVICE}): events -> CloudEvents" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \

@@ -15,13 +15,13 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --locked
 
-## run: an event display, a ping source firing every 3 s and an HTTP source on :8090 in front of
-## the display; no cluster, no broker (Ctrl-C stops). Installs only what those two sources
-## and the display (springhead-testing) need (--inexact: a venv that has more, from `make sync`,
-## keeps it).
+## run: the event display (terminal view here, live page on http://127.0.0.1:8080/), a ping
+## source firing every 3 s and an HTTP source on :8090, both sending through an in-memory Broker
+## whose two Triggers deliver to the display; no cluster, no Kafka (Ctrl-C stops). Installs only
+## what those processes and the runner (springhead-testing's SourceProcess) need (--inexact: a venv that has more, from `make sync`, keeps it).
 run: $(UV)
-	$(UV) sync --locked --inexact --no-dev --package springhead-ping --package springhead-http \
-		--package springhead-testing
+	$(UV) sync --locked --inexact --no-dev --package springhead-display --package springhead-ping \
+		--package springhead-http --package springhead-broker --package springhead-testing
 	$(UV) run --no-sync python scripts/run_local.py $(ARGS)
 
 ## lint: ruff (lint + format check), mypy strict, import-linter contracts
@@ -46,20 +46,23 @@ charts: sync
 
 ## images: every service's image, built by podman from the one Dockerfile (SERVICE = the service's
 ## folder, REVISION = the commit, VERSION = the packages' version), tagged with its package name
-## (springhead-ping, ..., feed-source).
+## (springhead-ping, ..., feed-source), then the IMAGE_VARIANTS.
 ## `sync` first checks uv.lock against the whole workspace (the builds install it --frozen). Behind
 ## a TLS-inspecting proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host
 ## trusts, for the build only; IMAGE_FLAGS adds podman build flags (README: machines without a
 ## registry).
-IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml examples/*/pyproject.toml))
+IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml display/pyproject.toml broker/pyproject.toml examples/*/pyproject.toml))
+## Images of a service with one of its extras (EXTRA), tagged <package>-<extra>: springhead-github-hooks,
+## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image).
+IMAGE_VARIANTS := sources/github:hooks
 # VERSION: the packages' version as `sync` installed it (hatch-vcs's, from the git tags): the
 # build context has no .git, so the Dockerfile hands it to hatch-vcs; --version and the version
 # label say it.
 PACKAGE_VERSION := $(UV) run --no-sync python -c 'import importlib.metadata as m; print(m.version("springhead"))'
-# podman 4's layer cache does not compare build-argument values for LABEL and ENV: an image of the
-# same code built before would keep that build's labels and SPRINGHEAD_REVISION, so --label and
-# --env set them past the cache (the same values).
 REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+## --label and --env again: podman's layer cache keys LABEL and ENV steps by their text, not by the
+## REVISION (or VERSION) they expand, so a commit that changes no file of an image would keep the
+## old values.
 IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(REVISION) \
 	--build-arg VERSION=$$($(PACKAGE_VERSION)) \
 	--label org.opencontainers.image.revision=$(REVISION) --env SPRINGHEAD_REVISION=$(REVISION) \
@@ -73,6 +76,12 @@ images: sync
 	  echo "$(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name ."; \
 	  $(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service -t $$name .; \
 	done
+	@set -e; for variant in $(IMAGE_VARIANTS); do \
+	  service=$${variant%%:*}; extra=$${variant##*:}; \
+	  name=$$(sed -n 's/^name = "\(.*\)"$$/\1/p' $$service/pyproject.toml | head -n 1)-$$extra; \
+	  echo "$(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service --build-arg EXTRA=$$extra -t $$name ."; \
+	  $(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service --build-arg EXTRA=$$extra -t $$name .; \
+	done
 
 ## release: everything a user installs, into dist/ (scripts/release.py): wheels and sdists of the
 ## runtime and the test helpers, every image above as an OCI archive, every chart packaged with the
@@ -82,7 +91,7 @@ images: sync
 release: sync
 	$(RUN) python -m springhead_testinfra fetch helm images
 	$(RUN) python scripts/release.py \
-		$(foreach service,$(IMAGE_SERVICES),--service $(service)) $(ARGS)
+		$(foreach service,$(IMAGE_SERVICES) $(IMAGE_VARIANTS),--service $(service)) $(ARGS)
 
 ## unit: the quick tier only (no real Kafka or apiserver)
 unit: sync

@@ -142,7 +142,7 @@ def kafka_like_event(n: int, partitions: int) -> Any:
     """The event the source makes of record ``n`` (same attributes and size)."""
     from dataclasses import dataclass
 
-    from springhead_kafka.mapping import record_to_event
+    from springhead.kafka.mapping import record_to_event
 
     @dataclass(frozen=True)
     class Record:

@@ -250,10 +250,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", type=Path)
     parser.add_argument("--knative-binary", type=Path, help="use this event_display build")
+    parser.add_argument(
+        "--start-only",
+        type=int,
+        metavar="RUNS",
+        help="measure only start to listening: RUNS starts of each, alternating (medians)",
+    )
     args = parser.parse_args()
     if args.knative_binary:
         PREBUILT.append(args.knative_binary)
     knative_event_display()
+    if args.start_only:
+        starts: dict[str, list[float]] = {"knative": [], "springhead": []}
+        for _ in range(args.start_only):
+            for which, runs in starts.items():
+                runs.append(start_to_listening(which, runs=1))
+        sys.stdout.write(
+            "| start to listening (s), median / fastest | "
+            + " | ".join(f"{statistics.median(v):.3f} / {min(v):.3f}" for v in starts.values())
+            + f" | {args.start_only} starts each |\n"
+        )
+        return
     results = asyncio.run(measure(args.events, args.rss_events, args.rounds))
     text = table(results, args.rss_events)
     sys.stdout.write(text)

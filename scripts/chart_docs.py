@@ -42,6 +42,7 @@ from springhead.names import DNS_LABEL_PATTERN, EXTENSION_NAME_PATTERN, extensio
 from springhead.webhook import WebhookSettings
 from springhead_apiserver.config import ApiServerSettings
 from springhead_controller.config import ControllerSettings
+from springhead_display.config import DisplaySettings
 from springhead_github.config import GitHubSettings, HookSettings
 from springhead_http.config import HttpSettings
 from springhead_kafka.config import KafkaSettings
@@ -297,6 +298,7 @@ CHARTED: dict[str, Charted] = {
         },
         by_hand=frozenset(
             {
+                "PING_MULTI_TENANT",
                 "PING_LEADER_ELECTION",
                 "PING_LEASE_NAME",
                 "PING_LEASE_DURATION",
@@ -411,6 +413,16 @@ CHARTED: dict[str, Charted] = {
         templates=(("springhead-controller.settingsEnv", ""),),
     ),
     "containersource": Charted(classes=(SourceSettings,), absent=_RECEIVER_ONLY),
+    "display": Charted(
+        classes=(DisplaySettings,),
+        sections=(("DISPLAY_", "display"),),
+        flags={"DISPLAY_TERMINAL": "false", "DISPLAY_WEB": "false"},
+        absent={
+            env: "the sink's connection limits keep the process defaults (extraEnv to change)"
+            for env in _RECEIVER_ONLY
+        },
+        templates=(("springhead-display.settingsEnv", "display"),),
+    ),
 }
 
 
@@ -858,7 +870,29 @@ def metrics() -> Schema:
                     "scrapeTimeout": string("Scrape timeout; empty: Prometheus' default"),
                     "labels": string_map("Labels of the ServiceMonitor (for its selector)"),
                 },
-            )
+            ),
+            "dashboard": obj(
+                "A Grafana dashboard of the release's metrics, in a ConfigMap for Grafana's "
+                "dashboard sidecar",
+                {
+                    "enabled": boolean("Create the dashboard's ConfigMap"),
+                    "labels": string_map(
+                        "Labels of the ConfigMap (the sidecar's default label: "
+                        'grafana_dashboard: "1")'
+                    ),
+                    "annotations": string_map(
+                        "Annotations of the ConfigMap (e.g. the sidecar's folder annotation)"
+                    ),
+                },
+            ),
+            "rules": obj(
+                "Alerting rules on the release's metrics, in a monitoring.coreos.com/v1 "
+                "PrometheusRule (needs the Prometheus Operator's CRD)",
+                {
+                    "enabled": boolean("Create the PrometheusRule"),
+                    "labels": string_map("Labels of the PrometheusRule (for Prometheus' selector)"),
+                },
+            ),
         },
     )
 
@@ -1010,16 +1044,21 @@ def webhook_settings() -> dict[str, Schema]:
                 ),
             },
         ),
-        "service": obj(
-            "The Service in front of the webhook",
-            {
-                "type": enum("Service type", ["ClusterIP", "NodePort", "LoadBalancer"]),
-                "port": integer("Service port", minimum=1, maximum=65535),
-                "nodePort": integer("nodePort (type NodePort)", nullable=True),
-                "annotations": string_map("Annotations of the Service"),
-            },
-        ),
+        "service": service_settings("The Service in front of the webhook"),
     }
+
+
+def service_settings(description: str) -> Schema:
+    """The Service in front of the runtime port (type, port, nodePort, annotations)."""
+    return obj(
+        description,
+        {
+            "type": enum("Service type", ["ClusterIP", "NodePort", "LoadBalancer"]),
+            "port": integer("Service port", minimum=1, maximum=65535),
+            "nodePort": integer("nodePort (type NodePort)", nullable=True),
+            "annotations": string_map("Annotations of the Service"),
+        },
+    )
 
 
 def secret_needed_rule(path: list[str], keys: list[str]) -> Schema:
@@ -1064,28 +1103,40 @@ def ping_schema() -> Schema:
     ping = obj(
         "The PingSource spec (PING_*)",
         {
-            "schedule": setting("required", minLength=1),
+            "schedule": setting("required, unless multiTenant"),
             "timezone": setting(),
             "contentType": setting(),
             "data": setting(),
             "dataBase64": setting(pattern=r"^[A-Za-z0-9+/]*={0,2}$"),
             "catchupWindow": setting("needs leaderElection"),
             "leaderElection": leader,
+            "multiTenant": setting(
+                "fire every PingSource object instead of the spec above (K_SINK and the spec "
+                "values unused; leader election on; a ClusterRole to list and watch PingSources)"
+            ),
         },
-        required=["schedule"],
     )
     leading = {"properties": {"ping": {"properties": {"leaderElection": {"properties": {
         "enabled": {"const": True}}}}}}}  # fmt: skip
+    multi_tenant = {"properties": {"ping": {"properties": {"multiTenant": {"const": True}}}}}
+    one_schedule = {
+        "properties": {
+            "ping": {"required": ["schedule"], "properties": {"schedule": {"minLength": 1}}}
+        }
+    }
     rules = [
-        *sink_rules(),
+        {"if": multi_tenant, "else": {"allOf": [one_schedule, *sink_rules()]}},
         {
             "if": {"properties": {"ping": {"properties": {"data": {"minLength": 1}}}}},
             "then": {"properties": {"ping": {"properties": {"dataBase64": {"const": ""}}}}},
         },
-        {"if": {"properties": {"replicaCount": {"minimum": 2}}}, "then": leading},
+        {
+            "if": {"properties": {"replicaCount": {"minimum": 2}}},
+            "then": {"anyOf": [leading, multi_tenant]},
+        },
         {
             "if": {"properties": {"ping": {"properties": {"catchupWindow": {"minLength": 1}}}}},
-            "then": leading,
+            "then": {"anyOf": [leading, multi_tenant]},
         },
     ]
     return _chart(
@@ -1093,7 +1144,8 @@ def ping_schema() -> Schema:
             **common_source("ghcr.io/springhead/springhead-ping"),
             "ping": ping,
             "rbac": obj(
-                "RBAC for the Lease", {"create": boolean("Create the Role and RoleBinding")}
+                "RBAC for the Lease (and, with multiTenant, for PingSources)",
+                {"create": boolean("Create the Role, the ClusterRole and their bindings")},
             ),
         },
         rules,
@@ -1167,6 +1219,22 @@ def github_schema() -> Schema:
         "and redeliver failed deliveries",
         {
             "enabled": boolean("Create the hook Jobs"),
+            "image": obj(
+                "The hook Jobs' image: the source with the GitHub API client (PyGithub), which "
+                "the receiver's image does not hold; pulled with image.pullPolicy",
+                {
+                    "repository": string(
+                        "Image repository; default ghcr.io/springhead/springhead-github-hooks",
+                        minLength=1,
+                    ),
+                    "tag": string("Image tag; empty: the chart's appVersion"),
+                    "digest": string(
+                        "Image digest (sha256:...); wins over the tag",
+                        pattern=r"^$|^sha256:[a-f0-9]{64}$",
+                    ),
+                },
+                required=["repository"],
+            ),
             "webhookURL": setting("required when enabled", pattern=r"^$|^https?://"),
             "active": setting(),
             "insecureSSL": setting(),
@@ -1544,6 +1612,31 @@ def containersource_schema() -> Schema:
     return _chart(settings, rules)
 
 
+def display_schema() -> Schema:
+    display = obj(
+        "What the display keeps and shows (DISPLAY_*)",
+        {
+            "maxEvents": setting(),
+            "maxBytes": setting("keep below resources.limits.memory"),
+            "maxBodyBytes": setting(),
+            "terminal": setting(),
+            "web": setting(),
+        },
+    )
+    settings = {
+        **naming(),
+        "image": image("ghcr.io/springhead/springhead-display"),
+        **runtime_settings(),
+        **pod_settings(memory_note=" (holds display.maxBytes of events)"),
+        "metrics": metrics(),
+        "service": service_settings(
+            "The Service in front of the sink and the page (a source's sink.ref names it)"
+        ),
+        "display": display,
+    }
+    return _chart(settings, [])
+
+
 def _chart(properties: Mapping[str, Schema], rules: list[Schema]) -> Schema:
     """A chart's schema: its settings, nothing else at the top level (typos fail), plus the
     keys Helm itself adds to the values (the library chart's and ``global``)."""
@@ -1561,7 +1654,7 @@ def _chart(properties: Mapping[str, Schema], rules: list[Schema]) -> Schema:
         "type": "object",
         "additionalProperties": False,
         "properties": props,
-        "allOf": rules,
+        **({"allOf": rules} if rules else {}),  # an empty allOf is not valid JSON Schema
     }
 
 
@@ -1587,6 +1680,7 @@ CHARTS: dict[str, Any] = {
     "apiserver": apiserver_schema,
     "controller": controller_schema,
     "containersource": containersource_schema,
+    "display": display_schema,
 }
 
 
@@ -1694,6 +1788,7 @@ SETTINGS_TABLES: dict[str, tuple[type[BaseModel], tuple[type[BaseModel], ...]]] 
     "kafka": (KafkaSettings, (SourceSettings,)),
     "apiserver": (ApiServerSettings, (SourceSettings,)),
     "controller": (ControllerSettings, (ProcessSettings,)),
+    "display": (DisplaySettings, (ProcessSettings,)),
     "feed": (FeedSettings, (SourceSettings,)),
 }
 

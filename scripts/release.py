@@ -12,9 +12,10 @@ so two runs from one commit give the same wheels, sdists and charts byte for byt
 * ``python/``: wheels and sdists of ``springhead`` (the runtime) and ``springhead-testing`` (the
   test helpers a custom-source author uses), by ``uv build``;
 * ``images/<package>-<tag>.oci.tar``: each service's image (``--service``: the services'
-  folders, as ``make images`` lists them), built by podman from the one Dockerfile on testinfra's
-  base images and storage (:mod:`springhead_testinfra.images`), saved as an OCI archive
-  (its entries dated at the commit's time: as reproducible as the image in it);
+  folders as ``make images`` lists them, ``folder:extra`` for a variant with an extra), built
+  by podman from the one Dockerfile on testinfra's base images and storage
+  (:mod:`springhead_testinfra.images`), saved as an OCI archive (its entries dated at the
+  commit's time: as reproducible as the image in it);
 * ``charts/``: each application chart packaged by ``helm package`` (its ``version`` the version
   in SemVer form, its ``appVersion`` the image tag, which the chart's image tag defaults to) and
   the chart repository's ``index.yaml`` (``helm repo index --url``);
@@ -277,20 +278,21 @@ def build_images(
     )
     out.mkdir(parents=True, exist_ok=True)
     for service in services:
-        package = service_package(repo, service)
+        # sources/github:hooks: the service with its extra `hooks`, named springhead-github-hooks
+        directory, _, extra = service.partition(":")
+        package = service_package(repo, directory) + (f"-{extra}" if extra else "")
+        build_args = {"SERVICE": directory, "REVISION": revision, "VERSION": versions.python,
+                      "CREATED": created}  # fmt: skip
+        if extra:
+            build_args["EXTRA"] = extra
         tag = f"{registry}/{package}:{versions.image}"
         step(f"podman build {tag}")
         podman.build(
             repo / "Dockerfile",
             repo,
             tag,
-            build_args={
-                "SERVICE": service,
-                "REVISION": revision,
-                "VERSION": versions.python,
-                "CREATED": created,
-            },
-            flags=("--timestamp", str(epoch), *identity),
+            build_args=build_args,
+            extra=("--timestamp", str(epoch), *identity),
         )
         archive = out / f"{package}-{versions.image}.oci.tar"
         saved = scratch / archive.name

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from prometheus_client import CollectorRegistry
 from springhead.kube import (
     ApiResource,
     Change,
@@ -20,6 +21,7 @@ from springhead.kube import (
     KubeClient,
     Selection,
 )
+from springhead.metrics import WatchMetrics
 from springhead_testinfra.kube import KubeCluster
 from springhead_testing.kube import service_account_kubeconfig
 
@@ -269,11 +271,22 @@ async def test_relist_after_410_reports_each_change_of_the_gap_exactly_once(
     assert compacted >= int(born["metadata"]["resourceVersion"])
 
     second = Recorder()
-    resumed = Informer(admin, Selection(CONFIGMAPS, namespace), second, resume_from=snapshot)
+    registry = CollectorRegistry()
+    resumed = Informer(
+        admin,
+        Selection(CONFIGMAPS, namespace),
+        second,
+        resume_from=snapshot,
+        metrics=WatchMetrics(registry),
+    )
     async with running(resumed):
         await second.wait_for(5)
         after = await asyncio.to_thread(cms.update, "keep", v="after")
         await second.wait_for(6)
+    # The 410 ended the resumed watch (a restart) and made it list again (a relist).
+    labels = {"resource": "configmaps", "watch_namespace": namespace}
+    assert (registry.get_sample_value("springhead_watch_relists_total", labels) or 0) >= 1
+    assert (registry.get_sample_value("springhead_watch_restarts_total", labels) or 0) >= 1
     gap, live = second.changes[:5], second.changes[5:]
     assert sorted(triples(gap)) == sorted(
         [
@@ -349,7 +362,19 @@ async def test_bookmarks_and_watch_restarts_move_the_position(
 ) -> None:
     """A short server-side watch timeout ends the watch again and again; nothing is replayed."""
     recorder = Recorder()
-    informer = Informer(admin, Selection(CONFIGMAPS, namespace), recorder, watch_timeout=1)
+    registry = CollectorRegistry()
+    informer = Informer(
+        admin,
+        Selection(CONFIGMAPS, namespace),
+        recorder,
+        watch_timeout=1,
+        metrics=WatchMetrics(registry),
+    )
+    labels = {"resource": "configmaps", "watch_namespace": namespace}
+
+    def restarts() -> float:
+        return registry.get_sample_value("springhead_watch_restarts_total", labels) or 0
+
     async with running(informer):
         await synced(informer)
         made = []
@@ -357,7 +382,15 @@ async def test_bookmarks_and_watch_restarts_move_the_position(
             made.append(await asyncio.to_thread(cms.create, f"c{i}"))
             await recorder.wait_for(i + 1)
         assert informer.resource_version is not None
+        # The series exist from the start; a watch the server ended is counted once reopened.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # polled, as springhead_testing's Cluster.eventually does
+            if restarts() >= 2 or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
     assert triples(recorder.changes) == [("add", *ident(m)) for m in made]
+    assert restarts() >= 2
+    assert registry.get_sample_value("springhead_watch_relists_total", labels) == 0
 
 
 async def test_forbidden_list_is_reported_with_the_verb(

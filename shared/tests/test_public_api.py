@@ -18,8 +18,8 @@ PACKAGES = sorted(
     and (info.name == "springhead" or info.name.startswith("springhead_"))
     and info.name != "springhead_testinfra"
 )
-#: Modules that are not library API: the pytest plugin and the event-display script.
-EXEMPT = frozenset({"springhead_testing.fixtures", "springhead_testing.display"})
+#: Modules that are not library API: the pytest plugin.
+EXEMPT = frozenset({"springhead_testing.fixtures"})
 #: The modules of the Kubernetes layer, whose names ``springhead.kube`` re-exports.
 KUBE_MODULES = ["springhead.kube.client", "springhead.kube.informer", "springhead.kube.leader"]
 

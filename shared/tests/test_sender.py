@@ -14,7 +14,7 @@ import pytest
 from cloudevents.core.v1.event import CloudEvent
 from springhead.config import BackoffPolicy, ContentMode
 from springhead.delivery import DeliveryPolicy
-from springhead.sender import DeliveryOutcome, Sender
+from springhead.sender import DeliveryOutcome, Sender, SinkTarget
 from springhead_testing import RecordingSink
 
 FAST = DeliveryPolicy(retry=3, backoff_policy=BackoffPolicy.LINEAR, backoff_delay=0.001)
@@ -44,6 +44,35 @@ async def test_binary_mode_headers_and_raw_body(sink: RecordingSink) -> None:
     assert request.header("Content-Type") == "application/json"
     assert request.header("Kn-Namespace") == "team-a"
     assert request.body == b'{"hello": "world"}'
+
+
+async def test_a_target_sends_to_its_own_sink_namespace_and_overrides(sink: RecordingSink) -> None:
+    async with (
+        RecordingSink() as other,
+        Sender(sink=sink.url, namespace="team-a", overrides={"team": "a"}) as sender,
+    ):
+        target = SinkTarget(other.url, namespace="team-b", overrides={"tier": "2"})
+        assert (await sender.send(make_event(), target)).outcome is DeliveryOutcome.DELIVERED
+        await sender.send(make_event(id="event-2"))
+        [request] = other.accepted
+    assert request.header("Kn-Namespace") == "team-b"
+    assert request.header("ce-tier") == "2" and request.header("ce-team") is None
+    [own] = sink.accepted
+    assert own.header("Kn-Namespace") == "team-a" and own.header("ce-team") == "a"
+
+
+async def test_a_target_failing_is_dead_lettered_with_its_own_sink_named(
+    sink: RecordingSink,
+) -> None:
+    async with RecordingSink() as failing:
+        failing.fail_next(10, status=500)
+        policy = DeliveryPolicy(retry=1, backoff_delay=0.001, dead_letter_sink=sink.url)
+        async with Sender(sink="http://127.0.0.1:9/unused", policy=policy) as sender:
+            result = await sender.send(make_event(), SinkTarget(failing.url, namespace="x"))
+    assert result.outcome is DeliveryOutcome.DEAD_LETTERED
+    [dead] = sink.accepted
+    assert dead.header("ce-knativeerrordest") == failing.url
+    assert dead.header("Kn-Namespace") == "x"
 
 
 async def test_no_datacontenttype_means_no_content_type(sink: RecordingSink) -> None:
@@ -303,3 +332,56 @@ async def test_concurrent_sends_and_drain(sink: RecordingSink) -> None:
         results = await asyncio.gather(*tasks)
     assert all(r.outcome is DeliveryOutcome.DELIVERED for r in results)
     assert sorted(e.get_id() for e in sink.events) == sorted(f"e{i}" for i in range(10))
+
+
+async def test_a_2xx_body_comes_back_as_the_reply(sink: RecordingSink) -> None:
+    sink.fail_next(1, status=200, headers={"ce-id": "r1"}, body=b"answer")
+    sink.fail_next(1, status=503)
+    sink.fail_next(1, status=200, body=b"after a retry")
+    async with Sender(sink=sink.url, policy=FAST) as sender:
+        replied = await sender.send(make_event())
+        retried = await sender.send(make_event())
+        empty = await sender.send(make_event())
+    assert replied.reply is not None and replied.reply.body == b"answer"
+    assert replied.reply.headers["ce-id"] == "r1"
+    assert retried.reply is not None and retried.reply.body == b"after a retry"
+    assert retried.attempts == 2
+    assert empty.outcome is DeliveryOutcome.DELIVERED and empty.reply is None
+
+
+async def test_senders_can_share_one_set_of_delivery_metrics(sink: RecordingSink) -> None:
+    from springhead.metrics import DeliveryMetrics, Metrics
+
+    metrics = Metrics()
+    shared = DeliveryMetrics(metrics.registry)
+    async with (
+        Sender(sink=sink.url, delivery_metrics=shared) as one,
+        Sender(sink=sink.url, delivery_metrics=shared) as two,
+    ):
+        await one.send(make_event())
+        await two.send(make_event())
+    assert one.metrics is two.metrics is shared
+    sent = metrics.registry.get_sample_value(
+        "springhead_events_sent_total", {"type": "dev.example.test", "outcome": "delivered"}
+    )
+    assert sent == 2
+
+
+async def test_a_received_event_with_a_text_time_is_dead_lettered(sink: RecordingSink) -> None:
+    from springhead.events import trusted_event
+
+    # As a webhook or the broker's ingress receives it: attributes in the binding's string form.
+    received = trusted_event(
+        {"specversion": "1.0", "id": "r", "source": "/s", "type": "t",
+         "time": "2018-04-05T03:56:24Z"},
+        b"x",
+    )  # fmt: skip
+    async with RecordingSink() as dls:
+        sink.respond_with(status=400)
+        policy = DeliveryPolicy(retry=0, dead_letter_sink=dls.url)
+        async with Sender(sink=sink.url, policy=policy) as sender:
+            result = await sender.send(received)
+        assert result.outcome is DeliveryOutcome.DEAD_LETTERED
+        [dead] = dls.accepted
+    assert dead.header("ce-time") == "2018-04-05T03:56:24Z"
+    assert dead.header("ce-knativeerrorcode") == "400"

@@ -199,4 +199,13 @@ async def test_every_way_a_request_ends_gives_its_place_back(sink: RecordingSink
         sink.fail_next(status=500)
         assert await status_of(body(b"down")) == 503  # the sink refused it
         assert await status_of(body(b"ok")) == 202
+        # Every answer is counted by its status; a caller who hung up got none.
+        registry = sender.metrics.registry
+        answered = {
+            status: registry.get_sample_value(
+                "springhead_webhook_requests_total", {"status": status}
+            )
+            for status in ("413", "400", "503", "202")
+        }
+        assert answered == {"413": 1, "400": 1, "503": 1, "202": 1}
     assert [r.body for r in sink.accepted] == [b"ok"]

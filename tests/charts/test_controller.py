@@ -30,7 +30,11 @@ SOURCES = "sources.knative.dev/v1"
 class KnativeCluster(Cluster):
     """The raw-JSON cluster helper, knowing the plurals of the Knative kinds."""
 
-    plurals = {"SinkBinding": "sinkbindings", "ContainerSource": "containersources"}
+    plurals = {
+        "SinkBinding": "sinkbindings",
+        "ContainerSource": "containersources",
+        "PingSource": "pingsources",
+    }
 
 
 def test_chart_crds_equal_what_the_controller_prints() -> None:
@@ -51,7 +55,11 @@ def test_the_chart_installs_the_crds_and_least_rbac(
     namespace = controller_release.namespace
     api = KubeClient.from_kubeconfig(str(kube.kubeconfig))
     crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-    for name in ("sinkbindings.sources.knative.dev", "containersources.sources.knative.dev"):
+    for name in (
+        "sinkbindings.sources.knative.dev",
+        "containersources.sources.knative.dev",
+        "pingsources.sources.knative.dev",
+    ):
         conditions = api.get(f"{crds}/{name}")["status"]["conditions"]
         assert {"type": "Established", "status": "True"}.items() <= next(
             c for c in conditions if c["type"] == "Established"
@@ -77,6 +85,8 @@ def test_the_chart_installs_the_crds_and_least_rbac(
         "list", "watch", "create", "update", "patch", "delete",
     }  # fmt: skip
     assert verbs[("sources.knative.dev", "containersources/finalizers")] == {"update"}
+    assert verbs[("sources.knative.dev", "pingsources")] == {"list", "watch"}
+    assert verbs[("sources.knative.dev", "pingsources/status")] == {"update"}
     assert verbs[("apps", "statefulsets")] == {"get", "list", "watch", "patch"}
     assert not any("customresourcedefinitions" in resource for _, resource in verbs)
     assert not any(resource == "events" for _, resource in verbs)

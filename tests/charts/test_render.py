@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 from springhead.config import load_settings
+from springhead_display.config import DisplaySettings
 from springhead_http.config import HttpSettings
 from springhead_testinfra.charts import CHARTS, builtin_manifests, ci_values_files
 from springhead_testinfra.helm import validate_manifests
@@ -113,6 +114,34 @@ def test_uri_sink_becomes_the_contract_env(charts: Any) -> None:
     assert "Role" not in charts.kinds(docs)
 
 
+def test_multi_tenant_ping_watches_pingsources_with_leader_election(charts: Any) -> None:
+    docs = charts.render("ping", "--values", str(CHARTS / "ping/ci/multitenant-values.yaml"))
+    validate_manifests(builtin_manifests(docs))
+    deployment = charts.find(docs, "Deployment", "demo")
+    assert deployment["spec"]["replicas"] == 2
+    env = charts.container_env(deployment)
+    assert env["PING_MULTI_TENANT"] == "true"
+    assert env["PING_LEADER_ELECTION"] == "true"
+    assert env["PING_CATCHUP_WINDOW"] == "PT5M"
+    assert "PING_SCHEDULE" not in env
+    assert pod_spec(deployment)["automountServiceAccountToken"] is True
+    role = charts.find(docs, "ClusterRole", "demo")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["sources.knative.dev"],
+            "resources": ["pingsources"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    assert {"Role", "RoleBinding", "ClusterRoleBinding"} <= set(charts.kinds(docs))
+
+
+def test_a_single_ping_still_needs_a_schedule_and_a_sink(charts: Any) -> None:
+    completed = charts.helm.run("template", "x", charts.path("ping"), check=False)
+    assert completed.returncode != 0
+    assert "schedule" in completed.stderr
+
+
 def test_empty_overrides_are_still_injected(charts: Any) -> None:
     docs = charts.render("ping", "--values", str(CHARTS / "ping/ci/uri-values.yaml"))
     assert charts.container_env(charts.find(docs, "Deployment"))["K_CE_OVERRIDES"] == ""
@@ -204,6 +233,8 @@ def test_github_hook_jobs(charts: Any) -> None:
         "secretKeyRef": {"name": "github-webhook", "key": "secret"}
     }
     assert "GITHUB_TOKEN" not in env  # only the hooks command needs it
+    [receiver] = pod_spec(deployment)["containers"]
+    assert receiver["image"] == "ghcr.io/springhead/springhead-github:0.1.0"
     register = charts.find(docs, "Job", "demo-register-hook")
     unregister = charts.find(docs, "Job", "demo-unregister-hook")
     for job, action, hook in (
@@ -218,7 +249,8 @@ def test_github_hook_jobs(charts: Any) -> None:
         spec = pod_spec(job)
         assert spec["restartPolicy"] == "Never"
         [container] = spec["containers"]
-        assert container["image"] == "ghcr.io/springhead/springhead-github:0.1.0"
+        # The hooks image holds PyGithub; the receiver's (the Deployment's) does not.
+        assert container["image"] == "ghcr.io/springhead/springhead-github-hooks:0.1.0"
         assert container["command"] + container["args"] == [
             "python", "-m", "springhead_github", "hooks", action,
         ]  # fmt: skip
@@ -228,6 +260,23 @@ def test_github_hook_jobs(charts: Any) -> None:
         assert job_env["GITHUB_OWNER_AND_REPOSITORY"] == "octo-org/octo-repo"
         assert job_env["GITHUB_EVENT_TYPES"] == "push,pull_request"
         assert "K_SINK" not in job_env
+
+
+def test_github_hooks_image_is_its_own_value(charts: Any) -> None:
+    digest = "sha256:" + "ab" * 32
+    docs = charts.render(
+        "github", "--values", str(CHARTS / "github/ci/token-values.yaml"),
+        "--set", "hooks.image.repository=registry.example/github-hooks",
+        "--set", f"hooks.image.digest={digest}",
+        "--set", "image.tag=9.9.9",
+    )  # fmt: skip
+    job = charts.find(docs, "Job", "demo-register-hook")
+    cron_job = charts.find(docs, "CronJob", "demo-redeliver")["spec"]["jobTemplate"]
+    for found in (job, cron_job):
+        [container] = pod_spec(found)["containers"]
+        assert container["image"] == f"registry.example/github-hooks@{digest}"
+    [receiver] = pod_spec(charts.find(docs, "Deployment", "demo"))["containers"]
+    assert receiver["image"] == "ghcr.io/springhead/springhead-github:9.9.9"
 
 
 def test_github_redeliver_cronjob(charts: Any) -> None:
@@ -370,3 +419,44 @@ def test_names_follow_the_release_or_fullname_override(charts: Any) -> None:
         "app.kubernetes.io/name": "springhead-http",
         "app.kubernetes.io/instance": "r1",
     }
+
+
+def test_display_renders_with_defaults_as_an_addressable_sink(charts: Any) -> None:
+    """The display needs no setting: a locked-down Deployment running springhead_display with
+    probes and resources, and always a Service on port 80 that a source's sink.ref names."""
+    docs = charts.render("display")
+    validate_manifests(builtin_manifests(docs))
+    assert sorted(charts.kinds(docs)) == ["Deployment", "Service", "ServiceAccount"]
+    deployment = charts.find(docs, "Deployment", "demo")
+    check_pod(deployment)
+    [container] = pod_spec(deployment)["containers"]
+    assert container["command"] == ["python", "-m", "springhead_display"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["resources"]["limits"]["memory"] == "256Mi"
+    assert pod_spec(deployment)["automountServiceAccountToken"] is False
+    env = charts.container_env(deployment)
+    assert env["K_COMPONENT"] == "springhead-display"
+    assert (env["DISPLAY_TERMINAL"], env["DISPLAY_WEB"]) == ("true", "true")
+    assert not {"K_SINK", "DISPLAY_MAX_EVENTS", "DISPLAY_MAX_BYTES"} & set(env)
+    service = charts.find(docs, "Service", "demo")
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_display_settings_become_its_variables(charts: Any) -> None:
+    docs = charts.render("display", "--values", str(CHARTS / "display/ci/limits-values.yaml"))
+    env = charts.container_env(charts.find(docs, "Deployment", "demo"))
+    assert {k: v for k, v in env.items() if k.startswith("DISPLAY_")} == {
+        "DISPLAY_MAX_EVENTS": "200",
+        "DISPLAY_MAX_BYTES": "8388608",
+        "DISPLAY_MAX_BODY_BYTES": "1048576",
+        "DISPLAY_TERMINAL": "false",
+        "DISPLAY_WEB": "true",
+    }
+    # What the process makes of them: the chart's text is valid for the settings class.
+    settings = load_settings(DisplaySettings, {**env, "NAMESPACE": "ns"})
+    assert (settings.max_events, settings.max_bytes, settings.terminal) == (200, 8388608, False)
+    assert charts.find(docs, "ServiceMonitor", "demo")["spec"]["endpoints"][0]["interval"] == "30s"

@@ -27,6 +27,21 @@ REF = [
 
 REJECTIONS = [
     # chart, extra args, text Helm's message must contain
+    (
+        "display",
+        ["--set", "display.maxEvents=0"],
+        "at '/display/maxEvents': minimum: got 0, want 1",
+    ),
+    (
+        "display",
+        ["--set", "display.terminal=maybe"],
+        "at '/display/terminal': got string, want boolean",
+    ),
+    (
+        "display",
+        ["--set", "display.maxBytes=10"],
+        "at '/display/maxBytes': minimum: got 10, want 1,024",
+    ),
     ("ping", ["--set", "sink.uri=http://sink/"], "at '/ping/schedule': minLength: got 0, want 1"),
     (
         "ping",

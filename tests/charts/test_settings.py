@@ -30,8 +30,8 @@ from springhead_testinfra.charts import CHARTS
 GENERATOR = Path(__file__).resolve().parents[2] / "scripts" / "chart_docs.py"
 ROOT = CHARTS.parent
 
-#: Every module that defines settings classes (each source's and the controller's config, and
-#: the shared runtime's).
+#: Every module that defines settings classes (each source's, the controller's and the
+#: display's config, and the shared runtime's).
 SETTINGS_MODULES = [
     "springhead.config",
     "springhead.webhook",
@@ -40,6 +40,7 @@ SETTINGS_MODULES = [
         for path in [
             *ROOT.glob("sources/*/src/springhead_*/config.py"),
             *ROOT.glob("controller/src/springhead_*/config.py"),
+            *ROOT.glob("display/src/springhead_*/config.py"),
         ]
     ),
 ]
@@ -223,7 +224,8 @@ def test_every_settings_class_is_charted(module: str) -> None:
 def test_settings_modules_are_found() -> None:
     assert "springhead_ping.config" in SETTINGS_MODULES
     assert "springhead_controller.config" in SETTINGS_MODULES
-    assert len(SETTINGS_MODULES) == 2 + 5 + 1
+    assert "springhead_display.config" in SETTINGS_MODULES
+    assert len(SETTINGS_MODULES) == 2 + 5 + 1 + 1
 
 
 class _PingWithMore(PingSettings):

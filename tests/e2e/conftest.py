@@ -1,15 +1,18 @@
 """End-to-end fixtures: the repo's charts installed with real Helm into the real kube-apiserver,
-the controller and the sources run as local processes from the env their Deployments carry.
+the controller and the sources run as containers of their real images, from their Deployments.
 
 No kubelet runs here, so nothing starts the Pods: a test reads a Deployment back, resolves its
 container's environment the way the kubelet would (values, downward-API fields, Secret and
-ConfigMap keys), and starts the same entry point locally with that environment. Only what a Pod
-would get from its node is added: a free port on loopback (``SPRINGHEAD_PORT=0``,
-``SPRINGHEAD_HOST=127.0.0.1``) and a kubeconfig where the Pod would use its service account.
+ConfigMap keys), and :class:`Pods` runs the image the Deployment names (built from the repo's
+Dockerfile) with podman, translating the pod spec (user, read-only root, capabilities, resources,
+volumes, probes: springhead_testinfra.pods). Only what a Pod would get from its node is added: a
+free port on the host's loopback (host networking: ``SPRINGHEAD_PORT``, ``SPRINGHEAD_HOST``), and
+where the Pod would mount its ServiceAccount token, a kubeconfig acting as that account.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -21,8 +24,15 @@ import pytest
 from springhead.kube import KubeClient
 from springhead_testinfra.charts import Charts
 from springhead_testinfra.helm import Helm
+from springhead_testinfra.images import Podman
 from springhead_testinfra.kube import KubeCluster
-from springhead_testing.kube import Cluster
+from springhead_testinfra.pods import PodContainer, PodmanPod, ServiceAccount
+from springhead_testinfra.process import free_ports
+from springhead_testinfra.services import SERVICES, ImageBuilds
+from springhead_testing.kube import Cluster, token_kubeconfig
+
+#: What a Pod gets from its node rather than from its spec, here on the host's loopback.
+NODE_HOST = "127.0.0.1"
 
 
 class Deployer:
@@ -68,13 +78,13 @@ class Deployer:
             "metadata.namespace": namespace,
             "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
             "spec.nodeName": "local",
-            "status.podIP": "127.0.0.1",
-            "status.hostIP": "127.0.0.1",
+            "status.podIP": NODE_HOST,
+            "status.hostIP": NODE_HOST,
         }
         env: dict[str, str] = {}
         for source in spec.get("envFrom") or ():
             prefix = source.get("prefix", "")
-            for key, value in (await self._keys(namespace, source)).items():
+            for key, value in (await self.keys(namespace, source)).items():
                 env[prefix + key] = value
         for entry in spec.get("env") or ():
             if "valueFrom" not in entry:  # the apiserver drops an empty value
@@ -86,7 +96,7 @@ class Deployer:
             elif "secretKeyRef" in reference or "configMapKeyRef" in reference:
                 kind = "secretRef" if "secretKeyRef" in reference else "configMapRef"
                 ref = reference.get("secretKeyRef") or reference["configMapKeyRef"]
-                keys = await self._keys(namespace, {kind: {"name": ref["name"]}})
+                keys = await self.keys(namespace, {kind: {"name": ref["name"]}})
                 if ref["key"] in keys:
                     env[entry["name"]] = keys[ref["key"]]
                 else:
@@ -95,7 +105,9 @@ class Deployer:
                 raise AssertionError(f"cannot resolve {entry}")
         return env
 
-    async def _keys(self, namespace: str, source: Mapping[str, Any]) -> dict[str, str]:
+    async def keys(self, namespace: str, source: Mapping[str, Any]) -> dict[str, str]:
+        """The keys of the Secret (``secretRef``) or ConfigMap (``configMapRef``) ``source``
+        names, which must exist."""
         if "secretRef" in source:
             secret = await self.cluster.get("v1", "Secret", namespace, source["secretRef"]["name"])
             assert secret is not None, source
@@ -105,6 +117,81 @@ class Deployer:
         )
         assert config_map is not None, source
         return dict(config_map.get("data") or {})
+
+
+class Pods:
+    """Deployments' containers run as podman containers of the images they name (one replica
+    each); every one is stopped at the end, and ``podman stop`` must exit 0."""
+
+    def __init__(
+        self, podman: Podman, image_builds: ImageBuilds, deployer: Deployer, workdir: Path
+    ) -> None:
+        self.podman = podman
+        self.image_builds = image_builds
+        self.deployer = deployer
+        self.workdir = workdir
+        self.started: list[PodmanPod] = []
+
+    async def start(
+        self,
+        deployment: Mapping[str, Any],
+        env: Mapping[str, str],
+        *,
+        kubeconfig_variable: str | None = None,
+    ) -> PodmanPod:
+        """Run ``deployment``'s container with ``env`` (see :meth:`Deployer.container_env`) and
+        wait until it is ready. ``kubeconfig_variable``: the setting the process reads its
+        kubeconfig from, where the Pod mounts its ServiceAccount token."""
+        pod = deployment["spec"]["template"]["spec"]
+        spec = PodContainer.from_pod_spec(pod)
+        # The chart names the image by the service's image name (springhead-ping, ...).
+        name = spec.image.rsplit("/", 1)[-1].split(":")[0].split("@")[0]
+        [service] = [s for s in SERVICES if s.name == name]
+        image = await asyncio.to_thread(self.image_builds.build, service)
+        namespace = deployment["metadata"]["namespace"]
+        folder = self.workdir / f"{deployment['metadata']['name']}-{uuid.uuid4().hex[:6]}"
+        account = None
+        if spec.service_account_token:
+            assert kubeconfig_variable, "the pod mounts its token: name the kubeconfig setting"
+            cluster = self.deployer.cluster
+            folder.mkdir(parents=True)
+            kubeconfig = await cluster.call(
+                token_kubeconfig, cluster.client, namespace, pod["serviceAccountName"], folder
+            )
+            account = ServiceAccount(kubeconfig, kubeconfig_variable, namespace)
+        files: dict[str, Mapping[str, bytes] | None] = {}
+        for volume in spec.files:
+            kind = "secretRef" if volume.kind == "secret" else "configMapRef"
+            keys = await self.deployer.keys(namespace, {kind: {"name": volume.name}})
+            files[volume.volume] = {key: value.encode() for key, value in keys.items()}
+        # The runtime serves everything on its one port (8080, "http"): SPRINGHEAD_PORT moves it.
+        [container_port] = spec.ports.values()
+        [port] = free_ports(1)
+        node = {"SPRINGHEAD_PORT": str(port), "SPRINGHEAD_HOST": NODE_HOST}
+        running = PodmanPod(
+            self.podman,
+            pod,
+            image.tag,
+            {**env, **node},
+            folder,
+            ports={container_port: port},
+            service_account=account,
+            files=files,
+        )
+        self.started.append(running)
+        await asyncio.to_thread(running.start)
+        await asyncio.to_thread(running.wait_ready)
+        return running
+
+    async def stop(self, pod: PodmanPod) -> None:
+        """``podman stop`` (the spec's grace period): the process drains and exits 0."""
+        code = await asyncio.to_thread(pod.stop)
+        assert code == 0, pod.failure(f"podman stop: exit code {code}")
+
+    def remove_all(self) -> None:
+        """Remove every container started (stopped or not)."""
+        for pod in self.started:
+            pod.remove()
 
 
 @pytest.fixture
@@ -119,3 +206,13 @@ def deployer(
     helm: Helm, kube: KubeCluster, cluster: Cluster, charts: Charts, tmp_path: Path
 ) -> Iterator[Deployer]:
     yield Deployer(helm.for_cluster(kube), cluster, charts.root, tmp_path)
+
+
+@pytest.fixture
+def pods(
+    podman: Podman, image_builds: ImageBuilds, deployer: Deployer, tmp_path: Path
+) -> Iterator[Pods]:
+    """Deployments run as containers; each is removed after the test."""
+    started = Pods(podman, image_builds, deployer, tmp_path / "pods")
+    yield started
+    started.remove_all()

@@ -1,27 +1,26 @@
 """End to end: the controller chart and a source chart installed with Helm into the real
-kube-apiserver; the controller (started from its Deployment's env) injects K_SINK and
-K_CE_OVERRIDES into the source's Deployment through the chart's SinkBinding; the source, started
-locally with exactly that container's env, delivers events to the loopback sink.
+kube-apiserver; the controller (its image run with podman from its Deployment's pod spec) injects
+K_SINK and K_CE_OVERRIDES into the source's Deployment through the chart's SinkBinding; the
+source's image, run from exactly that pod spec (env, user, read-only root, capabilities,
+resources, volumes, probes), delivers events to the loopback sink, and `podman stop` drains it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from springhead_testing import RecordingSink, SourceProcess
-from springhead_testing.kube import Cluster, token_kubeconfig
+from springhead_testinfra.pods import PodmanPod
+from springhead_testing import RecordingSink
+from springhead_testing.kube import Cluster
 
 if TYPE_CHECKING:
-    from conftest import Deployer
-
-#: What a Pod would get from its node rather than from its spec: a free port on loopback.
-LOCAL_ENV = {"SPRINGHEAD_PORT": "0", "SPRINGHEAD_HOST": "127.0.0.1"}
+    from conftest import Deployer, Pods
 
 OVERRIDES = {"e2e": "yes"}
 
@@ -37,9 +36,9 @@ def bound_values(sink: RecordingSink, **settings: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def controller(deployer: Deployer, tmp_path: Path) -> AsyncIterator[SourceProcess]:
-    """The controller chart installed, and its Deployment's container running locally as the
-    chart's ServiceAccount (so the chart's RBAC is what it has)."""
+async def controller(deployer: Deployer, pods: Pods) -> AsyncIterator[PodmanPod]:
+    """The controller chart installed, and one replica of its Deployment running from the
+    controller's image as the chart's ServiceAccount (so the chart's RBAC is what it has)."""
     namespace = await deployer.cluster.new_namespace("springhead-system")
     release = f"ctl-{uuid.uuid4().hex[:6]}"
     deployer.install("controller", release, namespace, {})
@@ -47,12 +46,9 @@ async def controller(deployer: Deployer, tmp_path: Path) -> AsyncIterator[Source
     assert deployment["spec"]["replicas"] == 2
     env = await deployer.container_env(deployment)
     assert env["NAMESPACE"] == namespace
-    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    cluster = deployer.cluster
-    kubeconfig = await cluster.call(token_kubeconfig, cluster.client, namespace, account, tmp_path)
-    env.update(LOCAL_ENV, CONTROLLER_KUBECONFIG=str(kubeconfig))
-    async with SourceProcess("springhead_controller", env) as process:
-        yield process
+    pod = await pods.start(deployment, env, kubeconfig_variable="CONTROLLER_KUBECONFIG")
+    yield pod
+    await pods.stop(pod)
     deployer.helm.run("uninstall", release, "--namespace", namespace)
 
 
@@ -87,14 +83,22 @@ async def deploy_bound_source(
 
 @pytest.mark.usefixtures("controller")
 async def test_ping_chart_bound_by_the_controller_delivers(
-    deployer: Deployer, sink: RecordingSink
+    deployer: Deployer, pods: Pods, sink: RecordingSink
 ) -> None:
     deployment, env = await deploy_bound_source(
         deployer, sink, "ping", ping={"schedule": "* * * * * *", "data": '{"from": "e2e"}'}
     )
     assert env["PING_SCHEDULE"] == "* * * * * *"
-    async with SourceProcess("springhead_ping", {**env, **LOCAL_ENV}):
-        received = await sink.wait_for(1)
+    pod = await pods.start(deployment, env)
+    received = await sink.wait_for(1)
+    assert pod.passes("livenessProbe")
+    # The pod spec's restrictions are the container's (resources: the chart's memory limit).
+    host = pod.container.inspect()["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["Memory"] == 128 * 2**20
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert "CAP_NET_RAW" in host["CapDrop"] and not host["CapAdd"]
+    await pods.stop(pod)
     event = received[0].event
     assert event.get_type() == "dev.knative.sources.ping"
     assert event.get_extension("e2e") == "yes"
@@ -104,18 +108,21 @@ async def test_ping_chart_bound_by_the_controller_delivers(
 
 @pytest.mark.usefixtures("controller")
 async def test_http_chart_bound_by_the_controller_delivers(
-    deployer: Deployer, sink: RecordingSink
+    deployer: Deployer, pods: Pods, sink: RecordingSink
 ) -> None:
-    _, env = await deploy_bound_source(deployer, sink, "http", webhook={"path": "/hooks/e2e"})
+    deployment, env = await deploy_bound_source(
+        deployer, sink, "http", webhook={"path": "/hooks/e2e"}
+    )
     assert env["WEBHOOK_PATH"] == "/hooks/e2e"
-    async with SourceProcess("springhead_http", {**env, **LOCAL_ENV}) as source:
-        url = f"http://127.0.0.1:{source.port}/hooks/e2e"
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
-                url, data=b"hello", headers={"Content-Type": "text/plain"}
-            ) as response:
-                assert response.status == 202, await response.text()
-        received = await sink.wait_for(1)
+    pod = await pods.start(deployment, env)
+    url = f"http://127.0.0.1:{pod.port}/hooks/e2e"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            url, data=b"hello", headers={"Content-Type": "text/plain"}
+        ) as response:
+            assert response.status == 202, await response.text()
+    received = await sink.wait_for(1)
+    await pods.stop(pod)
     assert received[0].body == b"hello"
     assert received[0].event.get_extension("e2e") == "yes"
 
@@ -144,7 +151,7 @@ async def test_a_binding_to_a_service_injects_its_cluster_local_url(
 
 @pytest.mark.usefixtures("controller")
 async def test_apiserver_chart_bound_by_the_controller_delivers_with_the_charts_rbac(
-    deployer: Deployer, cluster: Cluster, sink: RecordingSink, tmp_path: Path
+    deployer: Deployer, pods: Pods, cluster: Cluster, sink: RecordingSink
 ) -> None:
     deployment, env = await deploy_bound_source(
         deployer,
@@ -153,17 +160,15 @@ async def test_apiserver_chart_bound_by_the_controller_delivers_with_the_charts_
         apiserver={"resources": [{"apiVersion": "v1", "kind": "ConfigMap"}], "mode": "Reference"},
     )
     namespace = deployment["metadata"]["namespace"]
-    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    # The Pod would act as the chart's ServiceAccount, holding only the chart's Role.
-    kubeconfig = await cluster.call(token_kubeconfig, cluster.client, namespace, account, tmp_path)
-    env.update(LOCAL_ENV, APISERVER_KUBECONFIG=str(kubeconfig))
-    async with SourceProcess("springhead_apiserver", env) as source:
-        # Created before the first list, it would count as existing (not emitted, as Knative).
-        await source.wait_for_log("all watches in sync", timeout=60)
-        await cluster.create(
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}}, namespace
-        )
-        received = await sink.wait_for(1)
+    # The Pod acts as the chart's ServiceAccount, holding only the chart's Role.
+    pod = await pods.start(deployment, env, kubeconfig_variable="APISERVER_KUBECONFIG")
+    # Created before the first list, it would count as existing (not emitted, as Knative).
+    await asyncio.to_thread(pod.container.wait_for_log, "all watches in sync", timeout=60)
+    await cluster.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"}}, namespace
+    )
+    received = await sink.wait_for(1)
+    await pods.stop(pod)
     event = received[0].event
     assert event.get_type() == "dev.knative.apiserver.ref.add"
     assert event.get_subject() == f"/apis/v1/namespaces/{namespace}/configmaps/watched"

@@ -19,19 +19,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import pytest
 from springhead_testinfra.images import Container, Podman
 from springhead_testinfra.process import free_ports
+from springhead_testinfra.services import DOCKERFILE, ImageBuilds, Service
 from springhead_testing import RecordingSink, adapter_env
-
-REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "Dockerfile"
-
-if TYPE_CHECKING:
-    from conftest import ImageBuilds, Service
 
 Exercise = Callable[[RecordingSink, int], Awaitable[None]]
 
@@ -230,6 +225,45 @@ def _controller(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
     return Setup(env, a_sink_binding_is_reconciled, mounts)
 
 
+async def _an_event_goes_through_the_broker(sink: RecordingSink, port: int) -> None:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "image-1",
+        "ce-type": "dev.example.image",
+        "ce-source": "/image",
+        "content-type": "application/json",
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"http://127.0.0.1:{port}/testns/default", data=b'{"via": "broker"}', headers=headers
+        ) as answer:
+            assert answer.status == 202, await answer.text()
+    [request] = await sink.wait_for(1)
+    assert request.event.get_id() == "image-1"
+    assert request.header("ce-knativearrivaltime")
+    assert json.loads(request.body) == {"via": "broker"}
+
+
+def _broker(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
+    # The in-memory backend (one process, no Kafka): the image's ingress and dispatcher
+    # together, one broker whose one trigger delivers to the test's sink.
+    sink: RecordingSink = request.getfixturevalue("sink")
+    contract = tmp_path / "broker" / "contract.json"
+    contract.parent.mkdir()
+    contract.parent.chmod(0o755)
+    trigger = {"name": "all", "subscriber": sink.url}
+    contract.write_text(
+        json.dumps({"brokers": [{"namespace": "testns", "name": "default", "triggers": [trigger]}]})
+    )
+    contract.chmod(0o644)
+    env = {
+        "BROKER_ROLE": "all",
+        "BROKER_BACKEND": "memory",
+        "BROKER_CONTRACT_FILE": str(contract),
+    }
+    return Setup(env, _an_event_goes_through_the_broker, [contract])
+
+
 def _feed(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
     feed = tmp_path / "feed" / "feed.xml"
     feed.parent.mkdir()
@@ -271,6 +305,8 @@ def _setup(service: Service, request: pytest.FixtureRequest, tmp_path: Path) -> 
         return _feed(request, tmp_path)
     if service.package == "springhead-display":
         return Setup({}, _an_event_is_displayed)
+    if service.package == "springhead-broker":
+        return _broker(request, tmp_path)
     raise AssertionError(f"no settings for {service}: add how its image is shown to work")
 
 
@@ -282,7 +318,7 @@ THROUGHPUT_LOOP = {
     "springhead-display": "uvloop",
 }
 #: The services that send no events run in the process host, which logs "process started".
-PROCESS_HOSTED = frozenset({"springhead-controller", "springhead-display"})
+PROCESS_HOSTED = frozenset({"springhead-controller", "springhead-display", "springhead-broker"})
 
 
 def _dockerfile_user() -> tuple[int, int]:

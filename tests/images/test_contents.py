@@ -12,18 +12,13 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from springhead_testinfra import versions
 from springhead_testinfra.images import RUN_FLAGS, Podman, dockerfile_args
-
-REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "Dockerfile"
-
-if TYPE_CHECKING:
-    from conftest import ImageBuilds, Service
+from springhead_testinfra.services import DOCKERFILE, REPO, ImageBuilds, Service
 
 #: Clients heavy enough that a service must not carry them unless it uses them.
 HEAVY_CLIENTS = frozenset({"kubernetes", "aiokafka", "pygithub", "apscheduler", "fastapi"})
@@ -37,11 +32,13 @@ DEV_ONLY = frozenset(
 NUMERIC_USER = re.compile(r"^(\d+):(\d+)$")
 
 
-def locked_closure(package: str) -> set[str]:
-    """The distributions uv.lock installs for ``package`` on this platform (members included)."""
+def locked_closure(package: str, extra: str = "") -> set[str]:
+    """The distributions uv.lock installs for ``package`` (with its ``extra``) on this platform
+    (members included)."""
     uv = os.environ.get("UV") or "uv"
     exported = subprocess.run(
         [uv, "export", "--frozen", "--no-dev", "--package", package, "--no-hashes"]
+        + (["--extra", extra] if extra else [])
         + ["--no-header", "--no-annotate", "--no-emit-workspace", "--format", "requirements-txt"],
         capture_output=True,
         text=True,
@@ -69,10 +66,44 @@ def test_the_image_holds_exactly_the_services_locked_closure(
             "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))",
         )
     }
-    assert found == locked_closure(service.package)
+    assert found == locked_closure(service.package, service.extra)
     assert not DEV_ONLY & found
     clients = HEAVY_CLIENTS & found
-    assert clients <= HEAVY_CLIENTS & locked_closure(service.package)
+    assert clients <= HEAVY_CLIENTS & locked_closure(service.package, service.extra)
+
+
+#: The GitHub API client and what it needs: only the hooks command uses them.
+GITHUB_CLIENT = frozenset({"pygithub", "pyjwt", "cryptography", "pynacl"})
+
+
+def test_only_the_github_hooks_image_holds_the_github_api_client(
+    image_builds: ImageBuilds, podman: Podman, all_services: tuple[Service, ...]
+) -> None:
+    [receiver] = [s for s in all_services if s.name == "springhead-github"]
+    [hooks] = [s for s in all_services if s.name == "springhead-github-hooks"]
+    assert GITHUB_CLIENT <= locked_closure(hooks.package, hooks.extra)
+    assert not GITHUB_CLIENT & locked_closure(receiver.package)
+    listed = (
+        "import importlib.util, json; "
+        "print(json.dumps([n for n in ('github', 'jwt', 'cryptography', 'nacl') "
+        "if importlib.util.find_spec(n)]))"
+    )
+    assert image_builds.python(receiver, listed) == []
+    assert image_builds.python(hooks, listed) == ["github", "jwt", "cryptography", "nacl"]
+    # The receiver serves (test_containers); asked for the hooks command, it names the image.
+    ran = podman.run(
+        "run", "--rm", *RUN_FLAGS, image_builds.build(receiver).tag, "hooks", "register",
+        check=False,
+    )  # fmt: skip
+    assert ran.returncode == 2
+    assert "run it from the springhead-github-hooks image" in ran.stderr
+    # The hooks image runs the command: without its settings, it stops on them.
+    ran = podman.run(
+        "run", "--rm", *RUN_FLAGS, image_builds.build(hooks).tag, "hooks", "register",
+        check=False,
+    )  # fmt: skip
+    assert ran.returncode != 0
+    assert "GITHUB_" in ran.stderr and "springhead-github[hooks]" not in ran.stderr
 
 
 def test_the_code_is_installed_byte_compiled_and_without_test_helpers(
@@ -239,6 +270,21 @@ def test_bad_settings_stop_the_image_with_one_clear_line(
     )  # fmt: skip
     assert ran.returncode != 0
     assert "PING_SCHEDULE" in ran.stderr
+
+
+def test_make_images_builds_every_service_image(all_services: tuple[Service, ...]) -> None:
+    # The Makefile lists folders by wildcard and the extras' variants by hand: both must name
+    # exactly the images the tests build.
+    makefile = (REPO / "Makefile").read_text()
+    [patterns] = re.findall(r"^IMAGE_SERVICES := .*\(wildcard (.*)\)\)$", makefile, re.M)
+    folders = {
+        p.parent.relative_to(REPO).as_posix()
+        for pattern in patterns.split()
+        for p in REPO.glob(pattern)
+    }
+    [variants] = re.findall(r"^IMAGE_VARIANTS := (.*)$", makefile, re.M)
+    assert folders == {s.directory for s in all_services if not s.extra}
+    assert set(variants.split()) == {f"{s.directory}:{s.extra}" for s in all_services if s.extra}
 
 
 def test_make_images_checks_the_lock_before_the_frozen_builds() -> None:

@@ -1,5 +1,7 @@
-"""The README's run command: an event display, a ping source and an HTTP source; no cluster, no
-broker. Runs the script as a user would and reads what it prints."""
+"""The README's run command: the event display (springhead_display), a broker in memory with two
+triggers into it, a ping source and an HTTP source; no cluster, no Kafka. Runs the script as a
+user would, reads what it prints (the display's terminal view among it) and opens the page it
+names."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ async def test_run_local_shows_ping_and_http_events_flowing() -> None:
         "* * * * * *",
         "--http-port",
         "0",
+        "--port",
+        "0",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -38,6 +42,8 @@ async def test_run_local_shows_ping_and_http_events_flowing() -> None:
                 return found
 
     try:
+        page = (await read_until(r"event display on (http://127\.0\.0\.1:\d+/)")).group(1)
+        await read_until(r"broker ingress on http://127\.0\.0\.1:\d+/demo/default \(in memory\)")
         port = (await read_until(r"http source ready on http://127\.0\.0\.1:(\d+)/")).group(1)
         await read_until(r"type: dev\.knative\.sources\.ping")
         async with (
@@ -47,10 +53,19 @@ async def test_run_local_shows_ping_and_http_events_flowing() -> None:
             assert response.status == 202
         await read_until(r"type: dev\.springhead\.sources\.http")
         await read_until(r'"hello": "world"')
+        async with aiohttp.ClientSession() as session:
+            async with session.get(page) as response:
+                assert response.status == 200
+                assert response.content_type == "text/html"
+            async with session.get(f"{page}api/events") as response:
+                shown = await response.json()
+        types = {event["attributes"]["type"] for event in shown["events"]}
+        assert {"dev.knative.sources.ping", "dev.springhead.sources.http"} <= types
     finally:
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0
     text = "".join(seen)
     assert "origin: springhead-local" in text
+    assert "knativearrivaltime:" in text  # the events came through the broker
     assert '"message": "Hello from Springhead"' in text

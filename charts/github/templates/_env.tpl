@@ -34,7 +34,8 @@ spec:
   restartPolicy: Never
   containers:
     - name: {{ .action }}-hook
-      image: {{ include "springhead-common.image" $ctx | quote }}
+      {{- /* The hooks image (with PyGithub), named as springhead-common.image names the source's. */}}
+      image: {{ include "springhead-common.image" (dict "Values" (dict "image" $ctx.Values.hooks.image) "Chart" $ctx.Chart) | quote }}
       imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
       command: [python, -m, springhead_github]
       args: [hooks, {{ .action }}]

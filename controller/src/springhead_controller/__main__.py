@@ -15,7 +15,7 @@ from springhead_controller.controller import Controller
 
 
 def print_crds() -> None:
-    """Write both CRDs to stdout as one YAML stream."""
+    """Write the CRDs to stdout as one YAML stream."""
     import yaml  # type: ignore[import-untyped]
 
     from springhead_controller.crds import crd_manifests

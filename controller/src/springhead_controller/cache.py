@@ -43,6 +43,8 @@ __all__ = [
     "JOB",
     "Key",
     "NAMESPACES",
+    "PING_SOURCE",
+    "PING_SOURCES",
     "SINK_BINDING",
     "SINK_BINDINGS",
     "controller_owner",
@@ -57,10 +59,12 @@ log = logging.getLogger("springhead.controller")
 Key = tuple[str, str, str]
 SINK_BINDING = "SinkBinding"
 CONTAINER_SOURCE = "ContainerSource"
+PING_SOURCE = "PingSource"
 JOB = SUBJECT_KINDS[("batch", "Job")]
 CRONJOB = SUBJECT_KINDS[("batch", "CronJob")]
 SINK_BINDINGS = ApiResource(f"{GROUP}/v1", SINK_BINDING, "sinkbindings", True)
 CONTAINER_SOURCES = ApiResource(f"{GROUP}/v1", CONTAINER_SOURCE, "containersources", True)
+PING_SOURCES = ApiResource(f"{GROUP}/v1", PING_SOURCE, "pingsources", True)
 NAMESPACES = ApiResource("v1", "Namespace", "namespaces", False)
 #: How long a reconcile waits for a new sink informer's first list.
 SINK_SYNC_TIMEOUT = 10.0
@@ -192,14 +196,15 @@ class Cache:
         self.binding_specs: dict[NamespacedName, BindingSpec | InvalidSpec] = {}
         self.bindings_in: dict[str, set[str]] = {}
         self.sources: dict[NamespacedName, dict[str, Any]] = {}
+        self.ping_sources: dict[NamespacedName, dict[str, Any]] = {}
         self.namespaces: dict[str, Mapping[str, str]] = {}
         self.workloads: dict[SubjectKind, dict[str, dict[str, dict[str, Any]]]] = {
             kind: {} for kind in SUBJECT_KINDS.values()
         }
         self.source_deployments: dict[NamespacedName, dict[str, Any]] = {}
         self._sinks: dict[tuple[str, str], _SinkStore] = {}
-        self._sink_watchers: dict[tuple[str, str, str, str], set[NamespacedName]] = {}
-        self._tracked_sink: dict[NamespacedName, tuple[str, str, str, str]] = {}
+        self._sink_watchers: dict[tuple[str, str, str, str], set[Key]] = {}
+        self._tracked_sink: dict[Key, tuple[str, str, str, str]] = {}
         self._informers: list[Informer] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -211,6 +216,7 @@ class Cache:
             (NAMESPACES, self._on_namespace),
             (SINK_BINDINGS, self._on_binding),
             (CONTAINER_SOURCES, self._on_source),
+            (PING_SOURCES, self._on_ping_source),
         ]
         for kind in SUBJECT_KINDS.values():
             resource = ApiResource(kind.api_version, kind.kind, kind.plural, True)
@@ -242,11 +248,13 @@ class Cache:
     # -- lookups ------------------------------------------------------------------------------
 
     def keys(self) -> Iterator[Key]:
-        """Every SinkBinding and ContainerSource key (for a periodic resync)."""
+        """Every SinkBinding, ContainerSource and PingSource key (for a periodic resync)."""
         for namespace, name in list(self.bindings):
             yield (SINK_BINDING, namespace, name)
         for namespace, name in list(self.sources):
             yield (CONTAINER_SOURCE, namespace, name)
+        for namespace, name in list(self.ping_sources):
+            yield (PING_SOURCE, namespace, name)
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         """Labels of ``namespace`` (empty when unknown)."""
@@ -289,8 +297,12 @@ class Cache:
         """The slim workload, or None."""
         return self.workloads[kind].get(namespace, {}).get(name)
 
-    def track_sink(self, binding: NamespacedName, ref: Reference | None) -> None:
-        """Reconcile ``binding`` whenever the object ``ref`` names changes (None: stop)."""
+    def track_sink(
+        self, where: NamespacedName, ref: Reference | None, kind: str = SINK_BINDING
+    ) -> None:
+        """Reconcile the ``kind`` object at ``where`` (a SinkBinding unless said) whenever the
+        object ``ref`` names changes (None: stop)."""
+        binding: Key = (kind, *where)
         previous = self._tracked_sink.pop(binding, None)
         if previous is not None:
             watchers = self._sink_watchers.get(previous)
@@ -338,8 +350,8 @@ class Cache:
 
     def _on_sink_change(self, group: str, kind: str) -> Callable[[str, str], None]:
         def changed(namespace: str, name: str) -> None:
-            for binding in self._sink_watchers.get((group, kind, namespace, name), ()):
-                self.enqueue((SINK_BINDING, *binding))
+            for watcher in self._sink_watchers.get((group, kind, namespace, name), ()):
+                self.enqueue(watcher)
 
         return changed
 
@@ -384,6 +396,14 @@ class Cache:
         else:
             self.sources[where] = dict(change.object)
         self.enqueue((CONTAINER_SOURCE, *where))
+
+    async def _on_ping_source(self, change: Change) -> None:
+        where = _where(change.object)
+        if change.type is ChangeType.DELETE:
+            self.ping_sources.pop(where, None)
+        else:
+            self.ping_sources[where] = dict(change.object)
+        self.enqueue((PING_SOURCE, *where))
 
     def _workload_handler(self, kind: SubjectKind) -> Callable[[Change], Any]:
         async def handle(change: Change) -> None:

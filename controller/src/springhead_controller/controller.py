@@ -19,10 +19,11 @@ from springhead.kube import KubeClient, LeaderElector
 from springhead.metrics import Metrics
 from springhead.runtime import ProcessHost
 
-from springhead_controller.cache import CONTAINER_SOURCE, SINK_BINDING, Cache, Key
+from springhead_controller.cache import CONTAINER_SOURCE, PING_SOURCE, SINK_BINDING, Cache, Key
 from springhead_controller.config import ControllerSettings
 from springhead_controller.containersources import ContainerSourceReconciler
 from springhead_controller.crds import install_crds
+from springhead_controller.pingsources import PingSourceReconciler
 from springhead_controller.sinkbindings import SinkBindingReconciler
 from springhead_controller.workqueue import QueueShutDown, WorkQueue
 
@@ -44,7 +45,8 @@ class _ControllerMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.reconciles = Counter(
             "springhead_controller_reconciles",
-            "Reconciles by kind (SinkBinding, ContainerSource) and outcome (ok, error).",
+            "Reconciles by kind (SinkBinding, ContainerSource, PingSource) and outcome "
+            "(ok, error).",
             ["kind", "outcome"],
             registry=metrics.registry,
         )
@@ -61,7 +63,8 @@ class _ControllerMetrics:
 
 
 class Controller:
-    """SinkBinding and ContainerSource reconcilers under leader election (a runtime adapter)."""
+    """SinkBinding, ContainerSource and PingSource reconcilers under leader election (a runtime
+    adapter)."""
 
     def __init__(self, settings: ControllerSettings, *, metrics: Metrics | None = None) -> None:
         self.settings = settings
@@ -132,6 +135,7 @@ class Controller:
             patch_concurrency=settings.patch_concurrency,
         )
         sources = ContainerSourceReconciler(cache.client, cache)
+        pings = PingSourceReconciler(cache.client, cache, cluster_domain=settings.cluster_domain)
         ending = [asyncio.ensure_future(e) for e in endings]
         tasks: list[asyncio.Task[None]] = []
         self.metrics.leader.set(1)
@@ -145,7 +149,7 @@ class Controller:
                 return
             log.info("caches synced", extra={"bindings": len(cache.bindings)})
             tasks = [
-                asyncio.create_task(self._work(queue, bindings, sources), name=f"worker {i}")
+                asyncio.create_task(self._work(queue, bindings, sources, pings), name=f"worker {i}")
                 for i in range(settings.workers)
             ]
             tasks.append(asyncio.create_task(self._resync(queue, cache)))
@@ -172,6 +176,7 @@ class Controller:
         queue: WorkQueue[Key],
         bindings: SinkBindingReconciler,
         sources: ContainerSourceReconciler,
+        pings: PingSourceReconciler,
     ) -> None:
         while True:
             try:
@@ -185,6 +190,8 @@ class Controller:
                     again = await bindings.reconcile(namespace, name)
                 elif kind == CONTAINER_SOURCE:
                     again = await sources.reconcile(namespace, name)
+                elif kind == PING_SOURCE:
+                    again = await pings.reconcile(namespace, name)
                 else:  # pragma: no cover - only these kinds are queued
                     again = None
             except asyncio.CancelledError:

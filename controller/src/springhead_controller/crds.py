@@ -13,6 +13,7 @@ from springhead.kube import KubeApiError, KubeClient
 __all__ = [
     "CONTAINER_SOURCE_CRD",
     "GROUP",
+    "PING_SOURCE_CRD",
     "SINK_BINDING_CRD",
     "crd_manifests",
     "install_crds",
@@ -24,6 +25,7 @@ log = logging.getLogger("springhead.controller")
 GROUP = "sources.knative.dev"
 SINK_BINDING_CRD = f"sinkbindings.{GROUP}"
 CONTAINER_SOURCE_CRD = f"containersources.{GROUP}"
+PING_SOURCE_CRD = f"pingsources.{GROUP}"
 _CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
@@ -257,9 +259,39 @@ def _container_source_crd() -> dict[str, Any]:
     )
 
 
+def _ping_source_crd() -> dict[str, Any]:
+    spec = {
+        "type": "object",
+        "properties": {
+            "ceOverrides": _ce_overrides(),
+            "contentType": _string("Media type of data or dataBase64 (datacontenttype)."),
+            "data": _string("Data of every event, as text (exclusive with dataBase64)."),
+            "dataBase64": _string(
+                "Data of every event, base64-encoded, for binary data (exclusive with data)."
+            ),
+            "schedule": _string(
+                "Cron schedule: 5 fields, or 6 with seconds first, or a descriptor such as "
+                "@hourly (default: every minute)."
+            ),
+            "sink": _destination(),
+            "timezone": _string("IANA time zone of the schedule (Springhead's default: UTC)."),
+        },
+    }
+    return _crd(
+        "PingSource",
+        "pingsources",
+        ["all", "knative", "sources"],
+        "PingSource sends an event with fixed data on a cron schedule; the multi-tenant ping "
+        "fires every PingSource.",
+        spec,
+        _source_status(),
+        {},
+    )
+
+
 def crd_manifests() -> list[dict[str, Any]]:
-    """Both CRDs (SinkBinding, ContainerSource) as objects ready to create."""
-    return [_sink_binding_crd(), _container_source_crd()]
+    """The CRDs (SinkBinding, ContainerSource, PingSource) as objects ready to create."""
+    return [_sink_binding_crd(), _container_source_crd(), _ping_source_crd()]
 
 
 def install_crds(client: KubeClient, *, timeout: float = 60.0) -> list[str]:

@@ -333,7 +333,8 @@ class Server:
         self.host = host
         self.port = port
         self.routes = dict(routes)
-        self.work = dict(work or {})
+        # Not copied: read per request, so a service may add and remove routes as it runs.
+        self.work: Mapping[str, AsgiApp] = work if work is not None else {}
         self.limits = limits or ServerLimits()
         self._server: uvicorn.Server | None = None
         self._refusal: dict[str, str] | None = None

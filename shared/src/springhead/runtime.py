@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib.metadata
 import logging
 import os
 import signal
@@ -34,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NoReturn, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar, runtime_checkable
 
 from springhead.asgi import TEXT_PLAIN, AsgiApp, Server, ServerLimits, read_only_route
 from springhead.config import (
@@ -47,7 +46,11 @@ from springhead.config import (
 )
 from springhead.logs import configure_logging
 from springhead.metrics import CONTENT_TYPE_LATEST, Metrics
-from springhead.sender import Sender
+
+if TYPE_CHECKING:
+    # The sender (and aiohttp's client under it) is imported when a source host starts: a
+    # process that sends nothing (the event display, the controller) starts listening without it.
+    from springhead.sender import Sender
 
 __all__ = [
     "HasReadiness",
@@ -110,7 +113,7 @@ class HasRoutes(Protocol):
         ...
 
     def routes(self) -> Mapping[str, AsgiApp]:
-        """Exact path -> ASGI app."""
+        """Exact path -> ASGI app; read per request, so the service may change it as it runs."""
         ...
 
 
@@ -161,10 +164,11 @@ class ProcessServer:
         self.live = True
         self.ready = False
         self.ready_check: Callable[[], bool] | None = None
-        self.extra_routes: dict[str, AsgiApp] = {}
+        self.extra_routes: Mapping[str, AsgiApp] = {}
         self.retry_after = RETRY_AFTER
         self._server: Server | None = None
         self._draining = False
+        metrics.report_readiness(self._is_ready)
 
     def _is_ready(self) -> bool:
         if not (self.live and self.ready):
@@ -255,6 +259,8 @@ async def serve(
 
     Returns the process exit status.
     """
+    from springhead.sender import Sender
+
     metrics = Metrics()
     async with Sender.from_settings(settings, metrics) as sender:
         adapter = factory(settings, SourceHost(metrics, sender))
@@ -282,12 +288,11 @@ async def _host(
             max_connections=settings.max_inbound_connections,
         ),
     )
-    metrics.set_build(*build_of(settings))
     if isinstance(service, HasReadiness):
         server.ready_check = service.is_ready
     if isinstance(service, HasRoutes):
         server.retry_after = service.retry_after
-        server.extra_routes = dict(service.routes())
+        server.extra_routes = service.routes()
     stopping = asyncio.Event()
     signals_seen = 0
 
@@ -307,6 +312,8 @@ async def _host(
     kind = "process" if sender is None else "source"
     try:
         await server.start()
+        # After the port listens: reading the distribution's metadata imports a good deal.
+        metrics.set_build(*build_of(settings))
         run_task = asyncio.create_task(service.run(), name="service")
         if freeze_startup:
             gc.collect()
@@ -409,6 +416,8 @@ def build_of(settings: ProcessSettings) -> tuple[str, str]:
     """``(version, revision)`` of the running build: Springhead's version (one for every package)
     and the revision ``SPRINGHEAD_REVISION`` names, else the commit a development version carries
     (``0.2.1.dev3+g1a2b3c4`` -> ``1a2b3c4``), else ``unknown``."""
+    import importlib.metadata  # zipfile, email, csv...: not before the port listens
+
     try:
         version = importlib.metadata.version("springhead")
     except importlib.metadata.PackageNotFoundError:
@@ -423,6 +432,8 @@ def build_of(settings: ProcessSettings) -> tuple[str, str]:
 
 def _print_version(settings_cls: type[ProcessSettings]) -> None:
     """``--version``: the service's distribution, the version and the revision, on stdout."""
+    import importlib.metadata
+
     package = settings_cls.__module__.partition(".")[0]
     try:
         name = importlib.metadata.distribution(package).metadata["Name"]

@@ -11,7 +11,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,10 @@ from springhead.delivery import (
     is_retryable,
     retry_after_delay,
 )
-from springhead.events import validated_event
+from springhead.events import trusted_event
 from springhead.metrics import DeliveryMetrics, Metrics
 
-__all__ = ["DeliveryOutcome", "DeliveryResult", "Sender", "with_extensions"]
+__all__ = ["DeliveryOutcome", "DeliveryResult", "Reply", "Sender", "SinkTarget", "with_extensions"]
 
 log = logging.getLogger("springhead.sender")
 
@@ -69,11 +69,34 @@ class DeliveryResult:
     status: int | None
     attempts: int
     error: str | None = None
+    reply: Reply | None = None
+    """The sink's answer when it accepted the event with a non-empty body (a broker routes a
+    reply that is a CloudEvent back in); None for an empty body or any other outcome."""
 
     @property
     def accepted(self) -> bool:
         """True when someone (sink or dead-letter sink) took responsibility for the event."""
         return self.outcome is not DeliveryOutcome.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A non-empty 2xx answer of the sink: its headers and body, as received."""
+
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SinkTarget:
+    """Where one event goes when a process sends for many source objects, each with its own
+    sink (the multi-tenant ping): the sink URL, the object's namespace (the ``Kn-Namespace``
+    header) and its extension overrides (``ceOverrides``). The sender's session, delivery policy,
+    dead-letter sink and metrics serve every target."""
+
+    sink: str
+    namespace: str = "default"
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
 
 class _Attempt:
@@ -95,7 +118,10 @@ def with_extensions(event: BaseCloudEvent, extensions: Mapping[str, str]) -> Bas
     """A copy of ``event`` whose extensions are overwritten by ``extensions``."""
     if not extensions:
         return event
-    return validated_event({**event.get_attributes(), **extensions}, event.get_data())
+    # Not validated again: the event's attributes were, and the extensions (overrides checked at
+    # start-up, knativeerror*) are valid by construction; a received event keeps its attributes
+    # in the binding's string form (time included), which the SDK's validation would refuse.
+    return trusted_event({**event.get_attributes(), **extensions}, event.get_data())
 
 
 def _redelivery_pause(policy: DeliveryPolicy, rounds: int) -> float:
@@ -136,10 +162,12 @@ class Sender:
         max_connections: int = 100,
         token_file: str | None = None,
         metrics: Metrics | None = None,
+        delivery_metrics: DeliveryMetrics | None = None,
     ) -> None:
         self.sink = sink
         self.policy = policy or DeliveryPolicy()
-        self.metrics = DeliveryMetrics((metrics or Metrics()).registry)
+        # Several senders in one process (the broker's, one per trigger) share one set.
+        self.metrics = delivery_metrics or DeliveryMetrics((metrics or Metrics()).registry)
         self._overrides = dict(overrides or {})
         self._encode = to_structured if content_mode is ContentMode.STRUCTURED else _to_binary
         self._headers = {"Kn-Namespace": namespace}
@@ -216,17 +244,22 @@ class Sender:
         """The HTTP message (headers and body) ``event`` is sent as, overrides applied."""
         return self._encode(with_extensions(event, self._overrides), _FORMAT)
 
-    async def send(self, event: BaseCloudEvent) -> DeliveryResult:
-        """Deliver ``event`` to the sink, retrying and dead-lettering as the policy says."""
+    async def send(self, event: BaseCloudEvent, target: SinkTarget | None = None) -> DeliveryResult:
+        """Deliver ``event`` to the sink (``target``'s, with its namespace and overrides, when
+        given), retrying and dead-lettering as the policy says."""
         if self._in_flight == 0:
             self._idle.clear()
         self._in_flight += 1
         started = time.perf_counter()
         event_type = event.get_type()
         try:
-            if self._overrides:
-                event = with_extensions(event, self._overrides)
-            result = await self._deliver(event)
+            overrides = self._overrides if target is None else target.overrides
+            if overrides:
+                event = with_extensions(event, overrides)
+            if target is None:
+                result = await self._deliver(event, self.sink, self._headers)
+            else:
+                result = await self._deliver(event, target.sink, {"Kn-Namespace": target.namespace})
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
@@ -300,39 +333,51 @@ class Sender:
             result = await self.send(event)
         return result
 
-    async def _deliver(self, event: BaseCloudEvent) -> DeliveryResult:
+    async def _deliver(
+        self, event: BaseCloudEvent, sink: str, extra_headers: Mapping[str, str]
+    ) -> DeliveryResult:
         message = self._encode(event, _FORMAT)
-        first = await self._post(self.sink, message)
+        first = await self._post(sink, message, extra_headers)
+        if first.ok and first.body:
+            return DeliveryResult(
+                DeliveryOutcome.DELIVERED, first.status, 1, reply=Reply(first.headers, first.body)
+            )
         if first.ok:
             result = self._delivered.get(first.status)
             if result is None:
                 result = DeliveryResult(DeliveryOutcome.DELIVERED, first.status, 1)
                 self._delivered[first.status] = result
             return result
-        attempt, attempts = await self._with_retries(self.sink, message, event.get_type(), first)
+        attempt, attempts = await self._with_retries(
+            sink, message, event.get_type(), extra_headers, first
+        )
         if attempt.ok:
-            return DeliveryResult(DeliveryOutcome.DELIVERED, attempt.status, attempts)
+            reply = Reply(attempt.headers, attempt.body) if attempt.body else None
+            return DeliveryResult(DeliveryOutcome.DELIVERED, attempt.status, attempts, reply=reply)
         dls = self.policy.dead_letter_sink
         if dls is None:
             return DeliveryResult(DeliveryOutcome.FAILED, attempt.status, attempts, attempt.error)
-        dead = with_extensions(
-            event, dead_letter_extensions(self.sink, attempt.status, attempt.body)
-        )
+        dead = with_extensions(event, dead_letter_extensions(sink, attempt.status, attempt.body))
         dls_attempt, dls_attempts = await self._with_retries(
-            dls, self._encode(dead, _FORMAT), event.get_type()
+            dls, self._encode(dead, _FORMAT), event.get_type(), extra_headers
         )
         outcome = DeliveryOutcome.DEAD_LETTERED if dls_attempt.ok else DeliveryOutcome.FAILED
         error = None if dls_attempt.ok else f"dead-letter sink: {dls_attempt.error or 'rejected'}"
         return DeliveryResult(outcome, attempt.status, attempts + dls_attempts, error)
 
     async def _with_retries(
-        self, url: str, message: HTTPMessage, event_type: str, first: _Attempt | None = None
+        self,
+        url: str,
+        message: HTTPMessage,
+        event_type: str,
+        extra_headers: Mapping[str, str],
+        first: _Attempt | None = None,
     ) -> tuple[_Attempt, int]:
         """Attempts until one succeeds or the policy gives up; ``first``: one already made."""
         policy = self.policy
         retries = 0
         while True:
-            attempt = first if first is not None else await self._post(url, message)
+            attempt = first if first is not None else await self._post(url, message, extra_headers)
             first = None
             if attempt.ok or not is_retryable(attempt.status) or retries >= policy.retry:
                 return attempt, retries + 1
@@ -343,11 +388,13 @@ class Sender:
                 delay = backoff_delay(policy, retries)
             await asyncio.sleep(delay)
 
-    async def _post(self, url: str, message: HTTPMessage) -> _Attempt:
+    async def _post(
+        self, url: str, message: HTTPMessage, extra_headers: Mapping[str, str]
+    ) -> _Attempt:
         if self._session is None or self._session.closed:
             await self.start()
         assert self._session is not None  # noqa: S101 - start() just opened it
-        headers: dict[str, Any] = {**message.headers, **self._headers}
+        headers: dict[str, Any] = {**message.headers, **extra_headers}
         if self._token_file is not None:
             headers["Authorization"] = f"Bearer {self._read_token()}"
         try:

@@ -48,6 +48,7 @@ from springhead.asgi import (
     respond,
 )
 from springhead.config import ConfigError, Secret, SourceSettings
+from springhead.metrics import WebhookMetrics
 from springhead.sender import Sender
 
 __all__ = [
@@ -337,6 +338,7 @@ class WebhookAdapter:
         self._stopping = asyncio.Event()
         self._in_flight = 0
         self._retry_after = {"Retry-After": str(settings.retry_after)}
+        self.metrics = WebhookMetrics(sender.metrics.registry)
 
     @property
     def retry_after(self) -> int:
@@ -368,6 +370,7 @@ class WebhookAdapter:
             status, text, headers = await self.answer(scope, receive)
         except ClientGone:  # nobody to answer; nothing was forwarded
             return
+        self.metrics.requests.labels(str(status)).inc()
         await respond(send, status, text, headers)
 
     async def answer(self, scope: Scope, receive: Receive) -> Answer:

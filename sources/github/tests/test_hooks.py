@@ -756,3 +756,21 @@ async def test_command_redeliver(github: FakeGitHub) -> None:
     assert err == [
         "hooks redeliver failed for octo-org/octo-repo: GitHub answered 422: Validation Failed"
     ]
+
+
+@pytest.mark.parametrize("missing", ["github", "jwt"])
+def test_the_hooks_command_without_the_hooks_extra_names_it(
+    missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The receiver's image has no PyGithub: `hooks` says which image has it, in one line.
+    from springhead_github.__main__ import run
+
+    monkeypatch.setitem(sys.modules, missing, None)
+    monkeypatch.delitem(sys.modules, "springhead_github.hooks")
+    with pytest.raises(SystemExit) as exited:
+        run(["hooks", "register"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert f"springhead-github[hooks] ({missing} is not installed)" in error
+    assert "springhead-github-hooks image" in error

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from springhead.config import BackoffPolicy, ConfigError, load_settings
 from springhead.delivery import DeliveryPolicy
+from springhead.kafka.mapping import KeyType
 from springhead_kafka.config import InitialOffset, KafkaSettings, OnExhausted, Ordering
-from springhead_kafka.mapping import KeyType
 
 BASE = {
     "K_SINK": "http://sink/",

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import TopicPartition
+from springhead.kafka.partition import Partition
 from springhead.sender import Sender
 from springhead_kafka.adapter import KafkaAdapter
 from springhead_kafka.config import KafkaSettings
-from springhead_kafka.partition import Partition
 from springhead_testing import RecordingSink
 
 
@@ -43,7 +43,7 @@ async def test_a_failing_delivery_stops_the_source_and_frees_its_slot(
     sink: RecordingSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with Sender(sink=sink.url) as sender:
-        source = adapter(sink, sender)
+        source = adapter(sink, sender).consumer
         part = Partition(TopicPartition("orders", 0))
         good, broken = Record(b"ok", ()), Record(b"bad", headers=None, offset=1)
         for record in (good, broken):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from springhead_kafka.offsets import PartitionOffsets
+from springhead.kafka.offsets import PartitionOffsets
 
 # Each case: operations ("d", offset) = dispatched, ("f", offset) = delivery finished,
 # ("c",) = a commit of what is ready succeeded; then the expected commit_offset and uncommitted.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from springhead_kafka.semaphore import FairSemaphore
+from springhead.kafka.semaphore import FairSemaphore
 
 
 async def test_bounded_and_handed_over_in_arrival_order() -> None:

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import aiohttp
 import pytest
-from springhead_kafka.mapping import KeyType, key_extension, record_to_event
+from springhead.kafka.mapping import KeyType, key_extension, record_to_event
 from springhead_testing import RecordingSink, SourceProcess
 
 

@@ -128,6 +128,29 @@ async def test_run_fires_consecutive_ticks_until_stopped(sink: RecordingSink) ->
     assert len({e.get_id() for e in sink.events}) == len(sink.events)
 
 
+async def test_the_last_and_next_tick_are_exported_while_firing(sink: RecordingSink) -> None:
+    """The gauges an alert compares: none before the schedule is running, then the last
+    tick fired and the next one due, one second apart for a per-second schedule."""
+    settings = settings_for(sink, PING_SCHEDULE="* * * * * *")
+    labels = {"schedule": "* * * * * *"}
+    async with Sender.from_settings(settings) as sender:
+        registry = sender.metrics.registry
+        adapter = PingAdapter.from_settings(settings, SourceHost(sender.metrics, sender))
+        last = "springhead_ping_last_tick_timestamp_seconds"
+        upcoming = "springhead_ping_next_tick_timestamp_seconds"
+        assert registry.get_sample_value(last, labels) is None
+        running = asyncio.create_task(adapter.run())
+        await sink.wait_for(2)
+        fired = registry.get_sample_value(last, labels)
+        due = registry.get_sample_value(upcoming, labels)
+        await adapter.stop()
+        await asyncio.wait_for(running, 30)
+        assert await sender.drain(30)
+    sent = [e.get_time() for e in sink.events]
+    assert fired is not None and fired in {t.timestamp() for t in sent if t is not None}
+    assert due == fired + 1
+
+
 async def test_a_slow_sink_does_not_hold_back_the_schedule(sink: RecordingSink) -> None:
     gate = asyncio.Event()
     sink.respond_with(status=202, gate=gate)

@@ -90,3 +90,21 @@ def test_no_sink_stops_the_process() -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "configuration error: K_SINK: required but not set\n"
+
+
+def test_multi_tenant_needs_no_sink_nor_schedule_but_leader_election() -> None:
+    env = {"NAMESPACE": "ns", "PING_MULTI_TENANT": "true", "PING_LEADER_ELECTION": "true"}
+    settings = load_settings(PingSettings, env)
+    assert settings.multi_tenant and settings.sink == ""
+    assert settings.effective_lease_name == "pingsource-mt-adapter"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(PingSettings, {**env, "PING_LEADER_ELECTION": "false"})
+    assert caught.value.variable == "PING_MULTI_TENANT"
+    assert "PING_LEADER_ELECTION=true" in caught.value.reason
+
+
+def test_a_bad_sink_is_refused_in_either_mode() -> None:
+    for env in (BASE, {"PING_MULTI_TENANT": "true", "PING_LEADER_ELECTION": "true"}):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(PingSettings, {**env, "K_SINK": "not-a-url"})
+        assert caught.value.variable == "K_SINK"

@@ -26,10 +26,10 @@ __all__ = [
 CHARTS = Path(__file__).resolve().parents[3] / "charts"
 #: Every application chart (the library chart is charts/common).
 APPLICATION_CHARTS = (
-    "ping", "http", "github", "kafka", "apiserver", "controller", "containersource",
+    "ping", "http", "github", "kafka", "apiserver", "controller", "containersource", "display",
 )  # fmt: skip
 #: Kinds kubernetes-validate has no schema for; the real apiserver validates them.
-CUSTOM_KINDS = frozenset({"SinkBinding", "ContainerSource", "ServiceMonitor"})
+CUSTOM_KINDS = frozenset({"SinkBinding", "ContainerSource", "ServiceMonitor", "PrometheusRule"})
 
 
 def ci_values_files(root: Path = CHARTS) -> list[tuple[str, Path]]:

@@ -315,4 +315,18 @@ HELM = GoProgram(
     version_check=(("version", "--short"), versions.HELM_VERSION),
 )
 
-PROGRAMS = (ETCD, KUBE_APISERVER, HELM)
+PROMTOOL = GoProgram(
+    name="promtool",
+    version=versions.PROMETHEUS_VERSION,
+    package="github.com/prometheus/prometheus/cmd/promtool",
+    package_version=versions.PROMETHEUS_MODULE_VERSION,
+    x_flags=(
+        f"github.com/prometheus/common/version.Version={versions.PROMETHEUS_VERSION}",
+        "github.com/prometheus/common/version.Branch=HEAD",
+        f"github.com/prometheus/common/version.Revision={versions.PROMETHEUS_MODULE_VERSION}",
+    ),
+    recipe=versions.PROMTOOL_RECIPE,
+    version_check=(("--version",), f"promtool, version {versions.PROMETHEUS_VERSION}"),
+)
+
+PROGRAMS = (ETCD, KUBE_APISERVER, HELM, PROMTOOL)

@@ -47,7 +47,9 @@ __all__ = [
     "BUILD_FLAGS",
     "BuiltImage",
     "Container",
+    "HARDENED_FLAGS",
     "HOST_CA_BUNDLE",
+    "MACHINE_FLAGS",
     "Podman",
     "RUN_FLAGS",
     "base_recipe",
@@ -75,18 +77,14 @@ KEY_LABEL = "org.springhead.testinfra.key"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 #: ``podman build`` flags: Docker's format keeps HEALTHCHECK; nothing is pulled.
 BUILD_FLAGS = ("--format", "docker", "--pull=never", "--network", "host", "--isolation", "chroot")
-#: ``podman run`` flags: the restrictions of a hardened pod, and what these machines need.
-RUN_FLAGS = (
+#: ``podman run`` flags every container needs on these machines: runc (crun refuses hybrid
+#: cgroups), host networking (the tests' sink is on loopback), explicit rlimits (the defaults are
+#: refused without CAP_SYS_RESOURCE), no health-check timer (no systemd; tests run the check).
+MACHINE_FLAGS = (
     "--runtime",
     "runc",
     "--network",
     "host",
-    "--read-only",
-    # Kubernetes' readOnlyRootFilesystem mounts no writable /tmp, /var/tmp or /run either.
-    "--read-only-tmpfs=false",
-    "--cap-drop=all",
-    "--security-opt",
-    "no-new-privileges",
     "--ulimit",
     "nofile=16384:16384",
     "--ulimit",
@@ -94,6 +92,18 @@ RUN_FLAGS = (
     "--health-interval",
     "disable",
 )
+#: ``podman run`` flags of a hardened pod: read-only root, every capability dropped, no new
+#: privileges.
+HARDENED_FLAGS = (
+    "--read-only",
+    # Kubernetes' readOnlyRootFilesystem mounts no writable /tmp, /var/tmp or /run either.
+    "--read-only-tmpfs=false",
+    "--cap-drop=all",
+    "--security-opt",
+    "no-new-privileges",
+)
+#: ``podman run`` flags: the restrictions of a hardened pod, and what these machines need.
+RUN_FLAGS = MACHINE_FLAGS + HARDENED_FLAGS
 _APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 
 
@@ -281,23 +291,24 @@ class Podman:
         build_args: Mapping[str, str] | None = None,
         ca_bundle: Path | None = HOST_CA_BUNDLE,
         log: Path | None = None,
-        flags: Sequence[str] = (),
+        extra: Sequence[str] = (),
     ) -> BuiltImage:
         """``podman build`` ``dockerfile`` over ``context`` as ``tag``; layers are reused.
+        ``extra``: more ``podman build`` flags.
 
         ``ca_bundle`` (when the file exists) is mounted read-only over the builder's CA bundle
         with ``UV_SYSTEM_CERTS=1``, so uv trusts what the host trusts (a TLS-inspecting proxy);
-        mounts are not part of any layer. ``flags``: more ``podman build`` flags (a release's
-        ``--timestamp``). A failure raises with the build log's tail.
+        mounts are not part of any layer. A failure raises with the build log's tail.
         """
         log = log or _images_dir() / "builds" / f"{re.sub(r'[^A-Za-z0-9.-]+', '_', tag)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        argv: list[str | Path] = ["build", *BUILD_FLAGS, *flags, "-f", dockerfile, "-t", tag]
+        argv: list[str | Path] = ["build", *BUILD_FLAGS, "-f", dockerfile, "-t", tag]
         for name, value in (build_args or {}).items():
             argv += ["--build-arg", f"{name}={value}"]
         if ca_bundle is not None and ca_bundle.is_file():
             argv += ["-v", f"{ca_bundle}:{HOST_CA_BUNDLE}:ro", "--build-arg", "UV_SYSTEM_CERTS=1"]
+        argv += extra
         argv.append(context)
         started = time.monotonic()
         run_step(self.argv(*argv), what=f"podman build {tag}", log_path=log, timeout=1800)
@@ -392,8 +403,9 @@ def dockerfile_args(dockerfile: Path) -> dict[str, str]:
 
 
 class Container:
-    """One container of an image, started detached with :data:`RUN_FLAGS` and ``env``
-    (``extra``: more ``podman run`` flags; ``command``: arguments after the image).
+    """One container of an image, started detached with ``flags`` (:data:`RUN_FLAGS` unless
+    given) and ``env`` (``extra``: more ``podman run`` flags; ``command``: arguments after the
+    image).
 
     :meth:`stop` is ``podman stop`` (SIGTERM, then SIGKILL after the timeout) and returns the
     container's exit code; :meth:`remove` removes it whatever its state.
@@ -408,8 +420,10 @@ class Container:
         extra: Sequence[str] = (),
         command: Sequence[str] = (),
         name: str | None = None,
+        flags: Sequence[str] = RUN_FLAGS,
     ) -> None:
         self.podman = podman
+        self.flags = tuple(flags)
         self.image = image
         self.env = dict(env)
         self.extra = tuple(extra)
@@ -419,7 +433,7 @@ class Container:
 
     def start(self) -> Container:
         """``podman run --detach``; raises with podman's words when it cannot start."""
-        args: list[str] = ["run", "--detach", "--name", self.name, *RUN_FLAGS, *self.extra]
+        args: list[str] = ["run", "--detach", "--name", self.name, *self.flags, *self.extra]
         for key, value in self.env.items():
             args += ["--env", f"{key}={value}"]
         self.started = True
@@ -431,11 +445,15 @@ class Container:
         done = self.podman.run("logs", self.name, check=False)
         return done.stdout + done.stderr
 
-    def state(self) -> dict[str, Any]:
-        """``podman container inspect``'s State."""
+    def inspect(self) -> dict[str, Any]:
+        """``podman container inspect`` of the container."""
         done = self.podman.run("container", "inspect", self.name)
         found: list[dict[str, Any]] = json.loads(done.stdout)
-        return dict(found[0]["State"])
+        return dict(found[0])
+
+    def state(self) -> dict[str, Any]:
+        """``podman container inspect``'s State."""
+        return dict(self.inspect()["State"])
 
     @property
     def running(self) -> bool:

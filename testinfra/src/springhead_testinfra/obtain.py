@@ -11,7 +11,7 @@ from .cache import cache_root, is_complete
 from .process import ComponentError, progress
 
 #: The names ``fetch`` accepts, in the order they are reported.
-COMPONENTS = ("kafka", "kube", "helm", "dockerfile-lint", "images", "browser")
+COMPONENTS = ("kafka", "kube", "helm", "promtool", "dockerfile-lint", "images", "browser")
 
 
 def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
@@ -27,6 +27,8 @@ def _steps(component: str, force: bool) -> list[tuple[str, Callable[[], Path]]]:
         ]
     if component == "helm":
         return [("helm", lambda: gobuild.build(gobuild.HELM, force=force))]
+    if component == "promtool":
+        return [("promtool", lambda: gobuild.build(gobuild.PROMTOOL, force=force))]
     if component == "dockerfile-lint":
         from .dockerlint import fetch_dockerfile_lint
 
@@ -51,6 +53,7 @@ def missing(components: Iterable[str]) -> list[str]:
         "kafka": lambda: is_complete(kafka_home(), kafka_recipe()),
         "kube": lambda: gobuild.is_built(gobuild.ETCD) and gobuild.is_built(gobuild.KUBE_APISERVER),
         "helm": lambda: gobuild.is_built(gobuild.HELM),
+        "promtool": lambda: gobuild.is_built(gobuild.PROMTOOL),
         "dockerfile-lint": dockerlint.is_built,
         "images": images.is_ready,
         "browser": browser.is_ready,

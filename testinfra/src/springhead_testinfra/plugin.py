@@ -15,6 +15,8 @@ Fixtures (each starts its component lazily, the first time a test asks, once per
 ``helm``
     :class:`~springhead_testinfra.helm.Helm` - ``.binary``, ``.run()``, ``.template()``,
     ``.lint()``, ``.for_cluster(kube)``.
+``promtool``
+    The path of the pinned promtool binary (``promtool check rules``, ``promtool test rules``).
 ``podman``
     :class:`~springhead_testinfra.images.Podman` on testinfra's own image storage, with the
     Python base and the uv image the Dockerfile starts from - ``.build()``, ``.run()``,
@@ -22,7 +24,7 @@ Fixtures (each starts its component lazily, the first time a test asks, once per
 
 A fixture whose component cannot be obtained or started fails the test with the reason and the
 log tail; it never skips. Tests that use a fixture get its markers (``integration`` and
-``kafka``/``kafka_secure``/``kube``/``helm``/``images``) automatically, so
+``kafka``/``kafka_secure``/``kube``/``helm``/``promtool``/``images``) automatically, so
 ``-m "not integration"`` leaves them out. A test that leaves its component stopped gets it
 started again after it.
 
@@ -38,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .helm import Helm
     from .images import Podman
     from .kafka import KafkaBroker, SecureKafkaBroker
@@ -51,6 +55,7 @@ FIXTURE_COMPONENTS: dict[str, str] = {
     "kafka_secure": "kafka",
     "kube": "kube",
     "helm": "helm",
+    "promtool": "promtool",
     "podman": "images",
 }
 
@@ -60,6 +65,7 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
     "kafka_secure": ("integration", "kafka_secure"),
     "kube": ("integration", "kube"),
     "helm": ("integration", "helm"),
+    "promtool": ("integration", "promtool"),
     "podman": ("integration", "images"),
 }
 
@@ -69,6 +75,7 @@ _MARKER_HELP = {
     "kafka_secure": "needs the SASL/TLS Kafka profile from testinfra",
     "kube": "needs the real kube-apiserver + etcd from testinfra",
     "helm": "needs Helm from testinfra",
+    "promtool": "needs Prometheus' promtool from testinfra",
     "images": "builds and runs container images with podman from testinfra",
 }
 
@@ -213,6 +220,14 @@ def helm(pytestconfig: pytest.Config) -> Iterator[Helm]:
     from .helm import Helm
 
     yield from _for_the_session(pytestconfig, "Helm", Helm, "helm")
+
+
+@pytest.fixture(scope="session")
+def promtool(pytestconfig: pytest.Config) -> Path:
+    """The pinned promtool binary (Prometheus' rule checker and rule unit-test runner)."""
+    from . import gobuild
+
+    return _start(pytestconfig, "promtool", lambda: gobuild.build(gobuild.PROMTOOL), "promtool")
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,9 @@ Where the pins come from (all looked up through the registries' own clients):
   which the installed Go 1.26 accepts with ``GOTOOLCHAIN=local``.
 * etcd 3.6.x (newest patch on the Go proxy); Kubernetes 1.37 supports etcd 3.6 servers.
 * Helm v4 (newest v4 tag on the Go proxy).
+* promtool (Prometheus' rule checker and rule unit-test runner) from the Go module proxy.
+  Prometheus publishes its 3.x releases as module versions ``v0.3xx.y`` (3.16.0 is v0.316.0,
+  the newest the proxy serves here); the binary reports the 3.x version.
 * BuildKit (for its Dockerfile linter) from the Go module proxy. v0.34.1: v0.34.2 needs a
   ``github.com/tonistiigi/fsutil`` pseudo-version the proxy answers "403 not available" for.
   Its go.mod says ``go 1.26.8``, so building the linter needs Go 1.26.8+.
@@ -43,6 +46,12 @@ KUBE_RECIPE: Final = 1
 # --- Helm (Go module proxy) -------------------------------------------------------------------
 HELM_VERSION: Final = "v4.3.1"
 HELM_RECIPE: Final = 1
+
+# --- promtool (Go module proxy) ---------------------------------------------------------------
+#: The Prometheus release (the binary's ``--version``) and the module version that holds it.
+PROMETHEUS_VERSION: Final = "3.16.0"
+PROMETHEUS_MODULE_VERSION: Final = "v0.316.0"
+PROMTOOL_RECIPE: Final = 1
 
 # --- BuildKit's Dockerfile linter (Go module proxy) --------------------------------------------
 BUILDKIT_VERSION: Final = "v0.34.1"
@@ -85,6 +94,7 @@ def summary() -> dict[str, str]:
         "kube-apiserver": KUBERNETES_VERSION,
         "etcd": ETCD_VERSION,
         "helm": HELM_VERSION,
+        "promtool": f"prometheus {PROMETHEUS_VERSION} (module {PROMETHEUS_MODULE_VERSION})",
         "dockerfile-lint": f"buildkit {BUILDKIT_VERSION}",
         "images": f"podman, {PYTHON_IMAGE} from Debian {DEBIAN_SUITE}, {UV_IMAGE}",
         "kubernetes-validate schemas": KUBERNETES_VALIDATE_SCHEMA,

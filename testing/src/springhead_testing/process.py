@@ -42,6 +42,8 @@ class SourceProcess:
     ``command`` replaces ``python -m <module> <args>`` with another argv (an image's entry
     point, say; ``module`` then only names it in messages), ``cwd`` sets its working directory and
     ``inherit`` which variables come from the test's environment before ``env`` is applied.
+    ``stdout`` is where its standard output goes (default: nowhere; ``None``: this process's own,
+    for a program whose output is for a person, such as the event display's terminal view).
 
     :meth:`start` returns once the host logged "source started" or "process started" (ready),
     with the health port in :attr:`port`. Every JSON log line lands in :attr:`logs`; other
@@ -58,6 +60,7 @@ class SourceProcess:
         command: Sequence[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         inherit: Sequence[str] = INHERITED,
+        stdout: int | None = asyncio.subprocess.DEVNULL,
     ) -> None:
         self.module = module
         self.env = dict(env)
@@ -66,6 +69,7 @@ class SourceProcess:
         self.command = list(command) if command is not None else [python, "-m", module, *args]
         self.cwd = cwd
         self.inherit = tuple(inherit)
+        self.stdout = stdout
         self.process: asyncio.subprocess.Process | None = None
         self.port: int | None = None
         self.logs: list[dict[str, Any]] = []
@@ -83,7 +87,7 @@ class SourceProcess:
             env=env,
             cwd=self.cwd,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=self.stdout,
             stderr=asyncio.subprocess.PIPE,
         )
         self._reader = asyncio.create_task(self._read_stderr())

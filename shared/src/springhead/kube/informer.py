@@ -43,6 +43,7 @@ from typing import Any
 
 from springhead.backoff import exponential_backoff
 from springhead.kube.client import ApiResource, KubeApiError, KubeClient
+from springhead.metrics import WatchMetrics
 
 __all__ = [
     "CachedObject",
@@ -310,7 +311,7 @@ class Informer:
     :func:`spec_fingerprint`) makes updates that leave the fingerprint unchanged invisible to the
     handler. ``resume_from`` resumes from a previous :meth:`snapshot` of the same selection.
     ``emit_existing`` reports the objects of the first list as adds (otherwise they are only
-    cached).
+    cached). ``metrics`` counts the watch's restarts and relists for this selection.
     """
 
     def __init__(
@@ -328,6 +329,7 @@ class Informer:
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
         queue_size: int = 256,
+        metrics: WatchMetrics | None = None,
     ) -> None:
         self.client = client
         self.selection = selection
@@ -363,6 +365,14 @@ class Informer:
         self._error: InformerError | None = None
         self._failing = asyncio.Event()
         self._changes = 0
+        self._restarts: Any = None
+        self._relists: Any = None
+        if metrics is not None:
+            resource = selection.resource
+            name = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
+            where = selection.namespace if resource.namespaced and selection.namespace else "*"
+            self._restarts = metrics.restarts.labels(name, where)
+            self._relists = metrics.relists.labels(name, where)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -601,11 +611,15 @@ class Informer:
                 verb = "watch"
                 self._watch()
                 failures = gones = 0
+                self._count(self._restarts)
             except _Stopped:
                 return
             except (_Gone, KubeApiError) as exc:
+                if verb == "watch":
+                    self._count(self._restarts)
                 if isinstance(exc, _Gone) or exc.gone:
                     gones += 1
+                    self._count(self._relists)
                     log.info(
                         "resourceVersion too old (410 Gone): relisting to find what changed",
                         extra={"selection": self.selection.describe(), "from": self._received},
@@ -626,11 +640,17 @@ class Informer:
                 self._stopping.wait(self._backoff(failures))
             except Exception as exc:  # noqa: BLE001 - keep following; the next try may work
                 failures += 1
+                if verb == "watch":
+                    self._count(self._restarts)
                 log.warning(
                     f"{verb} failed, retrying: {type(exc).__name__}: {exc}",
                     extra={"selection": self.selection.describe()},
                 )
                 self._stopping.wait(self._backoff(failures))
+
+    def _count(self, counter: Any) -> None:
+        if counter is not None and not self._stopping.is_set():
+            counter.inc()
 
     def _with_kind(self, obj: dict[str, Any]) -> dict[str, Any]:
         # List items of built-in types come without apiVersion and kind.

@@ -31,6 +31,7 @@ from springhead.kube import (
     StopInformer,
     spec_fingerprint,
 )
+from springhead.metrics import WatchMetrics
 from springhead.runtime import SourceHost
 from springhead.sender import DeliveryResult, Sender
 
@@ -113,6 +114,7 @@ class ApiServerAdapter:
         there, so a second save (the final one) must not start before it finished."""
         self._first_saved: dict[str, asyncio.Event] = {}
         self._informer_of: dict[str, Informer] = {}
+        self.watch_metrics = WatchMetrics(sender.metrics.registry)
 
     @classmethod
     def from_settings(cls, settings: ApiServerSettings, host: SourceHost) -> ApiServerAdapter:
@@ -174,6 +176,7 @@ class ApiServerAdapter:
                 Selection(_NAMESPACES, None, settings.namespace_selector or ""),
                 self._on_namespace,
                 emit_existing=True,
+                metrics=self.watch_metrics,
             )
         for selection in selections:
             checkpoint = None
@@ -189,6 +192,7 @@ class ApiServerAdapter:
                 fingerprint=spec_fingerprint if settings.ignore_status_updates else None,
                 resume_from=checkpoint,
                 emit_existing=settings.emit_existing,
+                metrics=self.watch_metrics,
             )
             self.informers.append(informer)
             log.info(

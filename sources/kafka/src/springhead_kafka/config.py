@@ -24,8 +24,7 @@ from springhead.config import (
     SourceSettings,
     empty_as_unset,
 )
-
-from springhead_kafka.mapping import KeyType
+from springhead.kafka.mapping import KeyType
 
 __all__ = [
     "DEFAULT_ATTEMPT_TIMEOUT",

@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
 from cloudevents.core.v1.event import CloudEvent
+from prometheus_client import Gauge
 from springhead.backoff import stopped_within
-from springhead.runtime import SourceHost
+from springhead.runtime import Service, SourceHost
 from springhead.sender import Sender
 
 from springhead_ping.config import PingSettings
 from springhead_ping.schedule import Schedule
 
-__all__ = ["PING_EVENT_TYPE", "PingAdapter", "ping_event"]
+__all__ = ["PING_EVENT_TYPE", "PingAdapter", "TickMetrics", "ping_event"]
 
 log = logging.getLogger("springhead.ping")
 
@@ -70,6 +71,41 @@ def _event_options(settings: PingSettings) -> _EventOptions:
     }
 
 
+class TickMetrics:
+    """When the last tick fired and when the next one is due, labelled with the schedule: the
+    series exist only while this process fires ticks (a standby replica has none), so an alert
+    can compare the two (no tick within two intervals)."""
+
+    def __init__(self, sender: Sender, schedule: Schedule) -> None:
+        registry = sender.metrics.registry
+        self.schedule = schedule.expression
+        self.last = Gauge(
+            "springhead_ping_last_tick_timestamp_seconds",
+            "When the last tick this process fired was scheduled (Unix time).",
+            ["schedule"],
+            registry=registry,
+        )
+        self.next = Gauge(
+            "springhead_ping_next_tick_timestamp_seconds",
+            "When the next tick is due (Unix time).",
+            ["schedule"],
+            registry=registry,
+        )
+
+    def due(self, tick: datetime) -> None:
+        """The next tick is ``tick``."""
+        self.next.labels(self.schedule).set(tick.timestamp())
+
+    def fired(self, tick: datetime) -> None:
+        """``tick`` fired now."""
+        self.last.labels(self.schedule).set(tick.timestamp())
+
+    def clear(self) -> None:
+        """This process fires no more ticks (it stopped leading)."""
+        self.last.clear()
+        self.next.clear()
+
+
 class PingAdapter:
     """Fires the schedule's ticks until stopped; each tick's event is sent without waiting for
     the previous one, so a slow sink never delays the schedule."""
@@ -92,11 +128,18 @@ class PingAdapter:
         self.clock = clock
         self._stop = asyncio.Event()
         self._sending: set[asyncio.Task[object]] = set()
+        self.tick_metrics = TickMetrics(sender, schedule)
 
     @classmethod
-    def from_settings(cls, settings: PingSettings, host: SourceHost) -> PingAdapter:
+    def from_settings(cls, settings: PingSettings, host: SourceHost) -> Service:
         """The adapter a :class:`PingSettings` describes (with ``PING_LEADER_ELECTION``, one
-        that fires only while it holds the Lease)."""
+        that fires only while it holds the Lease; with ``PING_MULTI_TENANT``, one that fires
+        every PingSource the API server has)."""
+        if settings.multi_tenant:
+            # Imported here, as below: it loads the Kubernetes client.
+            from springhead_ping.multitenant import MultiTenantPingAdapter
+
+            return MultiTenantPingAdapter.from_settings(settings, host)
         if settings.leader_election:
             # Imported here: it loads the Kubernetes client, which a single ping never needs.
             from springhead_ping.replicas import ReplicatedPingAdapter
@@ -112,6 +155,7 @@ class PingAdapter:
         )
         tick = self.schedule.next_tick(None, self.clock())
         while not self._stop.is_set():
+            self.tick_metrics.due(tick)
             delay = (tick - self.clock()).total_seconds()
             if delay > 0 and await stopped_within(self._stop, delay):
                 return
@@ -128,6 +172,7 @@ class PingAdapter:
 
     def fire(self, tick: datetime) -> asyncio.Task[object]:
         """Send the event of ``tick`` in the background."""
+        self.tick_metrics.fired(tick)
         event = ping_event(
             source=self.source, tick=tick, content_type=self.content_type, payload=self.payload
         )

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
-from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings, SourceSettings
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from springhead.config import (
+    ConfigError,
+    IsoDuration,
+    KubeAccess,
+    LeaseSettings,
+    SourceSettings,
+    http_url,
+)
 
-from springhead_ping.schedule import Schedule, ScheduleError, parse_schedule, parse_timezone
+from springhead_ping.schedule import Schedule
+from springhead_ping.spec import PingSpec, PingSpecError, parse_ping_spec, ping_source_uri
 
 __all__ = ["PingSettings"]
+
+#: The variable of each PingSource field, for configuration errors.
+_VARIABLES = {
+    "schedule": "PING_SCHEDULE",
+    "timezone": "PING_TIMEZONE",
+    "contentType": "PING_CONTENT_TYPE",
+    "data": "PING_DATA",
+    "dataBase64": "PING_DATA_BASE64",
+}
+
+
+def _unset_as_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _sink_url(value: str) -> str:
+    return "" if not value else str(http_url(value))
 
 
 class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
@@ -25,7 +47,8 @@ class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
     settings_prefix = "PING"
 
     lease_name: str = ""
-    """Name of the Lease the replicas share; empty means ``pingsource-<NAME>``."""
+    """Name of the Lease the replicas share; empty means ``pingsource-<NAME>`` (with
+    ``PING_MULTI_TENANT``: ``pingsource-mt-adapter``)."""
 
     schedule: str = Field(default="* * * * *", validation_alias="PING_SCHEDULE")
     """Cron schedule: 5 fields, 6 with seconds first, or a descriptor such as ``@hourly``;
@@ -48,55 +71,59 @@ class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
     old (each once, with extension ``catchup: "true"``). Unset: missed ticks are skipped, as
     Knative does. Needs ``PING_LEADER_ELECTION``."""
 
+    multi_tenant: bool = Field(default=False, validation_alias="PING_MULTI_TENANT")
+    """Serve every ``sources.knative.dev/v1`` PingSource the API server has (instead of the one
+    schedule above): each Ready one fires to its ``status.sinkUri`` with its own schedule, data and
+    ``ceOverrides``, changes take effect without a restart. Needs ``PING_LEADER_ELECTION`` (one
+    replica fires) and API access to list and watch PingSources; ``K_SINK`` and the ``PING_*``
+    spec variables are then not used."""
+
+    sink: Annotated[str, BeforeValidator(_unset_as_empty), AfterValidator(_sink_url)] = Field(
+        default="", validation_alias="K_SINK"
+    )
+    """Where events are POSTed (``K_SINK``); required, except with ``PING_MULTI_TENANT``."""
+
     @model_validator(mode="after")
     def _check_spec(self) -> Self:
-        try:
-            parse_timezone(self.timezone)
-        except ScheduleError as exc:
-            raise ConfigError("PING_TIMEZONE", str(exc)) from None
-        try:
-            parse_schedule(self.schedule, self.timezone)
-        except ScheduleError as exc:
-            raise ConfigError("PING_SCHEDULE", str(exc)) from None
-        if self.data and self.data_base64:
-            raise ConfigError(
-                "PING_DATA_BASE64", "PING_DATA and PING_DATA_BASE64 cannot both be set"
-            )
-        if self.data_base64:
-            try:
-                base64.b64decode(self.data_base64, validate=True)
-            except (binascii.Error, ValueError):
-                raise ConfigError("PING_DATA_BASE64", "not valid base64") from None
-        if self.data and self.content_type == "application/json":
-            try:
-                parsed = json.loads(self.data)
-            except ValueError:
-                parsed = None
-            if not isinstance(parsed, dict):
+        if self.multi_tenant:
+            if not self.leader_election:
                 raise ConfigError(
-                    "PING_DATA",
-                    "PING_CONTENT_TYPE is application/json, so the data must be a JSON object",
+                    "PING_MULTI_TENANT",
+                    "the multi-tenant ping fires from one replica: set PING_LEADER_ELECTION=true",
                 )
+            return self
+        if not self.sink:
+            raise ConfigError("K_SINK", "required but not set")
+        try:
+            self._spec()
+        except PingSpecError as exc:
+            raise ConfigError(_VARIABLES[exc.field], exc.reason) from None
         return self
+
+    def _spec(self) -> PingSpec:
+        return parse_ping_spec(
+            schedule=self.schedule,
+            timezone=self.timezone,
+            content_type=self.content_type,
+            data=self.data,
+            data_base64=self.data_base64,
+            names=_VARIABLES,
+        )
 
     @property
     def parsed_schedule(self) -> Schedule:
         """The schedule as a trigger in its time zone."""
-        return parse_schedule(self.schedule, self.timezone)
+        return self._spec().schedule
 
     @property
     def payload(self) -> bytes | None:
         """The event data bytes, or None when neither data field is set."""
-        if self.data_base64:
-            return base64.b64decode(self.data_base64, validate=True)
-        if self.data:
-            return self.data.encode("utf-8")
-        return None
+        return self._spec().payload
 
     @property
     def event_source(self) -> str:
         """The CloudEvents ``source``: ``/apis/v1/namespaces/<ns>/pingsources/<name>``."""
-        return f"/apis/v1/namespaces/{self.namespace}/pingsources/{self.name}"
+        return ping_source_uri(self.namespace, self.name)
 
     @model_validator(mode="after")
     def _check_leader_election(self) -> Self:
@@ -108,5 +135,5 @@ class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
         return self
 
     def default_lease_name(self) -> str:
-        """``pingsource-<NAME>``."""
-        return f"pingsource-{self.name}"
+        """``pingsource-<NAME>``; with ``PING_MULTI_TENANT``, ``pingsource-mt-adapter``."""
+        return "pingsource-mt-adapter" if self.multi_tenant else f"pingsource-{self.name}"

@@ -17,8 +17,12 @@ only; the value decoded as UTF-8). So does a record whose CloudEvents form is br
 ``ce_*`` headers, an envelope that is not a valid event, a CloudEvents format other than JSON):
 it is delivered as a plain record and :attr:`MappedRecord.invalid` says why.
 
-Every event gains ``knativekafkapartition`` (an integer) and ``knativekafkaoffset`` (the offset as a
-string, as the Java SDK writes a 64-bit number).
+The other way, :func:`event_to_record` writes an event as a binary-mode record (what the broker's
+ingress stores): ``ce_*`` headers, ``content-type`` for ``datacontenttype``, the data as the value
+byte for byte, and the ``partitionkey`` extension as the key.
+
+Every event read gains ``knativekafkapartition`` (an integer) and ``knativekafkaoffset`` (the
+offset as a string, as the Java SDK writes a 64-bit number).
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from cloudevents.core.base import BaseCloudEvent
-from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
+
+from springhead.cespec import binary_headers
 from springhead.events import trusted_event, validated_event
 
 __all__ = [
@@ -45,7 +51,11 @@ __all__ = [
     "KafkaRecord",
     "KeyType",
     "MappedRecord",
+    "OFFSET_EXTENSION",
+    "OutgoingRecord",
+    "PARTITION_EXTENSION",
     "RecordForm",
+    "event_to_record",
     "header_extension_name",
     "java_float_text",
     "kafka_event_source",
@@ -129,6 +139,39 @@ class MappedRecord:
     invalid: str | None = None
     """Set when the record looked like a CloudEvent but was not a valid one (then ``form`` is
     plain)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """A record to produce: key, value and headers."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def event_to_record(event: BaseCloudEvent) -> OutgoingRecord:
+    """``event`` as a binary-mode Kafka record (CloudEvents Kafka protocol binding): ``ce_*``
+    headers in the spec's string forms, ``content-type`` = ``datacontenttype``, the data as the
+    value (bytes as they are; other data as the JSON format writes it), the ``partitionkey``
+    extension as the key (UTF-8)."""
+    message = to_binary(event, _FORMAT)
+    headers = dict(message.headers)
+    for name, text in binary_headers(event.get_attributes()).items():
+        headers["ce_" + name[3:]] = text.encode()
+    key = message.key
+    if isinstance(key, str):
+        key = key.encode()
+    elif key is not None and not isinstance(key, bytes):
+        key = str(key).encode()
+    return OutgoingRecord(
+        key,
+        message.value if message.value else None,
+        [
+            (name, value if isinstance(value, bytes) else str(value).encode())
+            for name, value in headers.items()
+        ],
+    )
 
 
 def kafka_event_source(namespace: str, name: str, topic: str) -> str:

@@ -1,6 +1,6 @@
-"""One assigned partition's state, shared by the fetch loop (:mod:`springhead_kafka.fetcher`), the
+"""One assigned partition's state, shared by the fetch loop (:mod:`springhead.kafka.fetcher`), the
 partition's delivery worker (:mod:`springhead_kafka.adapter`) and the committer
-(:mod:`springhead_kafka.committer`)."""
+(:mod:`springhead.kafka.committer`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from springhead_kafka.mapping import KafkaRecord
-from springhead_kafka.offsets import PartitionOffsets
+from springhead.kafka.mapping import KafkaRecord
+from springhead.kafka.offsets import PartitionOffsets
 
 __all__ = ["Partition"]
 

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from springhead.backoff import stopped_within
 
-from springhead_kafka.mapping import KafkaRecord
-from springhead_kafka.metrics import KafkaMetrics
-from springhead_kafka.partition import Partition
+from springhead.backoff import stopped_within
+from springhead.kafka.mapping import KafkaRecord
+from springhead.kafka.metrics import KafkaMetrics
+from springhead.kafka.partition import Partition
 
 __all__ = ["Fetcher"]
 

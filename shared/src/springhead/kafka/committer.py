@@ -1,6 +1,6 @@
 """Offset commits (auto-commit is off) and the consumer-lag gauge.
 
-:class:`~springhead_kafka.offsets.PartitionOffsets` tracks one partition's offsets (pure); the
+:class:`~springhead.kafka.offsets.PartitionOffsets` tracks one partition's offsets (pure); the
 :class:`Committer` commits, per partition, the offset after the unbroken run of done records:
 every ``KAFKA_COMMIT_INTERVAL``, when half the uncommitted window is done, and whenever the adapter
 asks (partitions revoked, shutdown). One commit at a time; a failed commit is retried at the next.
@@ -17,8 +17,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from springhead_kafka.metrics import KafkaMetrics
-from springhead_kafka.partition import Partition
+from springhead.kafka.metrics import KafkaMetrics
+from springhead.kafka.partition import Partition
 
 __all__ = ["Committer"]
 

@@ -1,0 +1,129 @@
+"""The ingress: ``POST /<namespace>/<broker>`` takes one CloudEvent and stores it in the broker.
+
+Answers, in order of the checks: 404 for a path that is not a broker's (the runtime's server,
+before the body is read, as Knative's Kafka broker answers; its MT broker reads the body first);
+405 for a method other than POST (OPTIONS: 200, as Knative's broker); 413 for a body over
+``BROKER_MAX_BODY_BYTES``; 400 for a request that is not one valid CloudEvent in binary or
+structured mode (a batch too), or whose ``knativebrokerttl`` ran out; 503 with ``Retry-After``
+when the backend did not store it (Kafka unreachable, or slower than ``BROKER_PRODUCE_TIMEOUT``);
+202 once it is stored (Kafka: acknowledged by every in-sync replica, ``acks=all``).
+
+Before storing, the event gets ``knativearrivaltime`` and its ``knativebrokerttl``
+(:func:`springhead_broker.events.admit`); the ``partitionkey`` extension becomes the record key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter
+from springhead.asgi import (
+    AsgiApp,
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    request_headers,
+    respond,
+)
+from springhead.httpbinding import MalformedEvent
+from springhead.webhook import Rejection, header_text
+
+from springhead_broker.backend import Backend, Unavailable
+from springhead_broker.contract import BrokerSpec, Contract
+from springhead_broker.events import LoopExhausted, admit, decode_event
+
+__all__ = ["Ingress"]
+
+log = logging.getLogger("springhead.broker")
+
+_ALLOW = {"Allow": "POST, OPTIONS"}
+
+
+class Ingress:
+    """Serves one route per broker of the current contract (:meth:`update` swaps them)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        max_body_bytes: int,
+        retry_after: int,
+        registry: CollectorRegistry,
+    ) -> None:
+        self._backend = backend
+        self._max_body = max_body_bytes
+        self._retry_after = {"Retry-After": str(retry_after)}
+        self._routes: dict[str, AsgiApp] = {}
+        self._requests = Counter(
+            "springhead_broker_ingress_requests",
+            "Requests to the ingress by broker (<namespace>/<name>) and answer status.",
+            ["broker", "status"],
+            registry=registry,
+        )
+
+    @property
+    def routes(self) -> Mapping[str, AsgiApp]:
+        """Path -> app, one per broker; the same mapping object for the process's lifetime."""
+        return self._routes
+
+    def update(self, contract: Contract) -> None:
+        """Serve exactly the brokers of ``contract`` from now on (others get 404)."""
+        fresh = {path: self._app(broker) for path, broker in contract.brokers.items()}
+        for path in [path for path in self._routes if path not in fresh]:
+            del self._routes[path]
+        self._routes.update(fresh)
+
+    def _app(self, broker: BrokerSpec) -> AsgiApp:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            status, text, headers = await self._answer(broker, scope, receive)
+            self._requests.labels(f"{broker.namespace}/{broker.name}", str(status)).inc()
+            await respond(send, status, text, headers)
+
+        return app
+
+    async def _answer(
+        self, broker: BrokerSpec, scope: Scope, receive: Receive
+    ) -> tuple[int, str | None, Mapping[str, str] | None]:
+        method = scope["method"]
+        if method == "OPTIONS":
+            return 200, None, _ALLOW
+        if method != "POST":
+            return 405, f"method {method} not allowed: POST one CloudEvent\n", _ALLOW
+        try:
+            body = await read_body(receive, self._max_body)
+        except BodyTooLarge:
+            return 413, f"event larger than {self._max_body} bytes\n", None
+        except ClientGone:
+            return 400, "request body incomplete\n", None
+        try:
+            event = admit(decode_event(_single_headers(scope), body))
+        except (MalformedEvent, LoopExhausted, Rejection) as exc:
+            reason = getattr(exc, "reason", None) or str(exc)
+            status = getattr(exc, "status", 400)
+            return status, f"{reason}\n", None
+        try:
+            await self._backend.append(broker, event)
+        except Unavailable as exc:
+            log.warning(
+                "event not stored: backend unavailable",
+                extra={"broker": broker.path, "event_id": event.get_id(), "error": str(exc)},
+            )
+            return 503, "broker unavailable; try again later\n", self._retry_after
+        return 202, None, None
+
+
+def _single_headers(scope: Scope) -> dict[str, str]:
+    """The ``ce-*`` and Content-Type headers, lower-cased: each once and valid UTF-8
+    (:class:`~springhead.webhook.Rejection` 400 naming it, else)."""
+    found: dict[str, str] = {}
+    for name, value in request_headers(scope).items():
+        key = name.lower()
+        if key.startswith("ce-") or key == "content-type":
+            if key in found:
+                raise Rejection(400, f"header {name} appears more than once; send it once")
+            found[key] = header_text(name, value)
+    return found
