@@ -58,6 +58,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # service runs goes: the debug information and symbol tables of extension modules (strip keeps
 # what the dynamic linker uses), and kubernetes.aio, the client's asyncio twin (two thirds of the
 # kubernetes package) that neither Springhead nor the client itself imports.
+# The version every package gets (`make release` gives the tag's or the development version):
+# hatch-vcs reads it here, for the build context has no .git. Declared after the dependencies'
+# layer, so a new version rebuilds only the code's.
+ARG VERSION=0.0.0
+ENV SETUPTOOLS_SCM_PRETEND_VERSION="${VERSION}"
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --no-editable --project "${SERVICE}" ${EXTRA:+--extra "${EXTRA}"} && \
@@ -73,10 +78,18 @@ ARG EXTRA=""
 # The commit the image is built from (`make images` gives `git rev-parse HEAD`): --version and
 # springhead_build_info report it. Declared here, so a new commit rebuilds only this stage.
 ARG REVISION=""
+# The OCI labels of a release (`make release` gives them): the version the packages carry, when
+# the commit was made (RFC 3339; SOURCE_DATE_EPOCH's time, so two builds agree), where it lives.
+ARG VERSION=0.0.0
+ARG CREATED=""
+ARG SOURCE=https://github.com/springhead/springhead
 LABEL org.opencontainers.image.title="springhead ${SERVICE}${EXTRA:+[${EXTRA}]}" \
       org.opencontainers.image.description="Springhead event source (${SERVICE}): events -> CloudEvents" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.revision="${REVISION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH="/app/.venv/bin:$PATH" \

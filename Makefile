@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: sync run test unit lint format infra charts images bench mutate clean
+.PHONY: sync run test unit lint format infra charts images release bench mutate clean
 
 $(UV):
 	python3 -m venv .tools
@@ -45,8 +45,8 @@ charts: sync
 	$(RUN) python tests/charts/lint_charts.py
 
 ## images: every service's image, built by podman from the one Dockerfile (SERVICE = the service's
-## folder, REVISION = the commit), tagged with its package name (springhead-ping, ..., feed-source),
-## then the IMAGE_VARIANTS.
+## folder, REVISION = the commit, VERSION = the packages' version), tagged with its package name
+## (springhead-ping, ..., feed-source), then the IMAGE_VARIANTS.
 ## `sync` first checks uv.lock against the whole workspace (the builds install it --frozen). Behind
 ## a TLS-inspecting proxy, CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt lets uv trust what the host
 ## trusts, for the build only; IMAGE_FLAGS adds podman build flags (README: machines without a
@@ -55,11 +55,18 @@ IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.t
 ## Images of a service with one of its extras (EXTRA), tagged <package>-<extra>: springhead-github-hooks,
 ## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image).
 IMAGE_VARIANTS := sources/github:hooks
+# VERSION: the packages' version as `sync` installed it (hatch-vcs's, from the git tags): the
+# build context has no .git, so the Dockerfile hands it to hatch-vcs; --version and the version
+# label say it.
+PACKAGE_VERSION := $(UV) run --no-sync python -c 'import importlib.metadata as m; print(m.version("springhead"))'
 REVISION := $(shell git rev-parse HEAD 2>/dev/null)
 ## --label and --env again: podman's layer cache keys LABEL and ENV steps by their text, not by the
-## REVISION they expand, so a commit that changes no file of an image would keep the old revision.
+## REVISION (or VERSION) they expand, so a commit that changes no file of an image would keep the
+## old values.
 IMAGE_BUILD := podman build --format docker --build-arg REVISION=$(REVISION) \
-	--label org.opencontainers.image.revision=$(REVISION) --env SPRINGHEAD_REVISION=$(REVISION)
+	--build-arg VERSION=$$($(PACKAGE_VERSION)) \
+	--label org.opencontainers.image.revision=$(REVISION) --env SPRINGHEAD_REVISION=$(REVISION) \
+	--label org.opencontainers.image.version=$$($(PACKAGE_VERSION))
 ifneq ($(CA_BUNDLE),)
 IMAGE_BUILD += -v $(abspath $(CA_BUNDLE)):/etc/ssl/certs/ca-certificates.crt:ro --build-arg UV_SYSTEM_CERTS=true
 endif
@@ -75,6 +82,16 @@ images: sync
 	  echo "$(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service --build-arg EXTRA=$$extra -t $$name ."; \
 	  $(IMAGE_BUILD) $(IMAGE_FLAGS) --build-arg SERVICE=$$service --build-arg EXTRA=$$extra -t $$name .; \
 	done
+
+## release: everything a user installs, into dist/ (scripts/release.py): wheels and sdists of the
+## runtime and the test helpers, every image above as an OCI archive, every chart packaged with the
+## chart repository's index, a CycloneDX SBOM per image and per wheel, SHA256SUMS. The version is
+## the git tag's (vX.Y.Z) or a development version after it; SOURCE_DATE_EPOCH is the commit's
+## time. ARGS adds flags (--registry, --chart-url).
+release: sync
+	$(RUN) python -m springhead_testinfra fetch helm images
+	$(RUN) python scripts/release.py \
+		$(foreach service,$(IMAGE_SERVICES) $(IMAGE_VARIANTS),--service $(service)) $(ARGS)
 
 ## unit: the quick tier only (no real Kafka or apiserver)
 unit: sync

@@ -232,6 +232,11 @@ def test_the_image_configuration_holds_the_policy(
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["SPRINGHEAD_REVISION"] == image_builds.revision
     assert config["Labels"]["org.opencontainers.image.revision"] == image_builds.revision
+    assert config["Labels"]["org.opencontainers.image.version"] == image_builds.version
+    shown = image_builds.podman.run(
+        "run", "--rm", *RUN_FLAGS, image_builds.build(service).tag, "--version"
+    ).stdout
+    assert shown == f"{service.package} {image_builds.version} (revision {image_builds.revision})\n"
 
 
 def test_a_bad_configuration_breaks_every_rule() -> None:

@@ -12,6 +12,7 @@ cache keeps unchanged layers between sessions. The images tier and the e2e tier 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -111,11 +112,17 @@ class ImageBuilds:
         self.revision = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False
         ).stdout.strip()
+        #: The packages' version (the workspace's, from the git tags), as `make images` gives it.
+        self.version = importlib.metadata.version("springhead")
 
     def build(self, service: Service) -> BuiltImage:
         """The service's image."""
         if service.name not in self.images:
-            build_args = {"SERVICE": service.directory, "REVISION": self.revision}
+            build_args = {
+                "SERVICE": service.directory,
+                "REVISION": self.revision,
+                "VERSION": self.version,
+            }
             if service.extra:
                 build_args["EXTRA"] = service.extra
             self.images[service.name] = self.podman.build(
@@ -123,7 +130,10 @@ class ImageBuilds:
                 REPO,
                 service.tag,
                 build_args=build_args,
-                extra=revision_flags(self.revision),
+                extra=(
+                    *revision_flags(self.revision),
+                    *("--label", f"org.opencontainers.image.version={self.version}"),
+                ),
             )
         return self.images[service.name]
 
