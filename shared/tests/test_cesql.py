@@ -4,6 +4,7 @@ answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -68,7 +69,10 @@ def test_division_truncates_and_the_remainder_takes_the_dividends_sign(x: int, y
     quotient = evaluate(f"{x} / {y}")
     remainder = evaluate(f"{x} % {y}")
     assert isinstance(quotient.value, int) and isinstance(remainder.value, int)
-    if quotient.error is None:  # only -2**31 / -1 overflows
+    if (x, y) == (-(2**31), -1):  # the one quotient outside 32 bits
+        assert quotient.error is not None and quotient.error.kind == ErrorKind.MATH
+    else:
+        assert quotient.error is None
         assert quotient.value * y + remainder.value == x
     assert remainder.error is None
     assert abs(remainder.value) < abs(y)
@@ -162,3 +166,130 @@ def test_an_expression_keeps_its_text_and_is_reusable() -> None:
         False,
         True,
     ]
+
+
+@pytest.mark.parametrize(("left", "right"), [(1, 2), (2, 2), (3, 2), (-3, 2), (2, -3)])
+@pytest.mark.parametrize("operator", ["<", "<=", ">", ">=", "=", "!=", "<>"])
+def test_comparisons_order_integers(left: int, right: int, operator: str) -> None:
+    python = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "==", "!=": "!=", "<>": "!="}
+    expected = eval(f"{left} {python[operator]} {right}")  # noqa: S307 -- two int literals
+    assert evaluate(f"{left} {operator} {right}") == Result(expected)
+    # A String on the left is cast to the right's Integer, for ordering and for equality alike.
+    assert evaluate(f"'{left}' {operator} {right}") == Result(expected)
+
+
+@pytest.mark.parametrize(
+    ("expression", "kind"),
+    [
+        ("2 <= missing", ErrorKind.MISSING_ATTRIBUTE),
+        ("2 = missing", ErrorKind.MISSING_ATTRIBUTE),
+        ("2 != missing", ErrorKind.MISSING_ATTRIBUTE),
+        ("missing IN (1, 2)", ErrorKind.MISSING_ATTRIBUTE),
+        ("1 IN (missing, 1)", ErrorKind.MISSING_ATTRIBUTE),
+        ("1 IN ('x', 1)", ErrorKind.CAST),
+        ("1 NOT IN ('x')", ErrorKind.CAST),
+        ("1 = TRUE", ErrorKind.CAST),  # an Integer is not cast to Boolean implicitly
+        ("TRUE AND 1", ErrorKind.CAST),
+        ("LENGTH()", ErrorKind.MISSING_FUNCTION),
+        ("LENGTH('a', 'b')", ErrorKind.MISSING_FUNCTION),
+        ("SUBSTRING('a')", ErrorKind.MISSING_FUNCTION),
+        ("ABS(1, 2)", ErrorKind.MISSING_FUNCTION),
+    ],
+)
+def test_an_error_in_an_operand_gives_false(expression: str, kind: ErrorKind) -> None:
+    result = evaluate(expression)
+    assert result.value is False
+    assert result.error is not None and result.error.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [("LENGTH(missing)", 0), ("UPPER(missing)", ""), ("BOOL(missing)", False), ("-missing", 0)],
+)
+def test_a_function_of_a_missing_attribute_gives_its_types_zero(
+    expression: str, value: object
+) -> None:
+    result = evaluate(expression)
+    assert result.value == value and type(result.value) is type(value)
+    assert result.error is not None and result.error.kind == ErrorKind.MISSING_ATTRIBUTE
+
+
+@pytest.mark.parametrize(
+    ("expression", "value", "kind"),
+    [
+        ("'2147483647' + 0", 2**31 - 1, None),
+        ("'-2147483648' + 0", -(2**31), None),
+        ("'+7' + 0", 7, None),
+        ("'2147483648' + 0", 0, ErrorKind.CAST),
+        ("'-2147483649' + 0", 0, ErrorKind.CAST),
+        ("' 7' + 0", 0, ErrorKind.CAST),
+        ("2147483646 + 1", 2**31 - 1, None),
+        ("-2147483647 - 1", -(2**31), None),
+        ("7 / -2", -3, None),
+        ("-1 / 1", -1, None),
+        ("1 / -1", -1, None),
+        ("-1 / -1", 1, None),
+        ("-7 / 2", -3, None),
+        ("-7 / -2", 3, None),
+        ("0 / -2", 0, None),
+        ("-7 % 2", -1, None),
+        ("7 % -2", 1, None),
+        ("0 % -2", 0, None),
+        ("-1 % 5", -1, None),
+        ("ABS(-2147483647)", 2**31 - 1, None),
+    ],
+)
+def test_integer_edges(expression: str, value: int, kind: ErrorKind | None) -> None:
+    result = evaluate(expression)
+    assert result.value == value
+    assert (result.error.kind if result.error else None) == kind
+
+
+@pytest.mark.parametrize(
+    ("expression", "value", "kind"),
+    [
+        ("SUBSTRING('abc', 3)", "c", None),
+        ("SUBSTRING('abc', -3)", "abc", None),
+        ("SUBSTRING('abc', -1)", "c", None),
+        ("SUBSTRING('abc', 4)", "", ErrorKind.FUNCTION_EVALUATION),
+        ("SUBSTRING('abc', -4)", "", ErrorKind.FUNCTION_EVALUATION),
+        ("SUBSTRING('abc', 1, 0)", "", None),
+        ("SUBSTRING('abc', 2, -1)", "", ErrorKind.FUNCTION_EVALUATION),
+        ("SUBSTRING('abc', 0, 2)", "", None),
+        ("SUBSTRING('abc', -2, 1)", "b", None),
+        ("LEFT('abc', 0)", "", None),
+        ("LEFT('abc', -1)", "abc", ErrorKind.FUNCTION_EVALUATION),
+        ("RIGHT('abc', 0)", "", None),
+        ("RIGHT('abc', -1)", "abc", ErrorKind.FUNCTION_EVALUATION),
+    ],
+)
+def test_string_function_edges(expression: str, value: str, kind: ErrorKind | None) -> None:
+    result = evaluate(expression)
+    assert result.value == value
+    assert (result.error.kind if result.error else None) == kind
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("'a b!' LIKE 'a b!'", True),
+        ("'axb!' LIKE 'a b!'", False),
+        ("'a#$' LIKE 'a#$'", True),
+        ("'a##' LIKE 'a#$'", False),
+        ("'abc' NOT LIKE 'x%'", True),
+        ("'abc' NOT LIKE 'a%'", False),
+        (r"'a\\' LIKE 'a\\'", True),  # a backslash before anything but % and _ is itself
+    ],
+)
+def test_like_matches_every_other_character_as_itself(expression: str, value: bool) -> None:
+    assert evaluate(expression) == Result(value)
+
+
+def test_what_the_module_hands_out_is_immutable() -> None:
+    expression = parse("type = 't'")
+    result = expression.evaluate(EVENT)
+    error = evaluate("missing").error
+    assert error is not None
+    for thing, field in ((expression, "text"), (result, "value"), (error, "kind")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(thing, field, None)

@@ -125,6 +125,7 @@ def test_filters_make_the_attributes_filter_ignored() -> None:
             "multiple dialects found, filters can have only one dialect set",
         ),
         ([{}, {"regex": {"type": ".*"}}], "filters[1].regex", "is not a dialect"),
+        ([{"regex": "x", "glob": "y"}], "filters[0].glob", "is not a dialect"),  # the first, sorted
         ([{"all": [{"cesql": "type ="}]}], "filters[0].all[0].cesql", "ends too soon"),
         ([{"any": "exact"}], "filters[0].any", "must be a list"),
         ([{"not": {"cesql": "1 2"}}], "filters[0].not.cesql", "at column 3"),
