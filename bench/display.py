@@ -33,8 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
-from springhead_testinfra.cache import cache_root
-from springhead_testinfra.gobuild import check_go, go_env
+from harness import knative_binary
 
 KNATIVE_VERSION = "v0.47.0"
 PACKAGE = "knative.dev/eventing/cmd/event_display"
@@ -53,32 +52,7 @@ PREBUILT: list[Path] = []
 
 def knative_event_display() -> Path:
     """Knative's event_display binary, built once into the cache."""
-    if PREBUILT:
-        return PREBUILT[0]
-    home = cache_root() / f"knative-event-display-{KNATIVE_VERSION}"
-    binary = home / "event_display"
-    if binary.is_file():
-        return binary
-    home.mkdir(parents=True, exist_ok=True)
-    env = go_env()
-    go = check_go()
-    log(f"building {PACKAGE}@{KNATIVE_VERSION} from the Go module proxy (minutes, once)")
-    if not (home / "go.mod").exists():
-        subprocess.run(
-            [go, "mod", "init", "bench.invalid/event-display"], cwd=home, env=env, check=True
-        )
-    # The module is named explicitly: the proxy's version list is not always reachable.
-    subprocess.run(
-        [go, "get", f"knative.dev/eventing@{KNATIVE_VERSION}"], cwd=home, env=env, check=True
-    )
-    subprocess.run(
-        [go, "get", "-tool", f"{PACKAGE}@{KNATIVE_VERSION}"], cwd=home, env=env, check=True
-    )
-    subprocess.run(
-        [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(binary), PACKAGE],
-        cwd=home, env=env, check=True,
-    )  # fmt: skip
-    return binary
+    return PREBUILT[0] if PREBUILT else knative_binary(PACKAGE, KNATIVE_VERSION, "event_display")
 
 
 def free_port() -> int:

@@ -160,3 +160,28 @@ def verdict(ok: bool) -> str:
 
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+def knative_binary(package: str, version: str, name: str) -> Path:
+    """A Knative command (``package``, e.g. ``knative.dev/eventing/cmd/mtping``) at ``version``,
+    built once from the Go module proxy into the test-stack cache; its code is never in the repo."""
+    from springhead_testinfra.cache import cache_root
+    from springhead_testinfra.gobuild import check_go, go_env
+
+    home = cache_root() / f"knative-{name.replace('_', '-')}-{version}"
+    binary = home / name
+    if binary.is_file():
+        return binary
+    home.mkdir(parents=True, exist_ok=True)
+    env, go = go_env(), check_go()
+    log(f"building {package}@{version} from the Go module proxy (minutes, once)")
+    steps = [
+        *([] if (home / "go.mod").exists() else [["mod", "init", f"bench.invalid/{name}"]]),
+        # The module is named explicitly: the proxy's version list is not always reachable.
+        ["get", f"knative.dev/eventing@{version}"],
+        ["get", "-tool", f"{package}@{version}"],
+        ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(binary), package],
+    ]
+    for step in steps:
+        subprocess.run([go, *step], cwd=home, env=env, check=True)
+    return binary

@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from harness import knative_binary
 from springhead.kube import KubeApiError, KubeClient
 from springhead_controller.crds import install_crds
-from springhead_testinfra.cache import cache_root
-from springhead_testinfra.gobuild import check_go, go_env
 from springhead_testinfra.kube import KubeCluster, start_kube
 from springhead_testing import RecordingSink, SourceProcess
 
@@ -66,29 +65,7 @@ PREBUILT: list[Path] = []
 
 def knative_mtping() -> Path:
     """Knative's mtping binary, built once into the cache."""
-    if PREBUILT:
-        return PREBUILT[0]
-    home = cache_root() / f"knative-mtping-{KNATIVE_VERSION}"
-    binary = home / "mtping"
-    if binary.is_file():
-        return binary
-    home.mkdir(parents=True, exist_ok=True)
-    env = go_env()
-    go = check_go()
-    log(f"building {PACKAGE}@{KNATIVE_VERSION} from the Go module proxy (minutes, once)")
-    if not (home / "go.mod").exists():
-        subprocess.run([go, "mod", "init", "bench.invalid/mtping"], cwd=home, env=env, check=True)
-    subprocess.run(
-        [go, "get", f"knative.dev/eventing@{KNATIVE_VERSION}"], cwd=home, env=env, check=True
-    )
-    subprocess.run(
-        [go, "get", "-tool", f"{PACKAGE}@{KNATIVE_VERSION}"], cwd=home, env=env, check=True
-    )
-    subprocess.run(
-        [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(binary), PACKAGE],
-        cwd=home, env=env, check=True,
-    )  # fmt: skip
-    return binary
+    return PREBUILT[0] if PREBUILT else knative_binary(PACKAGE, KNATIVE_VERSION, "mtping")
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
