@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EVENTING_GROUP", "broker_crd_manifests"]
+__all__ = ["EVENTING_GROUP", "broker_crd_manifests", "crd_manifest"]
 
 EVENTING_GROUP = "eventing.knative.dev"
 
@@ -42,27 +42,24 @@ def _ready_columns() -> list[dict[str, Any]]:
     ]
 
 
-def _crd(
-    kind: str, plural: str, description: str, spec: dict[str, Any], columns: list[dict[str, Any]]
-) -> dict[str, Any]:
+def crd_manifest(
+    *, group: str, kind: str, plural: str, categories: list[str], labels: dict[str, str],
+    description: str, spec: dict[str, Any], status: dict[str, Any],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """A namespaced ``v1`` CustomResourceDefinition with a status subresource: the shape every CRD
+    the controller installs has."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{plural}.{EVENTING_GROUP}",
-            "labels": {
-                "app.kubernetes.io/name": "springhead",
-                "knative.dev/crd-install": "true",
-                **({"duck.knative.dev/addressable": "true"} if kind == "Broker" else {}),
-            },
-        },
+        "metadata": {"name": f"{plural}.{group}", "labels": labels},
         "spec": {
-            "group": EVENTING_GROUP,
+            "group": group,
             "names": {
                 "kind": kind,
                 "plural": plural,
                 "singular": kind.lower(),
-                "categories": ["all", "knative", "eventing"],
+                "categories": categories,
             },
             "scope": "Namespaced",
             "versions": [
@@ -75,10 +72,7 @@ def _crd(
                         "openAPIV3Schema": {
                             "type": "object",
                             "description": description,
-                            "properties": {
-                                "spec": spec,
-                                "status": _open("What the controller last observed."),
-                            },
+                            "properties": {"spec": spec, "status": status},
                         }
                     },
                     "additionalPrinterColumns": columns,
@@ -86,6 +80,26 @@ def _crd(
             ],
         },
     }
+
+
+def _crd(
+    kind: str, plural: str, description: str, spec: dict[str, Any], columns: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return crd_manifest(
+        group=EVENTING_GROUP,
+        kind=kind,
+        plural=plural,
+        categories=["all", "knative", "eventing"],
+        labels={
+            "app.kubernetes.io/name": "springhead",
+            "knative.dev/crd-install": "true",
+            **({"duck.knative.dev/addressable": "true"} if kind == "Broker" else {}),
+        },
+        description=description,
+        spec=spec,
+        status=_open("What the controller last observed."),
+        columns=columns,
+    )
 
 
 def broker_crd_manifests() -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from springhead.kube import KubeApiError, KubeClient
 
-from springhead_controller.broker_crds import broker_crd_manifests
+from springhead_controller.broker_crds import broker_crd_manifests, crd_manifest
 
 __all__ = [
     "CONTAINER_SOURCE_CRD",
@@ -148,45 +148,22 @@ def _crd(
     kind: str, plural: str, categories: list[str], description: str, spec: dict[str, Any],
     status: dict[str, Any], labels: dict[str, str],
 ) -> dict[str, Any]:  # fmt: skip
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{plural}.{GROUP}",
-            "labels": {
-                "eventing.knative.dev/source": "true",
-                "duck.knative.dev/source": "true",
-                "app.kubernetes.io/name": "springhead",
-                **labels,
-            },
+    return crd_manifest(
+        group=GROUP,
+        kind=kind,
+        plural=plural,
+        categories=categories,
+        labels={
+            "eventing.knative.dev/source": "true",
+            "duck.knative.dev/source": "true",
+            "app.kubernetes.io/name": "springhead",
+            **labels,
         },
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": kind,
-                "plural": plural,
-                "singular": kind.lower(),
-                "categories": categories,
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": description,
-                            "properties": {"spec": spec, "status": status},
-                        }
-                    },
-                    "additionalPrinterColumns": _printer_columns(),
-                }
-            ],
-        },
-    }
+        description=description,
+        spec=spec,
+        status=status,
+        columns=_printer_columns(),
+    )
 
 
 def _sink_binding_crd() -> dict[str, Any]:
