@@ -55,6 +55,14 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     )
     """DNS domain of the cluster: a Service sink becomes ``http://<name>.<ns>.svc.<domain>``."""
 
+    apiserver_image: str = Field(default="", validation_alias="CONTROLLER_APISERVER_IMAGE")
+    """Image of the apiserver source, run for each ApiServerSource (the chart sets the release's
+    ``springhead-apiserver``); empty: ApiServerSources are reported as not deployed."""
+
+    kafka_image: str = Field(default="", validation_alias="CONTROLLER_KAFKA_IMAGE")
+    """Image of the Kafka source, run for each KafkaSource (the chart sets the release's
+    ``springhead-kafka``); empty: KafkaSources are reported as not deployed."""
+
     workers: int = Field(default=4, ge=1, le=64, validation_alias="CONTROLLER_WORKERS")
     """Objects reconciled at the same time."""
 
