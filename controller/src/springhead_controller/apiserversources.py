@@ -25,9 +25,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from springhead.config import ConfigError, load_settings
 from springhead.kube import KubeApiError, KubeClient
-from springhead_apiserver.config import WatchSettings
+from springhead_apiserver.config import ResourceSpec, WatchSettings
 from springhead_apiserver.rbac import PolicyRule, RbacRules, derive_rbac
 
 from springhead_controller.adapters import (
@@ -135,6 +136,20 @@ def watch_settings(source: Mapping[str, Any]) -> WatchSettings:
     spec = source.get("spec") or {}
     if spec.get("filters"):
         raise InvalidSpec("InvalidSpec", "spec.filters is not supported (a Knative feature flag)")
+    resources = spec.get("resources")
+    if not isinstance(resources, list) or not resources:
+        raise InvalidSpec("InvalidSpec", "spec.resources: at least one is required")
+    for index, resource in enumerate(resources):
+        try:
+            ResourceSpec.model_validate(resource)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error.get("loc") or ())
+            what = "required" if error["type"] == "missing" else error["msg"]
+            what = what.removeprefix("Value error, ")
+            raise InvalidSpec(
+                "InvalidSpec", f"spec.resources[{index}]{'.' + where if where else ''}: {what}"
+            ) from None
     env = {
         "NAMESPACE": str(metadata.get("namespace")),
         "NAME": str(metadata.get("name")),
