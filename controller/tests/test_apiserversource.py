@@ -266,6 +266,14 @@ async def test_a_namespace_selector_gets_a_cluster_role_and_deleting_removes_eve
         n for n in source["status"]["namespaces"] if n in (namespace, other)
     ]
     assert source["metadata"]["finalizers"] == [FINALIZER]
+    # A namespace labelled later is reported as soon as it appears (its watch event).
+    later = await cluster.new_namespace(team="blue")
+
+    async def reported() -> bool:
+        found = await cluster.get(SOURCES, KIND, namespace, "cluster-wide")
+        return later in ((found or {}).get("status") or {}).get("namespaces", [])
+
+    await cluster.eventually(reported, "the new namespace in status.namespaces")
 
     await cluster.delete(SOURCES, KIND, namespace, "cluster-wide")
     name = adapter_name(created)

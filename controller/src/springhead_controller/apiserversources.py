@@ -546,6 +546,12 @@ class ApiServerSourceReconciler:
             return
         metadata = source["metadata"]
         path = _SOURCE_PATH.format(namespace=metadata["namespace"], name=metadata["name"])
-        await asyncio.to_thread(
-            self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
-        )
+        try:
+            await asyncio.to_thread(
+                self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
+            )
+        except KubeApiError as exc:
+            # The cached object is older than the stored one (our own last write, say): its
+            # watch event brings the newer one and another reconcile.
+            if exc.status != 409:
+                raise

@@ -392,11 +392,19 @@ class Cache:
         name = _where(change.object)[1]
         if change.type is ChangeType.DELETE:
             self.namespaces.pop(name, None)
+            self._enqueue_namespace_selectors()
             return
         labels = dict(_labels(change.object))
         if self.namespaces.get(name) != labels:
             self.namespaces[name] = labels
             self._enqueue_bindings_in(name)
+            self._enqueue_namespace_selectors()
+
+    def _enqueue_namespace_selectors(self) -> None:
+        """ApiServerSources with a namespace selector report the namespaces it selects."""
+        for (namespace, source), obj in self.adapter_sources[API_SERVER_SOURCE].items():
+            if (obj.get("spec") or {}).get("namespaceSelector") is not None:
+                self.enqueue((API_SERVER_SOURCE, namespace, source))
 
     async def _on_binding(self, change: Change) -> None:
         where = _where(change.object)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from springhead.config import ConfigError, SourceSettings, load_settings
-from springhead.kube import KubeClient
+from springhead.kube import KubeApiError, KubeClient
 
 from springhead_controller.adapters import (
     AdapterProblem,
@@ -404,6 +404,12 @@ class KafkaSourceReconciler:
             return
         metadata = source["metadata"]
         path = _SOURCE_PATH.format(namespace=metadata["namespace"], name=metadata["name"])
-        await asyncio.to_thread(
-            self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
-        )
+        try:
+            await asyncio.to_thread(
+                self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
+            )
+        except KubeApiError as exc:
+            # The cached object is older than the stored one (our own last write, say): its
+            # watch event brings the newer one and another reconcile.
+            if exc.status != 409:
+                raise
