@@ -197,6 +197,62 @@ async def test_the_knative_docs_example_with_sasl_from_a_secret_delivers(
 
 
 @pytest.mark.usefixtures("controller")
+async def test_scram_over_tls_with_every_credential_from_secrets_delivers(
+    cluster: Cluster,
+    namespace: str,
+    sink: RecordingSink,
+    kafka_secure: SecureKafkaBroker,
+) -> None:
+    user = kafka_secure.users["SCRAM-SHA-512"]
+    topic = f"tls-{uuid.uuid4().hex[:8]}"
+    kafka_secure.create_topic(topic)
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "kafka-scram"},
+            "stringData": {
+                "mechanism": "SCRAM-SHA-512",
+                "user": user.username,
+                "password": user.password,
+                "ca.crt": kafka_secure.ca_file.read_text(),
+            },
+        },
+        namespace,
+    )
+
+    def ref(key: str) -> dict[str, Any]:
+        return {"secretKeyRef": {"name": "kafka-scram", "key": key}}
+
+    net = {
+        "sasl": {"enable": True, "type": ref("mechanism"), "user": ref("user"),
+                 "password": ref("password")},
+        "tls": {"enable": True, "caCert": ref("ca.crt")},
+    }  # fmt: skip
+    created = await cluster.create(
+        kafka_source(
+            "secure",
+            bootstrapServers=[kafka_secure.listeners["SASL_SSL"]],
+            topics=[topic],
+            initialOffset="earliest",
+            net=net,
+            sink={"uri": sink.url},
+        ),
+        namespace,
+    )
+    deployment = await adapter_deployment(cluster, created)
+    assert kafka_secure.ca_file.read_text() not in json.dumps(deployment)
+    assert user.password not in json.dumps(deployment)
+    resolved = await cluster.container_env(deployment)
+    node = {"SPRINGHEAD_PORT": "0", "SPRINGHEAD_HOST": "127.0.0.1"}
+    async with SourceProcess("springhead_kafka", {**resolved, **node}):
+        await produce(kafka_secure.client_kwargs("SASL_SSL", "SCRAM-SHA-512"), topic, [b"over TLS"])
+        [received] = await sink.wait_for(1)
+    assert received.body == b"over TLS"
+    assert received.event.get_extension("knativekafkaoffset") is not None
+
+
+@pytest.mark.usefixtures("controller")
 async def test_consumers_scale_the_deployment_and_deleting_removes_it(
     cluster: Cluster, namespace: str
 ) -> None:

@@ -1,6 +1,6 @@
-"""The CustomResourceDefinitions the controller serves: ``sources.knative.dev/v1`` SinkBinding and
-ContainerSource, with the same schema as Knative's (so Knative's manifests apply unchanged), and
-their installation when absent."""
+"""The CustomResourceDefinitions the controller serves: ``sources.knative.dev`` SinkBinding,
+ContainerSource, PingSource, ApiServerSource and KafkaSource, with the same schemas as Knative's
+(so Knative's manifests apply unchanged), and their installation when absent."""
 
 from __future__ import annotations
 
