@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from springhead.config import load_settings
 from springhead_apiserver.config import ApiServerSettings
+from springhead_controller.adapters import adapter_container, adapter_deployment
 from springhead_controller.apiserversources import adapter_env, adapter_name, watch_settings
 from springhead_controller.kafkasources import adapter_name as kafka_adapter_name
 from springhead_controller.kafkasources import consumer_group, kafka_env
 from springhead_controller.spec import InvalidSpec
 from springhead_kafka.config import KafkaSettings
+from springhead_testinfra.pods import PodContainer
 
 UID = "6f1b1c5e-0d7a-4a8e-9a55-1f2e3d4c5b6a"
 SINK = "http://sink.example/"
@@ -188,3 +190,31 @@ def test_a_kafka_spec_the_source_would_refuse_is_named(
     with pytest.raises(InvalidSpec) as caught:
         kafka_env(source("KafkaSource", spec, **labels), SINK)
     assert caught.value.message == message
+
+
+def test_the_adapter_pod_specs_are_runnable_as_the_e2e_tier_runs_pods() -> None:
+    # springhead_testinfra.pods refuses any field it could not honour: the Deployments the
+    # controller writes hold nothing a kubelet-less run would silently drop.
+    api = source("ApiServerSource", {"resources": [{"apiVersion": "v1", "kind": "Pod"}]})
+    kafka = source("KafkaSource", {"bootstrapServers": ["a:1"], "topics": ["t"]})
+    pods = [
+        adapter_deployment(
+            api,
+            adapter_name(api),
+            {"app": "a"},
+            adapter_container("img", adapter_env(api, SINK)),
+            service_account="account",
+        ),
+        adapter_deployment(
+            kafka, kafka_adapter_name(kafka), {"app": "k"},
+            adapter_container("img", kafka_env(kafka, SINK)),
+        ),
+    ]  # fmt: skip
+    for pod in pods:
+        container = PodContainer.from_pod_spec(pod["spec"]["template"]["spec"])
+        assert container.ports == {"http": 8080}
+        assert container.read_only and container.no_new_privileges
+        assert container.cap_drop == ("ALL",)
+        assert {probe.kind for probe in container.probes} == {"readinessProbe", "livenessProbe"}
+        # Only the apiserver source calls the Kubernetes API: only it gets a token.
+        assert container.service_account_token is (pod is not pods[-1])

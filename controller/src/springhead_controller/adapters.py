@@ -102,12 +102,16 @@ def adapter_deployment(
     replicas: int = 1,
     service_account: str | None = None,
 ) -> dict[str, Any]:
-    """The Deployment ``name`` running ``container``, controlled by ``source``."""
+    """The Deployment ``name`` running ``container``, controlled by ``source``, as
+    ``service_account`` with its token mounted (None: no token)."""
     metadata = source.get("metadata") or {}
     pod_spec: dict[str, Any] = {"containers": [dict(container)], "enableServiceLinks": False}
     if service_account:
         pod_spec["serviceAccountName"] = service_account
         pod_spec["automountServiceAccountToken"] = True
+    else:
+        # A source that does not call the Kubernetes API gets no token to lose.
+        pod_spec["automountServiceAccountToken"] = False
     spec = {
         "replicas": replicas,
         "selector": {"matchLabels": dict(labels)},
