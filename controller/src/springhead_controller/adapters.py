@@ -22,8 +22,8 @@ from springhead_controller.conditions import condition_of
 from springhead_controller.crds import GROUP
 
 __all__ = [
-    "SPEC_HASH_ANNOTATION",
     "AdapterProblem",
+    "SPEC_HASH_ANNOTATION",
     "adapter_container",
     "adapter_deployment",
     "delete_owned",

@@ -56,12 +56,12 @@ from springhead_controller.spec import (
 )
 
 __all__ = [
+    "ApiServerSourceReconciler",
     "DEPLOYED",
     "FINALIZER",
     "OIDC_IDENTITY_CREATED",
     "SINK_PROVIDED",
     "SUFFICIENT_PERMISSIONS",
-    "ApiServerSourceReconciler",
     "adapter_env",
     "adapter_name",
     "cluster_rbac_name",
