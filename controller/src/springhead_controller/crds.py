@@ -11,6 +11,7 @@ from typing import Any
 from springhead.kube import KubeApiError, KubeClient
 
 from springhead_controller.broker_crds import broker_crd_manifests, crd_manifest
+from springhead_controller.github_crds import github_source_crd
 
 __all__ = [
     "CONTAINER_SOURCE_CRD",
@@ -269,12 +270,13 @@ def _ping_source_crd() -> dict[str, Any]:
 
 
 def crd_manifests() -> list[dict[str, Any]]:
-    """Every CRD (SinkBinding, ContainerSource, PingSource; Broker and Trigger) as objects ready to
-    create."""
+    """Every CRD (SinkBinding, ContainerSource, PingSource, GitHubSource; Broker and Trigger) as
+    objects ready to create."""
     return [
         _sink_binding_crd(),
         _container_source_crd(),
         _ping_source_crd(),
+        github_source_crd(),
         *broker_crd_manifests(),
     ]
 
