@@ -102,6 +102,11 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     """``host:port`` of Kafka brokers, comma-separated: where Broker topics are created
     (required with ``BROKER_CONTRACT_CONFIGMAP``)."""
 
+    github_image: str = Field(default="", validation_alias="CONTROLLER_GITHUB_IMAGE")
+    """Image of the GitHub receiver (``springhead-github``) the GitHubSource reconciler deploys;
+    empty: GitHubSources are not reconciled. Needs the controller's ``github`` extra (PyGithub):
+    the ``springhead-controller-github`` image."""
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.resync.total_seconds() <= 0:

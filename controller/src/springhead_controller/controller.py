@@ -158,6 +158,15 @@ class Controller:
             if brokers is not None:
                 resync = settings.resync.total_seconds()
                 tasks.append(asyncio.create_task(brokers.run(resync), name="brokers"))
+            if settings.github_image:
+                # The github role imports PyGithub: only when it is enabled (the extra may be
+                # absent from the image).
+                from springhead_controller.githubsources import github_reconciler
+
+                github = github_reconciler(cache.client, settings)
+                if github is not None:
+                    resync = settings.resync.total_seconds()
+                    tasks.append(asyncio.create_task(github.run(resync), name="githubsources"))
             await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.metrics.leader.set(0)
