@@ -73,7 +73,7 @@ from springhead.kube import (
     KubeClient,
     Selection,
 )
-from springhead_github.config import HookSettings
+from springhead_github.config import DEFAULT_API_URL, HookSettings
 from springhead_github.hooks import HookError, register, unregister
 
 from springhead_controller.conditions import Conditions, condition_of
@@ -157,6 +157,8 @@ class GitHubSourceOptions:
     image: str
     """The receiver's image (``springhead-github``)."""
     cluster_domain: str = "cluster.local"
+    api_url: str = DEFAULT_API_URL
+    """GitHub's REST API for sources without ``spec.githubAPIURL``."""
     workers: int = 4
 
 
@@ -220,11 +222,21 @@ def _event_types(spec: Mapping[str, Any]) -> list[str]:
     return [str(t) for t in types] if isinstance(types, list) else []
 
 
+def _api_url(spec: Mapping[str, Any], default: str) -> str:
+    return str(spec.get("githubAPIURL") or default)
+
+
 def hook_settings(
-    source: Mapping[str, Any], *, url: str, access_token: str, secret: str
+    source: Mapping[str, Any],
+    *,
+    url: str,
+    access_token: str,
+    secret: str,
+    api_url: str = DEFAULT_API_URL,
 ) -> HookSettings:
-    """The hook's settings for ``source`` (the receiver reads the same ``GITHUB_*`` values).
-    Raises :class:`InvalidSpec` (reason ``InvalidSpec``) naming the spec field at fault."""
+    """The hook's settings for ``source`` (the receiver reads the same ``GITHUB_*`` values);
+    ``api_url`` unless the spec names one. Raises :class:`InvalidSpec` (reason ``InvalidSpec``)
+    naming the spec field at fault."""
     spec = source.get("spec") or {}
     env = {
         "GITHUB_OWNER_AND_REPOSITORY": str(spec.get("ownerAndRepository") or ""),
@@ -232,9 +244,8 @@ def hook_settings(
         "GITHUB_WEBHOOK_URL": url,
         "GITHUB_TOKEN": access_token,
         "GITHUB_WEBHOOK_SECRET": secret,
+        "GITHUB_API_URL": _api_url(spec, api_url),
     }
-    if spec.get("githubAPIURL"):
-        env["GITHUB_API_URL"] = str(spec["githubAPIURL"])
     try:
         return load_settings(HookSettings, env)
     except ConfigError as exc:
@@ -249,10 +260,17 @@ def _secret_digest(source: Mapping[str, Any], secret: str) -> str:
 
 
 def desired_deployment(
-    source: Mapping[str, Any], *, image: str, sink: str, ca_certs: str | None, secret: str
+    source: Mapping[str, Any],
+    *,
+    image: str,
+    sink: str,
+    ca_certs: str | None,
+    secret: str,
+    api_url: str = DEFAULT_API_URL,
 ) -> dict[str, Any]:
     """The receiver's Deployment: the ``springhead-github`` image with the source contract's
-    environment and the hook's ``GITHUB_*`` settings; the webhook secret by ``secretKeyRef``."""
+    environment and the hook's ``GITHUB_*`` settings (``GITHUB_API_URL``: ``api_url`` unless
+    the spec names one); the webhook secret by ``secretKeyRef``."""
     namespace, name = _where(source)
     spec = source.get("spec") or {}
     secret_ref = _secret_ref(source, "secretToken")
@@ -274,8 +292,7 @@ def desired_deployment(
             "valueFrom": {"secretKeyRef": {"name": secret_ref[0], "key": secret_ref[1]}},
         },
     ]
-    if spec.get("githubAPIURL"):
-        env.append({"name": "GITHUB_API_URL", "value": str(spec["githubAPIURL"])})
+    env.append({"name": "GITHUB_API_URL", "value": _api_url(spec, api_url)})
     labels = _labels(name)
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -543,7 +560,9 @@ class GitHubSourceReconciler:
         url = webhook_url(source, cluster_domain=self.options.cluster_domain)
         try:
             validate_ce_overrides(spec.get("ceOverrides"))
-            settings = hook_settings(source, url=url, **_UNREAD_CREDENTIALS)
+            settings = hook_settings(
+                source, url=url, api_url=self.options.api_url, **_UNREAD_CREDENTIALS
+            )
         except InvalidSpec as exc:
             conditions.false(WEBHOOK_CONFIGURED, exc.reason, exc.message)
             return None
@@ -574,7 +593,9 @@ class GitHubSourceReconciler:
         except KubeApiError as exc:
             conditions.false(WEBHOOK_CONFIGURED, "MissingReceiveAdapter", exc.message)
             raise
-        wanted = hook_settings(source, url=url, access_token=access_token, secret=secret)
+        wanted = hook_settings(
+            source, url=url, access_token=access_token, secret=secret, api_url=self.options.api_url
+        )
         await self._register(source, known, wanted, conditions, status, forced)
         return REFRESH if destination.ref is not None else None
 
@@ -632,7 +653,12 @@ class GitHubSourceReconciler:
         forced: bool,
     ) -> None:
         deployment = desired_deployment(
-            source, image=self.options.image, sink=sink, ca_certs=ca_certs, secret=secret
+            source,
+            image=self.options.image,
+            sink=sink,
+            ca_certs=ca_certs,
+            secret=secret,
+            api_url=self.options.api_url,
         )
         service = desired_service(source)
         digest = hashlib.sha256(
@@ -813,6 +839,7 @@ def github_reconciler(
     options = GitHubSourceOptions(
         image=settings.github_image,
         cluster_domain=settings.cluster_domain,
+        api_url=settings.github_api_url,
         workers=settings.workers,
     )
     return GitHubSourceReconciler(client, options)
