@@ -99,6 +99,8 @@ def test_only_the_images_managing_hooks_hold_the_github_api_client(
     )
     assert image_builds.python(receiver, listed) == []
     assert image_builds.python(hooks, listed) == ["github", "jwt", "cryptography", "nacl"]
+    role = "import json, springhead_controller.githubsources as m; print(json.dumps(m.FINALIZER))"
+    assert image_builds.python(controller_github, role) == "githubsources.sources.knative.dev"
     # The receiver serves (test_containers); asked for the hooks command, it names the image.
     ran = podman.run(
         "run", "--rm", *RUN_FLAGS, image_builds.build(receiver).tag, "hooks", "register",
