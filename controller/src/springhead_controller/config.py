@@ -38,8 +38,8 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     """Component name in logs."""
 
     install_crds: bool = Field(default=True, validation_alias="CONTROLLER_INSTALL_CRDS")
-    """Create the SinkBinding, ContainerSource, Broker and Trigger CRDs at start-up when they are
-    absent."""
+    """Create the CRDs (SinkBinding, ContainerSource, PingSource, GitHubSource, Broker, Trigger)
+    at start-up when they are absent."""
 
     leader_election: bool = True
     """Reconcile only while holding the Lease, so several replicas are safe."""

@@ -46,8 +46,8 @@ class _ControllerMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.reconciles = Counter(
             "springhead_controller_reconciles",
-            "Reconciles by kind (SinkBinding, ContainerSource, PingSource) and outcome "
-            "(ok, error).",
+            "Reconciles by kind (SinkBinding, ContainerSource, PingSource, GitHubSource) and "
+            "outcome (ok, error).",
             ["kind", "outcome"],
             registry=metrics.registry,
         )
@@ -163,7 +163,12 @@ class Controller:
                 # absent from the image).
                 from springhead_controller.githubsources import github_reconciler
 
-                github = github_reconciler(cache.client, settings)
+                counter = self.metrics.reconciles
+                github = github_reconciler(
+                    cache.client,
+                    settings,
+                    counted=lambda outcome: counter.labels("GitHubSource", outcome).inc(),
+                )
                 if github is not None:
                     resync = settings.resync.total_seconds()
                     tasks.append(asyncio.create_task(github.run(resync), name="githubsources"))

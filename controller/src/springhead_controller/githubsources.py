@@ -57,7 +57,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -416,11 +416,19 @@ class _Known:
 
 class GitHubSourceReconciler:
     """Watches GitHubSources and the Secrets they reference, and reconciles each source (see
-    the module documentation). ``run`` is started by the controller while it leads."""
+    the module documentation). ``run`` is started by the controller while it leads;
+    ``counted`` is told the outcome (``ok``, ``error``) of every reconcile."""
 
-    def __init__(self, client: KubeClient, options: GitHubSourceOptions) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        options: GitHubSourceOptions,
+        *,
+        counted: Callable[[str], None] = lambda outcome: None,
+    ) -> None:
         self.client = client
         self.options = options
+        self.counted = counted
         self.sources: dict[NamespacedName, dict[str, Any]] = {}
         self.queue: WorkQueue[NamespacedName] = WorkQueue(base_delay=0.5, max_delay=300.0)
         self._known: dict[NamespacedName, _Known] = {}
@@ -491,6 +499,7 @@ class GitHubSourceReconciler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one source's failure must not stop the rest
+                self.counted("error")
                 delay = self.queue.retry(where)
                 log.warning(
                     "reconcile failed; retrying",
@@ -502,6 +511,7 @@ class GitHubSourceReconciler:
                     },
                 )
             else:
+                self.counted("ok")
                 self.queue.forget(where)
                 if again is not None:
                     self.queue.add_after(where, again)
@@ -830,7 +840,10 @@ class GitHubSourceReconciler:
 
 
 def github_reconciler(
-    client: KubeClient, settings: ControllerSettings
+    client: KubeClient,
+    settings: ControllerSettings,
+    *,
+    counted: Callable[[str], None] = lambda outcome: None,
 ) -> GitHubSourceReconciler | None:
     """The GitHubSource reconciler the settings ask for (None without
     ``CONTROLLER_GITHUB_IMAGE``)."""
@@ -842,4 +855,4 @@ def github_reconciler(
         api_url=settings.github_api_url,
         workers=settings.workers,
     )
-    return GitHubSourceReconciler(client, options)
+    return GitHubSourceReconciler(client, options, counted=counted)
