@@ -450,6 +450,42 @@ async def test_deletion_waits_for_github_and_copes_with_a_hook_already_gone(
     await wait_gone(cluster, namespace, "gone")
 
 
+async def test_a_source_whose_token_never_worked_can_still_be_deleted(
+    cluster: Cluster, namespace: str, github: FakeGitHub
+) -> None:
+    await cluster.create(secret(accessToken="ghp_wrong"), namespace)
+    await cluster.create(github_source("never"), namespace)
+    await wait_condition(
+        cluster, namespace, "never", "WebhookConfigured", "False", "CreationFailed"
+    )
+    await cluster.delete(GITHUB, "GitHubSource", namespace, "never")
+    await wait_gone(cluster, namespace, "never")
+    assert await cluster.get("apps/v1", "Deployment", namespace, "never-github") is None
+
+
+async def test_a_receiver_deleted_by_hand_comes_back(
+    cluster: Cluster, namespace: str, github: FakeGitHub
+) -> None:
+    await cluster.create(secret(), namespace)
+    await cluster.create(github_source("back"), namespace)
+    await wait_ready(cluster, namespace, "back")
+    first = await cluster.get("apps/v1", "Deployment", namespace, "back-github")
+    assert first is not None
+    await cluster.delete("apps/v1", "Deployment", namespace, "back-github")
+    await cluster.delete("v1", "Service", namespace, "back-github")
+
+    async def recreated() -> bool:
+        deployment = await cluster.get("apps/v1", "Deployment", namespace, "back-github")
+        service = await cluster.get("v1", "Service", namespace, "back-github")
+        return (
+            deployment is not None
+            and service is not None
+            and deployment["metadata"]["uid"] != first["metadata"]["uid"]
+        )
+
+    await cluster.eventually(recreated, "the receiver's Deployment and Service recreated")
+
+
 async def test_deleting_the_secret_with_the_source_still_removes_the_hook(
     cluster: Cluster, namespace: str, github: FakeGitHub
 ) -> None:

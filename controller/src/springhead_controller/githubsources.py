@@ -22,7 +22,7 @@ For each GitHubSource, in this order (conditions as Knative's, plus ``Ready``):
   source), image ``CONTROLLER_GITHUB_IMAGE``, with the source contract's environment
   (``K_SINK``, ``K_CE_OVERRIDES``, ``K_CA_CERTS`` when set, ``NAMESPACE``, ``NAME``,
   ``K_COMPONENT``) and the GitHub settings; the webhook secret is a ``secretKeyRef`` to the
-  user's Secret, never a copy. The pod-template annotation ``sources.springhead.dev/secret-digest``
+  user's Secret, never a copy. Both are watched: one deleted by someone else comes back. The pod-template annotation ``sources.springhead.dev/secret-digest``
   (a digest of the source's uid and the secret) changes with the secret, so the pods restart
   with the new one.
 - The webhook (``WebhookConfigured``, reasons ``CreationFailed``/``ReconciliationFailed``):
@@ -40,9 +40,10 @@ it is the annotation ``github.sources.springhead.dev/webhook-url`` on the GitHub
 cluster, e.g. by GitHub Enterprise Server running there). ``spec.secure`` sets its scheme
 (true: https, false: http), as Knative's does.
 
-Deletion: the finalizer deletes the hook (a hook already gone is fine), then the Deployment and
-Service (owner references would let a garbage collector do it; the reconciler does not wait for
-one), then removes itself. When GitHub cannot be reached or refuses, ``WebhookConfigured``
+Deletion: the finalizer deletes the hook (a hook already gone is fine; a hook the spec points
+at but the status does not record, registered just before a failed status write, is deleted
+too when GitHub lets it), then the Deployment and Service (owner references would let a garbage
+collector do it; the reconciler does not wait for one), then removes itself. When GitHub cannot be reached or refuses, ``WebhookConfigured``
 becomes False with reason ``DeletionFailed`` and the deletion is retried with back-off. When
 the access token's Secret is gone too, the token last read is used; without one the hook cannot
 be deleted, which is logged and the source is let go (as Knative does).
@@ -113,6 +114,8 @@ GITHUB_SOURCES = ApiResource(
     f"{GROUP}/{GITHUB_SOURCE_VERSION}", "GitHubSource", "githubsources", True
 )
 SECRETS = ApiResource("v1", "Secret", "secrets", True)
+DEPLOYMENTS = ApiResource("apps/v1", "Deployment", "deployments", True)
+SERVICES = ApiResource("v1", "Service", "services", True)
 FINALIZER = "githubsources.sources.knative.dev"
 SECRETS_PROVIDED = "SecretsProvided"
 SINK_PROVIDED = "SinkProvided"
@@ -437,6 +440,10 @@ class GitHubSourceReconciler:
         self._informers = [
             Informer(client, Selection(GITHUB_SOURCES), self._on_source, emit_existing=True),
             Informer(client, Selection(SECRETS), self._on_secret),
+            *(
+                Informer(client, Selection(kind, label_selector=SOURCE_LABEL), self._on_child)
+                for kind in (DEPLOYMENTS, SERVICES)
+            ),
         ]
 
     # -- watching ------------------------------------------------------------------------------
@@ -462,6 +469,17 @@ class GitHubSourceReconciler:
     async def _on_secret(self, change: Change) -> None:
         for user in self._secret_users.get(_where(change.object), ()):
             self.queue.add(user)
+
+    async def _on_child(self, change: Change) -> None:
+        """A receiver's Deployment or Service deleted by someone else comes back at once."""
+        if change.type is not ChangeType.DELETE:
+            return
+        namespace, _ = _where(change.object)
+        source = str((_meta(change.object).get("labels") or {}).get(SOURCE_LABEL) or "")
+        known = self._known.get((namespace, source))
+        if known is not None:
+            known.applied = ""
+            self.queue.add((namespace, source))
 
     # -- running -------------------------------------------------------------------------------
 
@@ -676,10 +694,7 @@ class GitHubSourceReconciler:
         ).hexdigest()
         if digest == known.applied and not forced:
             return
-        for obj, resource in (
-            (deployment, ApiResource("apps/v1", "Deployment", "deployments", True)),
-            (service, ApiResource("v1", "Service", "services", True)),
-        ):
+        for obj, resource in ((deployment, DEPLOYMENTS), (service, SERVICES)):
             path = resource.object_path(obj["metadata"]["name"], obj["metadata"]["namespace"])
             await asyncio.to_thread(
                 self.client.request,
@@ -762,41 +777,43 @@ class GitHubSourceReconciler:
             return
         namespace, name = _where(source)
         old = source.get("status") or {}
-        place = _HookPlace.decode((old.get("annotations") or {}).get(WEBHOOK_STATUS_ANNOTATION))
-        if place is not None:
+        recorded = _HookPlace.decode((old.get("annotations") or {}).get(WEBHOOK_STATUS_ANNOTATION))
+        try:
+            # Where the spec puts the hook: one registered just before a status write that
+            # failed is there, recorded nowhere.
+            url = webhook_url(source, cluster_domain=self.options.cluster_domain)
+            current: _HookPlace | None = _HookPlace.of(
+                hook_settings(source, url=url, api_url=self.options.api_url, **_UNREAD_CREDENTIALS)
+            )
+        except InvalidSpec:
+            current = None
+        if recorded is not None or current is not None:
             try:
                 token = await self._secret(source, "accessToken", "AccessTokenNotFound")
             except _SecretMissing as exc:
                 token = known.access_token or ""
-                if not token:
+                if not token and recorded is not None:
                     log.warning(
                         "cannot delete the webhook: no access token",
                         extra={"object": f"{namespace}/{name}", "error": exc.message},
                     )
-            if token:
+            if token and recorded is not None:
                 try:
-                    await self._unregister(place, token)
+                    await self._unregister(recorded, token)
                 except (GithubException, HookError, OSError) as exc:
-                    conditions = Conditions(
-                        [SECRETS_PROVIDED, SINK_PROVIDED, WEBHOOK_CONFIGURED],
-                        old.get("conditions"),
-                    )
-                    for kind in (SECRETS_PROVIDED, SINK_PROVIDED):
-                        previous = condition_of(old, kind) or {}
-                        conditions.mark(
-                            kind,
-                            str(previous.get("status") or "Unknown"),
-                            str(previous.get("reason") or ""),
-                            str(previous.get("message") or ""),
-                        )
-                    conditions.false(WEBHOOK_CONFIGURED, "DeletionFailed", _github_failure(exc))
-                    with contextlib.suppress(KubeApiError):
-                        await self._write_status(source, conditions, dict(old))
+                    await self._deletion_failed(source, _github_failure(exc))
                     raise
-        for resource in (
-            ApiResource("apps/v1", "Deployment", "deployments", True),
-            ApiResource("v1", "Service", "services", True),
-        ):
+            if token and current is not None and current != recorded:
+                try:
+                    await self._unregister(current, token)
+                except (GithubException, HookError, OSError) as exc:
+                    # Nothing says a hook is there (a source whose token never worked must
+                    # still be deletable): not worth blocking the deletion.
+                    log.info(
+                        "no unrecorded webhook deleted",
+                        extra={"object": f"{namespace}/{name}", "error": _github_failure(exc)},
+                    )
+        for resource in (DEPLOYMENTS, SERVICES):
             try:
                 await asyncio.to_thread(
                     self.client.request,
@@ -809,6 +826,25 @@ class GitHubSourceReconciler:
         finalizers.remove(FINALIZER)
         await self._patch_metadata(source, {"finalizers": finalizers})
         log.info("webhook and receiver removed", extra={"object": f"{namespace}/{name}"})
+
+    async def _deletion_failed(self, source: Mapping[str, Any], why: str) -> None:
+        """Report a hook that could not be deleted (WebhookConfigured False, DeletionFailed),
+        the other conditions as they were."""
+        old = source.get("status") or {}
+        conditions = Conditions(
+            [SECRETS_PROVIDED, SINK_PROVIDED, WEBHOOK_CONFIGURED], old.get("conditions")
+        )
+        for kind in (SECRETS_PROVIDED, SINK_PROVIDED):
+            previous = condition_of(old, kind) or {}
+            conditions.mark(
+                kind,
+                str(previous.get("status") or "Unknown"),
+                str(previous.get("reason") or ""),
+                str(previous.get("message") or ""),
+            )
+        conditions.false(WEBHOOK_CONFIGURED, "DeletionFailed", why)
+        with contextlib.suppress(KubeApiError):
+            await self._write_status(source, conditions, dict(old))
 
     async def _patch_metadata(self, source: Mapping[str, Any], changes: dict[str, Any]) -> None:
         metadata = _meta(source)
