@@ -22,9 +22,9 @@ For each GitHubSource, in this order (conditions as Knative's, plus ``Ready``):
   source), image ``CONTROLLER_GITHUB_IMAGE``, with the source contract's environment
   (``K_SINK``, ``K_CE_OVERRIDES``, ``K_CA_CERTS`` when set, ``NAMESPACE``, ``NAME``,
   ``K_COMPONENT``) and the GitHub settings; the webhook secret is a ``secretKeyRef`` to the
-  user's Secret, never a copy. Both are watched: one deleted by someone else comes back. The pod-template annotation ``sources.springhead.dev/secret-digest``
-  (a digest of the source's uid and the secret) changes with the secret, so the pods restart
-  with the new one.
+  user's Secret, never a copy. Both are watched: one deleted by someone else comes back. The
+  pod-template annotation ``sources.springhead.dev/secret-digest`` (a digest of the source's
+  uid and the secret) changes with the secret, so the pods restart with the new one.
 - The webhook (``WebhookConfigured``, reasons ``CreationFailed``/``ReconciliationFailed``):
   registered idempotently (:func:`springhead_github.hooks.register`: the hook delivering to the
   receiver's URL is updated, never duplicated) with ``spec.eventTypes``, the secret,
@@ -43,10 +43,12 @@ cluster, e.g. by GitHub Enterprise Server running there). ``spec.secure`` sets i
 Deletion: the finalizer deletes the hook (a hook already gone is fine; a hook the spec points
 at but the status does not record, registered just before a failed status write, is deleted
 too when GitHub lets it), then the Deployment and Service (owner references would let a garbage
-collector do it; the reconciler does not wait for one), then removes itself. When GitHub cannot be reached or refuses, ``WebhookConfigured``
-becomes False with reason ``DeletionFailed`` and the deletion is retried with back-off. When
-the access token's Secret is gone too, the token last read is used; without one the hook cannot
-be deleted, which is logged and the source is let go (as Knative does).
+collector do it; the reconciler does not wait for one), then removes itself. When GitHub cannot
+be reached or refuses to delete a recorded hook, ``WebhookConfigured`` becomes False with
+reason ``DeletionFailed`` and the deletion is retried with back-off (a token revoked for good
+keeps the source until its finalizer is removed by hand, as with Knative). When the access
+token's Secret is gone too, the token last read is used; without one the hook cannot be
+deleted, which is logged and the source is let go (as Knative does).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ __all__ = [
     "desired_deployment",
     "desired_service",
     "github_reconciler",
+    "hook_settings",
     "receiver_name",
     "webhook_url",
 ]
