@@ -199,6 +199,9 @@ async def test_the_receiver_gets_the_contract_env_and_the_secret_only_by_referen
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert container["image"] == IMAGE
+    assert container["resources"]["limits"] == {"memory": "192Mi"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == "receiver"
     assert container["env"] == [
         {"name": "K_SINK", "value": "http://sink.example/"},

@@ -316,6 +316,11 @@ def desired_deployment(
                     "readOnlyRootFilesystem": True,
                     "capabilities": {"drop": ["ALL"]},
                 },
+                # The github chart's defaults for the same receiver.
+                "resources": {
+                    "requests": {"cpu": "10m", "memory": "64Mi"},
+                    "limits": {"memory": "192Mi"},
+                },
                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a volume
             }
         ],
