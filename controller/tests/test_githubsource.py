@@ -329,6 +329,20 @@ async def test_a_changed_secret_reaches_the_hook_and_restarts_the_receiver(
     assert len(github.hooks[REPO]) == 1
 
 
+async def test_a_sink_that_does_not_exist_is_reported(
+    cluster: Cluster, namespace: str, github: FakeGitHub
+) -> None:
+    await cluster.create(secret(), namespace)
+    missing = github_source("nosink")
+    missing["spec"]["sink"] = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "absent"}}
+    await cluster.create(missing, namespace)
+    obj = await wait_condition(cluster, namespace, "nosink", "SinkProvided", "False", "NotFound")
+    assert "absent" in condition(obj, "SinkProvided")["message"]
+    assert "sinkUri" not in obj["status"]
+    assert condition(obj, "Ready")["status"] == "False"
+    assert github.hooks == {}
+
+
 async def test_missing_secrets_are_reported_until_they_exist(
     cluster: Cluster, namespace: str, github: FakeGitHub
 ) -> None:
@@ -522,7 +536,10 @@ async def test_the_receiver_started_from_its_pod_spec_delivers_a_signed_event(
     cluster: Cluster, namespace: str, github: FakeGitHub, sink: RecordingSink
 ) -> None:
     await cluster.create(secret(), namespace)
-    await cluster.create(github_source("deliver", sink.url), namespace)
+    await cluster.create(
+        github_source("deliver", sink.url, ceOverrides={"extensions": {"team": "blue"}}),
+        namespace,
+    )
     await wait_ready(cluster, namespace, "deliver")
     deployment = await cluster.get("apps/v1", "Deployment", namespace, "deliver-github")
     assert deployment is not None
@@ -559,5 +576,6 @@ async def test_the_receiver_started_from_its_pod_spec_delivers_a_signed_event(
     assert event.get_type() == "dev.knative.source.github.push"
     assert event.get_source() == f"{github.base}/octo-org/octo-repo"
     assert event.get_id() == delivery
+    assert event.get_extension("team") == "blue"
     assert received.header("Kn-Namespace") == namespace
     assert received.body == payload
