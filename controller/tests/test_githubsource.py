@@ -266,7 +266,6 @@ async def test_a_new_url_or_owner_moves_the_hook_and_leaves_none_behind(
         return hooks if [h["config"]["url"] for h in hooks] == [https] else None
 
     [hook] = await cluster.eventually(moved, "one hook, to the https URL")
-    obj = await wait_ready(cluster, namespace, "move")
 
     async def recorded() -> bool:
         obj = await cluster.get(GITHUB, "GitHubSource", namespace, "move")
@@ -294,8 +293,17 @@ async def test_a_new_url_or_owner_moves_the_hook_and_leaves_none_behind(
 
     [org_hook] = await cluster.eventually(on_the_org, "the hook moved to the organization")
     assert org_hook["config"]["secret"] == SECRET
-    obj = await wait_ready(cluster, namespace, "move")
-    assert obj["status"]["ceAttributes"][0]["source"] == f"{github.base}/octo-org"
+
+    async def reported() -> bool:
+        obj = await cluster.get(GITHUB, "GitHubSource", namespace, "move")
+        status = (obj or {}).get("status") or {}
+        return (
+            condition(obj, "Ready").get("status") == "True"
+            and status.get("webhookIDKey") == str(org_hook["id"])
+            and status["ceAttributes"][0]["source"] == f"{github.base}/octo-org"
+        )
+
+    await cluster.eventually(reported, "the status to name the organization's hook")
 
 
 async def test_a_changed_secret_reaches_the_hook_and_restarts_the_receiver(
