@@ -397,6 +397,8 @@ CHARTED: dict[str, Charted] = {
         paths={
             "CONTROLLER_LEADER_ELECTION": "leaderElection.enabled",
             "BROKER_CONTRACT_CONFIGMAP": "broker.contractConfigMap",
+            "CONTROLLER_GITHUB_IMAGE": "github.receiverImage",
+            "CONTROLLER_GITHUB_API_URL": "github.apiUrl",
             "CONTROLLER_LEASE_NAME": "leaderElection.leaseName",
             "CONTROLLER_LEASE_DURATION": "leaderElection.leaseDuration",
             "CONTROLLER_LEASE_RENEW_DEADLINE": "leaderElection.renewDeadline",
@@ -408,6 +410,7 @@ CHARTED: dict[str, Charted] = {
             {
                 "CONTROLLER_APISERVER_IMAGE",
                 "CONTROLLER_KAFKA_IMAGE",
+                "CONTROLLER_GITHUB_IMAGE",
                 "CONTROLLER_LEASE_NAME",
                 "CONTROLLER_LEASE_DURATION",
                 "CONTROLLER_LEASE_RENEW_DEADLINE",
@@ -1607,6 +1610,17 @@ def controller_schema() -> Schema:
         "kafkaSources": obj(
             "KafkaSources (sources.knative.dev), each a Deployment of the Kafka source",
             {"image": setting("empty: springhead-kafka beside image.repository, same tag")},
+        ),
+        "github": obj(
+            "GitHubSource reconciling, the controller's github role (CONTROLLER_GITHUB_*); "
+            "needs the springhead-controller-github image (image.repository)",
+            {
+                "enabled": boolean("Reconcile GitHubSources"),
+                "receiverImage": setting(
+                    "empty: ghcr.io/springhead/springhead-github:<appVersion>"
+                ),
+                "apiUrl": setting(),
+            },
         ),
         "rbac": obj(
             "The controller's ClusterRole",

@@ -100,6 +100,7 @@ def test_crds_command_prints_every_definition() -> None:
         "pingsources.sources.knative.dev",
         "apiserversources.sources.knative.dev",
         "kafkasources.sources.knative.dev",
+        "githubsources.sources.knative.dev",
         "brokers.eventing.knative.dev",
         "triggers.eventing.knative.dev",
     ]

@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 from springhead.kube import KubeClient
+from springhead_testinfra.charts import Charts
 from springhead_testinfra.kube import KubeCluster
 from springhead_testing import SourceProcess
+from springhead_testing.github import SECRET, TOKEN, FakeGitHub
 from springhead_testing.kube import (
     Cluster,
     deployment_manifest,
@@ -36,6 +38,7 @@ class KnativeCluster(Cluster):
         "PingSource": "pingsources",
         "ApiServerSource": "apiserversources",
         "KafkaSource": "kafkasources",
+        "GitHubSource": "githubsources",
     }
 
 
@@ -320,3 +323,94 @@ async def _source_objects_with_the_chart_rbac(
         return all(obj is None for obj in left)
 
     await cluster.eventually(all_gone, "the sources and their children to be gone")
+
+
+async def test_the_github_role_works_with_just_the_chart_rbac(
+    controller_release: Any, kube: KubeCluster, charts: Charts, tmp_path: Path
+) -> None:
+    """The controller with ci/github-values.yaml's environment, as that release's
+    ServiceAccount: a GitHubSource gets its receiver and its hook (on a fake of GitHub's
+    documented REST API), and deleting it removes both, with no permission denied."""
+    helm = controller_release.helm
+    system = f"springhead-github-{uuid.uuid4().hex[:6]}"
+    values = CHARTS / "controller" / "ci" / "github-values.yaml"
+    helm.run(
+        "install", "gh", charts.path("controller"), "--namespace", system, "--create-namespace",
+        "--values", values,
+    )  # fmt: skip
+    admin = KubeClient.from_kubeconfig(str(kube.kubeconfig))
+    cluster = KnativeCluster(admin)
+    github = await FakeGitHub().start()
+    try:
+        deployment = await cluster.get("apps/v1", "Deployment", system, "gh")
+        assert deployment is not None
+        env = {
+            e["name"]: e["value"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            if "value" in e
+        }
+        assert env["CONTROLLER_GITHUB_IMAGE"] == "ghcr.io/springhead/springhead-github:1.2.3"
+        assert env["CONTROLLER_GITHUB_API_URL"] == "https://ghe.example.com/api/v3"
+        account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        env.update(
+            NAMESPACE=system,
+            SPRINGHEAD_PORT="0",
+            SPRINGHEAD_HOST="127.0.0.1",
+            # ghe.example.com cannot be reached from here: the fake stands in for it.
+            CONTROLLER_GITHUB_API_URL=github.api_url,
+            CONTROLLER_KUBECONFIG=str(
+                await cluster.call(token_kubeconfig, admin, system, account, tmp_path)
+            ),
+        )
+        namespace = await cluster.new_namespace("ghrbac")
+        await cluster.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "gh"},
+                "stringData": {"token": TOKEN, "secret": SECRET},
+            },
+            namespace,
+        )
+        source = {
+            "apiVersion": "sources.knative.dev/v1alpha1",
+            "kind": "GitHubSource",
+            "metadata": {"name": "repo"},
+            "spec": {
+                "ownerAndRepository": "octo-org/octo-repo",
+                "eventTypes": ["push"],
+                "accessToken": {"secretKeyRef": {"name": "gh", "key": "token"}},
+                "secretToken": {"secretKeyRef": {"name": "gh", "key": "secret"}},
+                "sink": {"uri": "http://sink.example/"},
+            },
+        }
+        async with SourceProcess("springhead_controller", env) as controller:
+            await cluster.create(source, namespace)
+
+            async def ready() -> bool:
+                found = await cluster.get(
+                    "sources.knative.dev/v1alpha1", "GitHubSource", namespace, "repo"
+                )
+                conditions = ((found or {}).get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+            await cluster.eventually(ready, "the GitHubSource to be Ready")
+            assert len(github.hooks["repos/octo-org/octo-repo"]) == 1
+            assert await cluster.get("v1", "Service", namespace, "repo-github") is not None
+            await cluster.delete("sources.knative.dev/v1alpha1", "GitHubSource", namespace, "repo")
+
+            async def gone() -> bool:
+                found = await cluster.get(
+                    "sources.knative.dev/v1alpha1", "GitHubSource", namespace, "repo"
+                )
+                receiver = await cluster.get("apps/v1", "Deployment", namespace, "repo-github")
+                return found is None and receiver is None
+
+            await cluster.eventually(gone, "the GitHubSource and its receiver to be gone")
+            assert github.hooks["repos/octo-org/octo-repo"] == {}
+        denied = [e for e in controller.logs if denied_within_the_charts_scope(e)]
+        assert not denied, denied
+    finally:
+        await github.stop()
+        admin.close()
+        helm.run("uninstall", "gh", "--namespace", system, check=False)

@@ -310,12 +310,15 @@ def _setup(service: Service, request: pytest.FixtureRequest, tmp_path: Path) -> 
     raise AssertionError(f"no settings for {service}: add how its image is shown to work")
 
 
-#: The services whose images install uvloop (``springhead[uvloop]``), so that the default
-#: SPRINGHEAD_EVENT_LOOP=auto runs them on it; every other image runs on asyncio's loop.
+#: The images that install uvloop (``springhead[uvloop]``), so that the default
+#: SPRINGHEAD_EVENT_LOOP=auto runs them on it; every other image runs on asyncio's loop. The
+#: controller's github role brings it with springhead-github (whose receiver needs it).
 THROUGHPUT_LOOP = {
     "springhead-http": "uvloop",
     "springhead-github": "uvloop",
+    "springhead-github-hooks": "uvloop",
     "springhead-display": "uvloop",
+    "springhead-controller-github": "uvloop",
 }
 #: The services that send no events run in the process host, which logs "process started".
 PROCESS_HOSTED = frozenset({"springhead-controller", "springhead-display", "springhead-broker"})
@@ -367,7 +370,7 @@ async def test_the_container_runs_as_a_hardened_pod_would(
 
     kind = "process" if service.package in PROCESS_HOSTED else "source"
     started = await asyncio.to_thread(container.wait_for_log, f"{kind} started")
-    assert started["event_loop"] == THROUGHPUT_LOOP.get(service.package, "asyncio")
+    assert started["event_loop"] == THROUGHPUT_LOOP.get(service.name, "asyncio")
     # Inside: the Dockerfile's user, and a root file system nothing can write to.
     ids = container.exec("python", "-c", "import os; print(os.getuid(), os.getgid())")
     assert ids.returncode == 0, ids.stderr

@@ -76,17 +76,22 @@ def test_the_image_holds_exactly_the_services_locked_closure(
     assert clients <= HEAVY_CLIENTS & locked_closure(service.package, service.extra)
 
 
-#: The GitHub API client and what it needs: only the hooks command uses them.
+#: The GitHub API client and what it needs: only the hooks command and the controller's github
+#: role (GitHubSource) use them.
 GITHUB_CLIENT = frozenset({"pygithub", "pyjwt", "cryptography", "pynacl"})
 
 
-def test_only_the_github_hooks_image_holds_the_github_api_client(
+def test_only_the_images_managing_hooks_hold_the_github_api_client(
     image_builds: ImageBuilds, podman: Podman, all_services: tuple[Service, ...]
 ) -> None:
     [receiver] = [s for s in all_services if s.name == "springhead-github"]
     [hooks] = [s for s in all_services if s.name == "springhead-github-hooks"]
+    [controller] = [s for s in all_services if s.name == "springhead-controller"]
+    [controller_github] = [s for s in all_services if s.name == "springhead-controller-github"]
     assert GITHUB_CLIENT <= locked_closure(hooks.package, hooks.extra)
+    assert GITHUB_CLIENT <= locked_closure(controller_github.package, controller_github.extra)
     assert not GITHUB_CLIENT & locked_closure(receiver.package)
+    assert not GITHUB_CLIENT & locked_closure(controller.package)
     listed = (
         "import importlib.util, json; "
         "print(json.dumps([n for n in ('github', 'jwt', 'cryptography', 'nacl') "
@@ -94,6 +99,8 @@ def test_only_the_github_hooks_image_holds_the_github_api_client(
     )
     assert image_builds.python(receiver, listed) == []
     assert image_builds.python(hooks, listed) == ["github", "jwt", "cryptography", "nacl"]
+    role = "import json, springhead_controller.githubsources as m; print(json.dumps(m.FINALIZER))"
+    assert image_builds.python(controller_github, role) == "githubsources.sources.knative.dev"
     # The receiver serves (test_containers); asked for the hooks command, it names the image.
     ran = podman.run(
         "run", "--rm", *RUN_FLAGS, image_builds.build(receiver).tag, "hooks", "register",

@@ -19,6 +19,13 @@ never creates them. */}}
       "CONTROLLER_APISERVER_IMAGE" (.Values.apiServerSources.image | default (include "springhead-controller.sourceImage" (list . "springhead-apiserver")))
       "CONTROLLER_KAFKA_IMAGE" (.Values.kafkaSources.image | default (include "springhead-controller.sourceImage" (list . "springhead-kafka")))) }}
 {{- include "springhead-controller.settingsEnv" . }}
+{{- if .Values.github.enabled }}
+{{- if not (hasSuffix "-github" .Values.image.repository) }}
+{{- fail "github.enabled needs the controller image with the github role: set image.repository to ghcr.io/springhead/springhead-controller-github (or your mirror of it)" }}
+{{- end }}
+{{- include "springhead-common.envFromDict" (dict
+      "CONTROLLER_GITHUB_IMAGE" (default (printf "ghcr.io/springhead/springhead-github:%s" .Chart.AppVersion) .Values.github.receiverImage)) }}
+{{- end }}
 {{- if $leader.enabled }}
 {{- include "springhead-common.envFromDict" (dict
       "CONTROLLER_LEASE_NAME" (include "springhead-controller.leaseName" .)

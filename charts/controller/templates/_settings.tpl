@@ -13,6 +13,7 @@ computed defaults) are written in _env.tpl. */}}
       "BROKER_TOPIC_PARTITIONS" .Values.broker.topicPartitions
       "BROKER_TOPIC_REPLICATION" .Values.broker.topicReplication
       "CONTROLLER_CLUSTER_DOMAIN" .Values.clusterDomain
+      "CONTROLLER_GITHUB_API_URL" .Values.github.apiUrl
       "CONTROLLER_LEADER_ELECTION" (ternary "true" "false" .Values.leaderElection.enabled)
       "CONTROLLER_PATCH_CONCURRENCY" .Values.patchConcurrency
       "CONTROLLER_RESYNC" .Values.resync

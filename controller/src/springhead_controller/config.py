@@ -6,13 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Self
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings
+from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings, http_url
 
 from springhead_controller.selectors import SelectionMode
 
 __all__ = ["ControllerSettings"]
+
+
+def _base_url(value: str) -> str:
+    return str(http_url(value)).rstrip("/")
 
 
 def _comma_list(value: Any) -> Any:
@@ -35,7 +39,7 @@ class ControllerSettings(LeaseSettings, KubeAccess):
 
     install_crds: bool = Field(default=True, validation_alias="CONTROLLER_INSTALL_CRDS")
     """Create the CRDs (SinkBinding, ContainerSource, PingSource, ApiServerSource, KafkaSource,
-    Broker, Trigger) at start-up when they are absent."""
+    GitHubSource, Broker, Trigger) at start-up when they are absent."""
 
     leader_election: bool = True
     """Reconcile only while holding the Lease, so several replicas are safe."""
@@ -109,6 +113,17 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     )
     """``host:port`` of Kafka brokers, comma-separated: where Broker topics are created
     (required with ``BROKER_CONTRACT_CONFIGMAP``)."""
+
+    github_image: str = Field(default="", validation_alias="CONTROLLER_GITHUB_IMAGE")
+    """Image of the GitHub receiver (``springhead-github``) the GitHubSource reconciler deploys;
+    empty: GitHubSources are not reconciled. Needs the controller's ``github`` extra (PyGithub):
+    the ``springhead-controller-github`` image."""
+
+    github_api_url: Annotated[str, AfterValidator(_base_url)] = Field(
+        default="https://api.github.com", validation_alias="CONTROLLER_GITHUB_API_URL"
+    )
+    """GitHub REST API of the GitHubSources without ``spec.githubAPIURL`` (a GitHub Enterprise
+    Server's ``https://<host>/api/v3`` when all of them live there)."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:

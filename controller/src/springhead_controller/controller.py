@@ -63,8 +63,7 @@ class _ControllerMetrics:
         self.reconciles = Counter(
             "springhead_controller_reconciles",
             "Reconciles by kind (SinkBinding, ContainerSource, PingSource, ApiServerSource, "
-            "KafkaSource) and outcome "
-            "(ok, error).",
+            "KafkaSource, GitHubSource) and outcome (ok, error).",
             ["kind", "outcome"],
             registry=metrics.registry,
         )
@@ -191,6 +190,20 @@ class Controller:
             if brokers is not None:
                 resync = settings.resync.total_seconds()
                 tasks.append(asyncio.create_task(brokers.run(resync), name="brokers"))
+            if settings.github_image:
+                # The github role imports PyGithub: only when it is enabled (the extra may be
+                # absent from the image).
+                from springhead_controller.githubsources import github_reconciler
+
+                counter = self.metrics.reconciles
+                github = github_reconciler(
+                    cache.client,
+                    settings,
+                    counted=lambda outcome: counter.labels("GitHubSource", outcome).inc(),
+                )
+                if github is not None:
+                    resync = settings.resync.total_seconds()
+                    tasks.append(asyncio.create_task(github.run(resync), name="githubsources"))
             await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.metrics.leader.set(0)

@@ -11,6 +11,7 @@ from typing import Any
 from springhead.kube import KubeApiError, KubeClient
 
 from springhead_controller.broker_crds import broker_crd_manifests, crd_manifest
+from springhead_controller.github_crds import github_source_crd
 
 __all__ = [
     "API_SERVER_SOURCE_CRD",
@@ -464,14 +465,15 @@ def _kafka_source_crd() -> dict[str, Any]:
 
 
 def crd_manifests() -> list[dict[str, Any]]:
-    """Every CRD (SinkBinding, ContainerSource, PingSource, ApiServerSource, KafkaSource; Broker
-    and Trigger) as objects ready to create."""
+    """Every CRD (SinkBinding, ContainerSource, PingSource, ApiServerSource, KafkaSource,
+    GitHubSource; Broker and Trigger) as objects ready to create."""
     return [
         _sink_binding_crd(),
         _container_source_crd(),
         _ping_source_crd(),
         _api_server_source_crd(),
         _kafka_source_crd(),
+        github_source_crd(),
         *broker_crd_manifests(),
     ]
 
