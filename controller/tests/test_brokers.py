@@ -564,3 +564,71 @@ async def test_dead_letter_sinks_resolve_per_broker_and_trigger(
     assert entry is not None
     assert entry["delivery"] == {"retry": 3, "backoffDelay": "PT0.5S", "deadLetterSink": dls_url}
     assert [t["name"] for t in entry["triggers"]] == ["inherits"]
+
+
+def sasl_ssl_env(kafka_secure: Any, password: str | None = None) -> dict[str, str]:
+    """The controller's ``KAFKA_*`` settings for the secure broker's SASL_SSL listener (SCRAM)."""
+    user = kafka_secure.users["SCRAM-SHA-512"]
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_secure.listeners["SASL_SSL"],
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USER": user.username,
+        "KAFKA_SASL_PASSWORD": password or user.password,
+        "KAFKA_TLS_CA_CERT_FILE": str(kafka_secure.ca_file),
+    }
+
+
+async def test_topics_are_managed_over_sasl_and_tls(
+    cluster: Cluster,
+    namespace: str,
+    contract_namespace: str,
+    start_controller: StartController,
+    kafka_secure: Any,
+) -> None:
+    """The reconciler's admin client reads the shared KAFKA_* settings: it creates and deletes
+    a Broker's topic on a Kafka that takes only SCRAM over TLS there."""
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="1",
+        BROKER_TOPIC_REPLICATION="1",
+        **sasl_ssl_env(kafka_secure),
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        await wait_condition(cluster, "Broker", namespace, "default", "Ready", "True")
+        topic = f"knative-broker-{namespace}-default"
+        plain = KafkaAdmin({"bootstrap_servers": kafka_secure.bootstrap})
+        assert topic in await plain.topics()
+        await cluster.delete(EVENTING, "Broker", namespace, "default")
+
+        async def broker_gone() -> bool:
+            return await cluster.get(EVENTING, "Broker", namespace, "default") is None
+
+        await cluster.eventually(broker_gone, "the Broker released and gone")
+        assert topic not in await plain.topics()
+
+
+async def test_refused_kafka_credentials_are_named_in_the_topic_condition(
+    cluster: Cluster,
+    namespace: str,
+    contract_namespace: str,
+    start_controller: StartController,
+    kafka_secure: Any,
+) -> None:
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        **sasl_ssl_env(kafka_secure, password="not-the-password"),
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        topic = await wait_condition(
+            cluster, "Broker", namespace, "default", "TopicReady", "False",
+            "TopicNotPresentOrInvalid",
+        )  # fmt: skip
+        assert "SaslAuthenticationFailed" in topic["message"], topic
+        assert "invalid credentials" in topic["message"], topic
+        assert "not-the-password" not in topic["message"]

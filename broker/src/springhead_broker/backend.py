@@ -91,7 +91,8 @@ class KafkaBackend:
     def __init__(self, settings: BrokerSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = KafkaMetrics(metrics.registry)
-        self._client = {"bootstrap_servers": settings.bootstrap_servers}
+        # The brokers, SASL and TLS (the shared KAFKA_* settings), for every client alike.
+        self._client = settings.kafka_options()
         self._producer = RecordProducer(
             {**self._client, "client_id": f"springhead-broker-{settings.name}"},
             timeout=settings.produce_timeout.total_seconds(),

@@ -555,5 +555,5 @@ def broker_reconciler(
         replication=settings.broker_topic_replication,
         cluster_domain=settings.cluster_domain,
     )
-    admin = KafkaAdmin({"bootstrap_servers": settings.kafka_bootstrap_servers})
+    admin = KafkaAdmin(settings.kafka_options())
     return BrokerReconciler(client, cache, options, admin)

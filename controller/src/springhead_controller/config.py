@@ -4,11 +4,10 @@ to reach the API server, leader election and SinkBinding behaviour."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
-from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings
+from pydantic import Field, model_validator
+from springhead.config import ConfigError, IsoDuration, KafkaAccess, KubeAccess, LeaseSettings
 
 from springhead_controller.selectors import SelectionMode
 
@@ -21,11 +20,14 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
-class ControllerSettings(LeaseSettings, KubeAccess):
+class ControllerSettings(LeaseSettings, KubeAccess, KafkaAccess):
     """Settings of the SinkBinding/ContainerSource controller.
 
     The controller sends no events, so it reads no sink or delivery settings (the process host
-    warns when they are set).
+    warns when they are set). Kafka (``KAFKA_*``: the brokers, SASL, TLS; the shared
+    :class:`~springhead.config.KafkaAccess` group) is where Broker topics are created and
+    Trigger consumer groups deleted; ``KAFKA_BOOTSTRAP_SERVERS`` is required with
+    ``BROKER_CONTRACT_CONFIGMAP``.
     """
 
     settings_prefix = "CONTROLLER"
@@ -96,17 +98,11 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     )
     """Replication factor of a new Broker's topic (Knative's Kafka broker: 3)."""
 
-    kafka_bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
-        default_factory=list, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
-    )
-    """``host:port`` of Kafka brokers, comma-separated: where Broker topics are created
-    (required with ``BROKER_CONTRACT_CONFIGMAP``)."""
-
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.resync.total_seconds() <= 0:
             raise ConfigError("CONTROLLER_RESYNC", "must be positive")
-        if self.broker_contract_configmap and not self.kafka_bootstrap_servers:
+        if self.broker_contract_configmap and not self.bootstrap_servers:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS", "required with BROKER_CONTRACT_CONFIGMAP")
         return self
 
