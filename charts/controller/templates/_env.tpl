@@ -1,5 +1,6 @@
 {{/* The controller's settings (CONTROLLER_*): the one-to-one ones generated in _settings.tpl,
-the Lease's only with leader election. The chart installs the CRDs (crds/), so the controller
+the Lease's only with leader election; Kafka's SASL credentials and TLS material from existing
+Secrets (the library chart's kafkaSecretEnv). The chart installs the CRDs (crds/), so the controller
 never creates them. */}}
 {{- define "springhead-controller.leaseName" -}}
 {{- default (include "springhead-common.fullname" .) .Values.leaderElection.leaseName -}}
@@ -9,6 +10,7 @@ never creates them. */}}
 {{- $leader := .Values.leaderElection -}}
 {{- include "springhead-common.envFromDict" (dict "CONTROLLER_INSTALL_CRDS" "false") }}
 {{- include "springhead-controller.settingsEnv" . }}
+{{- include "springhead-common.kafkaSecretEnv" .Values.kafka }}
 {{- if $leader.enabled }}
 {{- include "springhead-common.envFromDict" (dict
       "CONTROLLER_LEASE_NAME" (include "springhead-controller.leaseName" .)

@@ -75,8 +75,7 @@ class KafkaSettings(SourceSettings, KafkaAccess):
     bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
         validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
-    """``bootstrapServers``: ``host:port`` of one or more brokers, comma-separated; required
-    (here; optional in the shared group)."""
+    """``bootstrapServers``: ``host:port`` of one or more brokers, comma-separated; required."""
 
     topics: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
         default_factory=list, validation_alias="KAFKA_TOPICS"
