@@ -549,6 +549,10 @@ def test_controller_broker_values_grant_brokers_and_the_contract(charts: Any) ->
         {k: r[k] for k in ("resources", "verbs")} for r in eventing
     ]
     assert any(r["resources"] == ["brokers/status", "triggers/status"] for r in eventing)
+    # A Broker's spec.config ConfigMap, in its namespace: read only.
+    assert {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]} in cluster_role[
+        "rules"
+    ]
     [role] = [
         d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-contract")
     ]
@@ -580,3 +584,4 @@ def test_controller_without_broker_values_writes_no_brokers(charts: Any) -> None
         }
     ]
     assert not [d for d in docs if d["metadata"]["name"].endswith("-broker-contract")]
+    assert not [r for r in cluster_role["rules"] if "configmaps" in r["resources"]]
