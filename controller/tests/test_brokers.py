@@ -866,3 +866,65 @@ async def test_a_class_change_is_refused_and_the_broker_left_as_it_was(
     patch = {"metadata": {"annotations": {CLASS: "Springhead"}}}
     await cluster.merge_patch(EVENTING, "Broker", namespace, "b", patch)
     await wait_condition(cluster, "Broker", namespace, "b", "Ready", "True")
+
+
+async def test_a_changed_subscriber_address_starts_a_pass_at_once(
+    cluster: Cluster,
+    namespace: str,
+    contract_namespace: str,
+    start_controller: StartController,
+    kafka: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The subscriber and dead-letter sink objects a pass resolved are watched: with the
+    periodic pass pushed out of reach (an hour), a new address still reaches the Trigger's
+    status and the contract."""
+    from springhead_controller import brokers as reconciler
+
+    monkeypatch.setattr(reconciler, "REFRESH", 3600.0)
+    await cluster.ensure_crd(custom_resource_definition("serving.knative.dev", "Service"))
+    serving = "serving.knative.dev/v1"
+    for name in ("display", "dead-letters"):
+        await cluster.create(
+            {"apiVersion": serving, "kind": "Service", "metadata": {"name": name}}, namespace
+        )
+        await cluster.publish_address(serving, "Service", namespace, name, f"http://{name}-1")
+    ref = {"apiVersion": serving, "kind": "Service"}
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="1",
+        BROKER_TOPIC_REPLICATION="1",
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+    ):
+        await cluster.create(broker_manifest("default"), namespace)
+        await cluster.create(
+            {
+                "apiVersion": EVENTING,
+                "kind": "Trigger",
+                "metadata": {"name": "all"},
+                "spec": {
+                    "broker": "default",
+                    "subscriber": {"ref": {**ref, "name": "display"}},
+                    "delivery": {"deadLetterSink": {"ref": {**ref, "name": "dead-letters"}}},
+                },
+            },
+            namespace,
+        )
+        await wait_condition(cluster, "Trigger", namespace, "all", "Ready", "True")
+        for name in ("display", "dead-letters"):
+            await cluster.publish_address(serving, "Service", namespace, name, f"http://{name}-2")
+
+        async def moved() -> bool:
+            trigger = await cluster.get(EVENTING, "Trigger", namespace, "all") or {}
+            status = trigger.get("status", {})
+            entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+            return (
+                status.get("subscriberUri") == "http://display-2"
+                and status.get("deadLetterSinkUri") == "http://dead-letters-2"
+                and entry is not None
+                and entry["triggers"][0]["subscriber"] == "http://display-2"
+                and entry["triggers"][0]["delivery"]["deadLetterSink"] == "http://dead-letters-2"
+            )
+
+        await cluster.eventually(moved, "the new addresses in the Trigger's status and contract")

@@ -116,9 +116,9 @@ _DATA_PLANE_ANNOTATIONS = ("kafka.eventing.knative.dev/delivery.order",)
 _MERGE_PATCH = "application/merge-patch+json"
 #: How soon an object that is not Ready yet (unresolved subscriber, Kafka away) is looked at again.
 RETRY = 5.0
-#: How often a pass runs anyway: subscribers' and dead-letter sinks' addresses are looked up in
-#: the sink cache, whose changes wake SinkBindings only; a changed address is seen this soon.
-#: A pass that changes nothing writes nothing (one ConfigMap read).
+#: How often a pass runs anyway (a safety net: a change to a subscriber or dead-letter sink the
+#: last pass resolved starts a pass at once; ConfigMaps named by spec.config are not watched and
+#: are seen this soon). A pass that changes nothing writes nothing (ConfigMap reads only).
 REFRESH = 30.0
 
 NamespacedName = tuple[str, str]
@@ -262,6 +262,11 @@ class BrokerReconciler:
         self._admins: dict[tuple[str, ...], KafkaAdmin] = {}
         self._topics: set[tuple[tuple[str, ...], str]] = set()
         self._dirty = asyncio.Event()
+        # The subscribers and dead-letter sinks (objects) the last pass resolved: a change to
+        # one of them starts a pass at once, so a new address reaches the contract promptly.
+        self._resolved: set[tuple[str, str, str, str]] = set()
+        self._resolving: set[tuple[str, str, str, str]] = set()
+        cache.listen_to_sinks(self._sink_changed)
         self._informers = [
             Informer(client, Selection(BROKERS), self._store(self.brokers), emit_existing=True),
             Informer(client, Selection(TRIGGERS), self._store(self.triggers), emit_existing=True),
@@ -277,6 +282,10 @@ class BrokerReconciler:
             self._dirty.set()
 
         return handle
+
+    def _sink_changed(self, sink: tuple[str, str, str, str]) -> None:
+        if sink in self._resolved or sink in self._resolving:
+            self._dirty.set()
 
     def admin(self, servers: tuple[str, ...]) -> KafkaAdmin:
         """Kafka's admin API on the cluster ``servers`` name (the controller's credentials)."""
@@ -337,6 +346,7 @@ class BrokerReconciler:
         """One pass over every Broker and Trigger; True when something is not Ready yet (or a
         deletion waits) and the pass should run again soon."""
         pending = False
+        self._resolving = set()
         entries: dict[NamespacedName, dict[str, Any]] = {}
         broker_status: dict[NamespacedName, tuple[dict[str, Any], Conditions, dict[str, Any]]] = {}
         deleting_triggers = []
@@ -423,6 +433,7 @@ class BrokerReconciler:
                 pending |= not await self._finalize_trigger(trigger)
             else:
                 pending = True
+        self._resolved = self._resolving
         return pending
 
     async def _broker(
@@ -648,7 +659,11 @@ class BrokerReconciler:
             raise InvalidSpec(
                 exc.reason, exc.message.replace("spec.sink", f"spec.{what}")
             ) from None
-        target = await self.cache.sink_target(parsed.ref) if parsed.ref is not None else None
+        target = None
+        if parsed.ref is not None:
+            ref = parsed.ref
+            self._resolving.add((ref.group, ref.kind, ref.namespace, ref.name))
+            target = await self.cache.sink_target(ref)
         resolved = resolve_sink(
             parsed, lambda _: target, cluster_domain=self.options.cluster_domain
         )
