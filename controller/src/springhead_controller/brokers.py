@@ -567,9 +567,8 @@ class BrokerReconciler:
                 )
         conditions.false("ConfigParsed", "BrokerClassImmutable", message)
         status = {k: v for k, v in (broker.get("status") or {}).items() if k != "conditions"}
-        if conditions.render()[0].get("reason") != (
-            condition_of(broker.get("status"), "Ready") or {}
-        ).get("reason"):
+        ready = condition_of(broker.get("status"), "Ready") or {}
+        if ready.get("reason") != "BrokerClassImmutable":  # logged once, when first seen
             log.warning(
                 "a Broker's class changed; it is left as it was",
                 extra={"broker": "/".join(_where(broker)), "class": now},
