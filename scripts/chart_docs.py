@@ -408,10 +408,14 @@ CHARTED: dict[str, Charted] = {
             "CONTROLLER_LEASE_DURATION": "leaderElection.leaseDuration",
             "CONTROLLER_LEASE_RENEW_DEADLINE": "leaderElection.renewDeadline",
             "CONTROLLER_LEASE_RETRY_PERIOD": "leaderElection.retryPeriod",
+            "CONTROLLER_APISERVER_IMAGE": "apiServerSources.image",
+            "CONTROLLER_KAFKA_IMAGE": "kafkaSources.image",
             **KAFKA_SECURITY_PATHS,
         },
         by_hand=frozenset(
             {
+                "CONTROLLER_APISERVER_IMAGE",
+                "CONTROLLER_KAFKA_IMAGE",
                 "CONTROLLER_LEASE_NAME",
                 "CONTROLLER_LEASE_DURATION",
                 "CONTROLLER_LEASE_RENEW_DEADLINE",
@@ -1609,6 +1613,22 @@ def controller_schema() -> Schema:
                 ),
                 **kafka_security(),
             },
+        ),
+        "apiServerSources": obj(
+            "ApiServerSources (sources.knative.dev/v1), each a Deployment of the apiserver source",
+            {
+                "image": setting("empty: springhead-apiserver beside image.repository, same tag"),
+                "grantableRules": free_form(
+                    "PolicyRules the controller holds so that it may grant them to the "
+                    "ServiceAccount it makes for an ApiServerSource (it can grant only what it "
+                    "holds)",
+                    "array",
+                ),
+            },
+        ),
+        "kafkaSources": obj(
+            "KafkaSources (sources.knative.dev), each a Deployment of the Kafka source",
+            {"image": setting("empty: springhead-kafka beside image.repository, same tag")},
         ),
         "rbac": obj(
             "The controller's ClusterRole",

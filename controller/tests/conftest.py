@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -78,6 +79,52 @@ class Cluster(BaseCluster):
         return await self.eventually(
             check, f"{obj_kind} {namespace}/{name} {condition}={status} ({reason})", timeout=timeout
         )
+
+    async def container_env(self, deployment: Mapping[str, Any]) -> dict[str, str]:
+        """The environment the kubelet would give the Deployment's one container: literal
+        values, downward-API fields and Secret keys resolved (as tests/e2e does)."""
+        pod = deployment["spec"]["template"]
+        [container] = pod["spec"]["containers"]
+        namespace = deployment["metadata"]["namespace"]
+        fields = {
+            "metadata.name": f"{deployment['metadata']['name']}-local",
+            "metadata.namespace": namespace,
+            "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
+        }
+        env: dict[str, str] = {}
+        for entry in container.get("env") or ():
+            source = entry.get("valueFrom")
+            if source is None:
+                env[entry["name"]] = entry.get("value", "")
+            elif "fieldRef" in source:
+                env[entry["name"]] = fields[source["fieldRef"]["fieldPath"]]
+            else:
+                ref = source["secretKeyRef"]
+                secret = await self.get("v1", "Secret", namespace, ref["name"])
+                assert secret is not None, f"Secret {ref['name']} is missing"
+                env[entry["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+        return env
+
+    async def make_available(self, deployment: Mapping[str, Any]) -> None:
+        """Report the Deployment Available, as kube-controller-manager would once its pods are
+        ready: none runs here (testinfra's apiserver runs alone), so the test says so itself."""
+        metadata = deployment["metadata"]
+        replicas = deployment["spec"].get("replicas", 1)
+        status = {
+            "observedGeneration": metadata.get("generation", 1),
+            "replicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "updatedReplicas": replicas,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                 "message": "Deployment has minimum availability."}
+            ],
+        }  # fmt: skip
+        await self.merge_patch(
+            "apps/v1", "Deployment", metadata["namespace"], metadata["name"],
+            {"status": status}, subresource="status",
+        )  # fmt: skip
 
 
 @pytest.fixture

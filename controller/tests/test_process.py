@@ -98,6 +98,8 @@ def test_crds_command_prints_every_definition() -> None:
         "sinkbindings.sources.knative.dev",
         "containersources.sources.knative.dev",
         "pingsources.sources.knative.dev",
+        "apiserversources.sources.knative.dev",
+        "kafkasources.sources.knative.dev",
         "brokers.eventing.knative.dev",
         "triggers.eventing.knative.dev",
     ]

@@ -34,6 +34,8 @@ class KnativeCluster(Cluster):
         "SinkBinding": "sinkbindings",
         "ContainerSource": "containersources",
         "PingSource": "pingsources",
+        "ApiServerSource": "apiserversources",
+        "KafkaSource": "kafkasources",
     }
 
 
@@ -75,12 +77,12 @@ def test_the_chart_installs_the_crds_and_least_rbac(
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     rbac = "/apis/rbac.authorization.k8s.io/v1"
     role = api.get(f"{rbac}/clusterroles/springhead")
-    verbs = {
-        (group, resource): set(rule["verbs"])
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-    }
+    # What the ClusterRole allows per resource: the union of its rules' verbs.
+    verbs: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                verbs.setdefault((group, resource), set()).update(rule["verbs"])
     assert verbs[("sources.knative.dev", "sinkbindings")] == {
         "list", "watch", "create", "update", "patch", "delete",
     }  # fmt: skip
@@ -89,7 +91,10 @@ def test_the_chart_installs_the_crds_and_least_rbac(
     assert verbs[("sources.knative.dev", "pingsources/status")] == {"update"}
     assert verbs[("apps", "statefulsets")] == {"get", "list", "watch", "patch"}
     assert not any("customresourcedefinitions" in resource for _, resource in verbs)
-    assert not any(resource == "events" for _, resource in verbs)
+    # Events: only read, for ApiServerSources it may grant that watch (the controller posts none).
+    assert all(verbs[key] == {"get", "list", "watch"} for key in verbs if key[1] == "events")
+    assert not any(resource == "secrets" for _, resource in verbs)
+    assert not any({"bind", "escalate", "*"} & v for v in verbs.values())
     resolver = api.get(f"{rbac}/clusterroles/springhead-addressable-resolver")
     assert resolver["aggregationRule"]["clusterRoleSelectors"] == [
         {"matchLabels": {"duck.knative.dev/addressable": "true"}}
@@ -218,8 +223,100 @@ async def test_the_controller_works_with_just_the_chart_rbac(
             return binding is None and "K_SINK" not in _env(subject)
 
         await cluster.eventually(unbound, "the binding to be undone and gone")
+        await _source_objects_with_the_chart_rbac(cluster, namespace, env)
         lease = await cluster.get("coordination.k8s.io/v1", "Lease", system, "springhead")
         assert lease is not None  # leader election ran on the chart's Lease
     denied = [e for e in controller.logs if denied_within_the_charts_scope(e)]
     assert not denied, denied
     admin.close()
+
+
+def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    for condition in ((obj or {}).get("status") or {}).get("conditions") or ():
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+async def _source_objects_with_the_chart_rbac(
+    cluster: KnativeCluster, namespace: str, env: dict[str, str]
+) -> None:
+    """ApiServerSource and KafkaSource with the chart's RBAC: the release's images; the least
+    RBAC granted for a watch within apiServerSources.grantableRules, refused (not escalated)
+    beyond it; every child removed with the source."""
+    version = env["CONTROLLER_APISERVER_IMAGE"].rsplit(":", 1)[1]
+    assert env["CONTROLLER_APISERVER_IMAGE"] == (
+        f"ghcr.io/springhead/springhead-apiserver:{version}"
+    )
+    assert env["CONTROLLER_KAFKA_IMAGE"] == f"ghcr.io/springhead/springhead-kafka:{version}"
+
+    def api_server_source(name: str, kind: str) -> dict[str, Any]:
+        return {
+            "apiVersion": SOURCES,
+            "kind": "ApiServerSource",
+            "metadata": {"name": name},
+            "spec": {
+                "resources": [{"apiVersion": "v1", "kind": kind}],
+                "sink": {"uri": "http://elsewhere.example/"},
+            },
+        }
+
+    granted = await cluster.create(api_server_source("pods", "Pod"), namespace)
+    refused = await cluster.create(api_server_source("secrets", "Secret"), namespace)
+    kafka = await cluster.create(
+        {
+            "apiVersion": SOURCES,
+            "kind": "KafkaSource",
+            "metadata": {"name": "orders"},
+            "spec": {
+                "bootstrapServers": ["kafka.example:9092"],
+                "topics": ["orders"],
+                "sink": {"uri": "http://elsewhere.example/"},
+            },
+        },
+        namespace,
+    )
+    granted_name = f"apiserversource-pods-{granted['metadata']['uid']}"
+
+    async def deployed() -> bool:
+        source = await cluster.get(SOURCES, "ApiServerSource", namespace, "pods")
+        child = await cluster.get("apps/v1", "Deployment", namespace, granted_name)
+        role = await cluster.get("rbac.authorization.k8s.io/v1", "Role", namespace, granted_name)
+        return (
+            _condition(source, "SufficientPermissions").get("status") == "True"
+            and child is not None
+            and role is not None
+        )
+
+    await cluster.eventually(deployed, "the ApiServerSource's Role and Deployment")
+
+    async def refused_rbac() -> bool:
+        source = await cluster.get(SOURCES, "ApiServerSource", namespace, "secrets")
+        return _condition(source, "SufficientPermissions").get("reason") == "RBACNotGranted"
+
+    await cluster.eventually(refused_rbac, "the Secret watch to be refused its RBAC")
+    refused_name = f"apiserversource-secrets-{refused['metadata']['uid']}"
+    assert await cluster.get("apps/v1", "Deployment", namespace, refused_name) is None
+    kafka_name = f"kafkasource-orders-{kafka['metadata']['uid']}"
+
+    async def consuming() -> bool:
+        child = await cluster.get("apps/v1", "Deployment", namespace, kafka_name)
+        return child is not None
+
+    await cluster.eventually(consuming, "the KafkaSource's Deployment")
+    for kind, name in (("ApiServerSource", "pods"), ("ApiServerSource", "secrets"),
+                       ("KafkaSource", "orders")):  # fmt: skip
+        await cluster.delete(SOURCES, kind, namespace, name)
+
+    async def all_gone() -> bool:
+        left = [
+            await cluster.get(SOURCES, "ApiServerSource", namespace, "pods"),
+            await cluster.get(SOURCES, "ApiServerSource", namespace, "secrets"),
+            await cluster.get("apps/v1", "Deployment", namespace, granted_name),
+            await cluster.get("rbac.authorization.k8s.io/v1", "Role", namespace, granted_name),
+            await cluster.get("v1", "ServiceAccount", namespace, granted_name),
+            await cluster.get("apps/v1", "Deployment", namespace, kafka_name),
+        ]
+        return all(obj is None for obj in left)
+
+    await cluster.eventually(all_gone, "the sources and their children to be gone")

@@ -6,9 +6,19 @@ never creates them. */}}
 {{- default (include "springhead-common.fullname" .) .Values.leaderElection.leaseName -}}
 {{- end -}}
 
+{{- /* A source's image beside the controller's: same registry path and tag. */}}
+{{- define "springhead-controller.sourceImage" -}}
+{{- $ctx := index . 0 -}}
+{{- $repository := printf "%s/%s" (dir $ctx.Values.image.repository) (index . 1) -}}
+{{- printf "%s:%s" $repository (default $ctx.Chart.AppVersion $ctx.Values.image.tag | toString) -}}
+{{- end -}}
+
 {{- define "springhead-controller.env" -}}
 {{- $leader := .Values.leaderElection -}}
 {{- include "springhead-common.envFromDict" (dict "CONTROLLER_INSTALL_CRDS" "false") }}
+{{- include "springhead-common.envFromDict" (dict
+      "CONTROLLER_APISERVER_IMAGE" (.Values.apiServerSources.image | default (include "springhead-controller.sourceImage" (list . "springhead-apiserver")))
+      "CONTROLLER_KAFKA_IMAGE" (.Values.kafkaSources.image | default (include "springhead-controller.sourceImage" (list . "springhead-kafka")))) }}
 {{- include "springhead-controller.settingsEnv" . }}
 {{- include "springhead-common.kafkaSecretEnv" .Values.kafka }}
 {{- if $leader.enabled }}

@@ -36,11 +36,16 @@ from springhead_controller.spec import (
 )
 
 __all__ = [
+    "ADAPTER_SOURCE_KINDS",
+    "API_SERVER_SOURCE",
+    "API_SERVER_SOURCES",
     "CONTAINER_SOURCE",
     "CONTAINER_SOURCES",
     "CRONJOB",
     "Cache",
     "JOB",
+    "KAFKA_SOURCE",
+    "KAFKA_SOURCES",
     "Key",
     "NAMESPACES",
     "PING_SOURCE",
@@ -60,11 +65,17 @@ Key = tuple[str, str, str]
 SINK_BINDING = "SinkBinding"
 CONTAINER_SOURCE = "ContainerSource"
 PING_SOURCE = "PingSource"
+API_SERVER_SOURCE = "ApiServerSource"
+KAFKA_SOURCE = "KafkaSource"
+#: Kinds run as one Deployment each (a receive adapter) that the cache keeps whole.
+ADAPTER_SOURCE_KINDS = (API_SERVER_SOURCE, KAFKA_SOURCE)
 JOB = SUBJECT_KINDS[("batch", "Job")]
 CRONJOB = SUBJECT_KINDS[("batch", "CronJob")]
 SINK_BINDINGS = ApiResource(f"{GROUP}/v1", SINK_BINDING, "sinkbindings", True)
 CONTAINER_SOURCES = ApiResource(f"{GROUP}/v1", CONTAINER_SOURCE, "containersources", True)
 PING_SOURCES = ApiResource(f"{GROUP}/v1", PING_SOURCE, "pingsources", True)
+API_SERVER_SOURCES = ApiResource(f"{GROUP}/v1", API_SERVER_SOURCE, "apiserversources", True)
+KAFKA_SOURCES = ApiResource(f"{GROUP}/v1", KAFKA_SOURCE, "kafkasources", True)
 NAMESPACES = ApiResource("v1", "Namespace", "namespaces", False)
 #: How long a reconcile waits for a new sink informer's first list.
 SINK_SYNC_TIMEOUT = 10.0
@@ -95,10 +106,15 @@ def controller_owner(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _owned_by_container_source(obj: Mapping[str, Any]) -> str | None:
+    owner = _source_owner(obj)
+    return owner[1] if owner is not None and owner[0] == CONTAINER_SOURCE else None
+
+
+def _source_owner(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the ``sources.knative.dev`` object controlling ``obj``, or None."""
     owner = controller_owner(obj)
-    if owner is not None and owner.get("kind") == CONTAINER_SOURCE:
-        if str(owner.get("apiVersion", "")).startswith(f"{GROUP}/"):
-            return str(owner.get("name"))
+    if owner is not None and str(owner.get("apiVersion", "")).startswith(f"{GROUP}/"):
+        return str(owner.get("kind")), str(owner.get("name"))
     return None
 
 
@@ -197,6 +213,14 @@ class Cache:
         self.bindings_in: dict[str, set[str]] = {}
         self.sources: dict[NamespacedName, dict[str, Any]] = {}
         self.ping_sources: dict[NamespacedName, dict[str, Any]] = {}
+        #: ApiServerSources and KafkaSources by kind, then namespace and name.
+        self.adapter_sources: dict[str, dict[NamespacedName, dict[str, Any]]] = {
+            kind: {} for kind in ADAPTER_SOURCE_KINDS
+        }
+        #: Deployments controlled by an ApiServerSource or KafkaSource, whole, by kind.
+        self.adapter_deployments: dict[str, dict[NamespacedName, dict[str, Any]]] = {
+            kind: {} for kind in ADAPTER_SOURCE_KINDS
+        }
         self.namespaces: dict[str, Mapping[str, str]] = {}
         self.workloads: dict[SubjectKind, dict[str, dict[str, dict[str, Any]]]] = {
             kind: {} for kind in SUBJECT_KINDS.values()
@@ -218,6 +242,8 @@ class Cache:
             (SINK_BINDINGS, self._on_binding),
             (CONTAINER_SOURCES, self._on_source),
             (PING_SOURCES, self._on_ping_source),
+            (API_SERVER_SOURCES, self._adapter_source_handler(API_SERVER_SOURCE)),
+            (KAFKA_SOURCES, self._adapter_source_handler(KAFKA_SOURCE)),
         ]
         for kind in SUBJECT_KINDS.values():
             resource = ApiResource(kind.api_version, kind.kind, kind.plural, True)
@@ -249,13 +275,16 @@ class Cache:
     # -- lookups ------------------------------------------------------------------------------
 
     def keys(self) -> Iterator[Key]:
-        """Every SinkBinding, ContainerSource and PingSource key (for a periodic resync)."""
+        """Every source object's key (for a periodic resync)."""
         for namespace, name in list(self.bindings):
             yield (SINK_BINDING, namespace, name)
         for namespace, name in list(self.sources):
             yield (CONTAINER_SOURCE, namespace, name)
         for namespace, name in list(self.ping_sources):
             yield (PING_SOURCE, namespace, name)
+        for kind, objects in self.adapter_sources.items():
+            for namespace, name in list(objects):
+                yield (kind, namespace, name)
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         """Labels of ``namespace`` (empty when unknown)."""
@@ -372,11 +401,19 @@ class Cache:
         name = _where(change.object)[1]
         if change.type is ChangeType.DELETE:
             self.namespaces.pop(name, None)
+            self._enqueue_namespace_selectors()
             return
         labels = dict(_labels(change.object))
         if self.namespaces.get(name) != labels:
             self.namespaces[name] = labels
             self._enqueue_bindings_in(name)
+            self._enqueue_namespace_selectors()
+
+    def _enqueue_namespace_selectors(self) -> None:
+        """ApiServerSources with a namespace selector report the namespaces it selects."""
+        for (namespace, source), obj in self.adapter_sources[API_SERVER_SOURCE].items():
+            if (obj.get("spec") or {}).get("namespaceSelector") is not None:
+                self.enqueue((API_SERVER_SOURCE, namespace, source))
 
     async def _on_binding(self, change: Change) -> None:
         where = _where(change.object)
@@ -414,6 +451,19 @@ class Cache:
             self.ping_sources[where] = dict(change.object)
         self.enqueue((PING_SOURCE, *where))
 
+    def _adapter_source_handler(self, kind: str) -> Callable[[Change], Any]:
+        objects = self.adapter_sources[kind]
+
+        async def handle(change: Change) -> None:
+            where = _where(change.object)
+            if change.type is ChangeType.DELETE:
+                objects.pop(where, None)
+            else:
+                objects[where] = dict(change.object)
+            self.enqueue((kind, *where))
+
+        return handle
+
     def _workload_handler(self, kind: SubjectKind) -> Callable[[Change], Any]:
         async def handle(change: Change) -> None:
             namespace, name = _where(change.object)
@@ -433,6 +483,7 @@ class Cache:
                     self.source_deployments[(namespace, name)] = dict(change.object)
                 else:
                     self.source_deployments.pop((namespace, name), None)
+                self._keep_adapter_deployment(change, namespace, name)
             if owner is not None:
                 self.enqueue((CONTAINER_SOURCE, namespace, owner))
             if old is not None and new is not None and _same_but_version(old, new):
@@ -442,6 +493,18 @@ class Cache:
                 self._enqueue_job_selectors(namespace, old, new)
 
         return handle
+
+    def _keep_adapter_deployment(self, change: Change, namespace: str, name: str) -> None:
+        """Keep (or forget) a Deployment an ApiServerSource or KafkaSource controls, and have
+        that source reconciled (its status follows the Deployment's)."""
+        owner = _source_owner(change.object)
+        for kind, deployments in self.adapter_deployments.items():
+            if owner is not None and owner[0] == kind and change.type is not ChangeType.DELETE:
+                deployments[(namespace, name)] = dict(change.object)
+            else:
+                deployments.pop((namespace, name), None)
+        if owner is not None and owner[0] in self.adapter_deployments:
+            self.enqueue((owner[0], namespace, owner[1]))
 
     def _enqueue_job_selectors(
         self, namespace: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None

@@ -36,8 +36,8 @@ class ControllerSettings(LeaseSettings, KubeAccess, KafkaAccess):
     """Component name in logs."""
 
     install_crds: bool = Field(default=True, validation_alias="CONTROLLER_INSTALL_CRDS")
-    """Create the SinkBinding, ContainerSource, Broker and Trigger CRDs at start-up when they are
-    absent."""
+    """Create the CRDs (SinkBinding, ContainerSource, PingSource, ApiServerSource, KafkaSource,
+    Broker, Trigger) at start-up when they are absent."""
 
     leader_election: bool = True
     """Reconcile only while holding the Lease, so several replicas are safe."""
@@ -56,6 +56,14 @@ class ControllerSettings(LeaseSettings, KubeAccess, KafkaAccess):
         default="cluster.local", validation_alias="CONTROLLER_CLUSTER_DOMAIN"
     )
     """DNS domain of the cluster: a Service sink becomes ``http://<name>.<ns>.svc.<domain>``."""
+
+    apiserver_image: str = Field(default="", validation_alias="CONTROLLER_APISERVER_IMAGE")
+    """Image of the apiserver source, run for each ApiServerSource (the chart sets the release's
+    ``springhead-apiserver``); empty: ApiServerSources are reported as not deployed."""
+
+    kafka_image: str = Field(default="", validation_alias="CONTROLLER_KAFKA_IMAGE")
+    """Image of the Kafka source, run for each KafkaSource (the chart sets the release's
+    ``springhead-kafka``); empty: KafkaSources are reported as not deployed."""
 
     workers: int = Field(default=4, ge=1, le=64, validation_alias="CONTROLLER_WORKERS")
     """Objects reconciled at the same time."""

@@ -57,8 +57,17 @@ def child_name(parent: str, suffix: str) -> str:
     Knative names children, so both controllers agree on names)."""
     if len(parent) + len(suffix) <= _LONGEST_NAME:
         return parent + suffix
+    head = _LONGEST_NAME - _DIGEST_LENGTH
+    if len(suffix) >= head:
+        # No room for the suffix beside a digest (a uid is 36 characters): the digest of both
+        # after as much of the parent as fits, then the start of the suffix, ending in a letter
+        # or digit as a name must.
+        digest = hashlib.md5((parent + suffix).encode(), usedforsecurity=False).hexdigest()
+        name = parent[:head] + digest
+        name += suffix[: _LONGEST_NAME - len(name)]
+        return name.rstrip("-.")
     digest = hashlib.md5(parent.encode(), usedforsecurity=False).hexdigest()
-    return parent[: _LONGEST_NAME - _DIGEST_LENGTH - len(suffix)] + digest + suffix
+    return parent[: head - len(suffix)] + digest + suffix
 
 
 def source_labels(name: str) -> dict[str, str]:

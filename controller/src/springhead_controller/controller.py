@@ -13,20 +13,36 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
 from springhead.kube import KubeClient, LeaderElector
 from springhead.metrics import Metrics
 from springhead.runtime import ProcessHost
 
+from springhead_controller.apiserversources import ApiServerSourceReconciler
 from springhead_controller.brokers import broker_reconciler
-from springhead_controller.cache import CONTAINER_SOURCE, PING_SOURCE, SINK_BINDING, Cache, Key
+from springhead_controller.cache import (
+    API_SERVER_SOURCE,
+    CONTAINER_SOURCE,
+    KAFKA_SOURCE,
+    PING_SOURCE,
+    SINK_BINDING,
+    Cache,
+    Key,
+)
 from springhead_controller.config import ControllerSettings
 from springhead_controller.containersources import ContainerSourceReconciler
 from springhead_controller.crds import install_crds
+from springhead_controller.kafkasources import KafkaSourceReconciler
 from springhead_controller.pingsources import PingSourceReconciler
 from springhead_controller.sinkbindings import SinkBindingReconciler
 from springhead_controller.workqueue import QueueShutDown, WorkQueue
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    Reconciler = ApiServerSourceReconciler | KafkaSourceReconciler
 
 __all__ = ["Controller"]
 
@@ -46,7 +62,8 @@ class _ControllerMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.reconciles = Counter(
             "springhead_controller_reconciles",
-            "Reconciles by kind (SinkBinding, ContainerSource, PingSource) and outcome "
+            "Reconciles by kind (SinkBinding, ContainerSource, PingSource, ApiServerSource, "
+            "KafkaSource) and outcome "
             "(ok, error).",
             ["kind", "outcome"],
             registry=metrics.registry,
@@ -137,6 +154,20 @@ class Controller:
         )
         sources = ContainerSourceReconciler(cache.client, cache)
         pings = PingSourceReconciler(cache.client, cache, cluster_domain=settings.cluster_domain)
+        adapters: dict[str, Reconciler] = {
+            API_SERVER_SOURCE: ApiServerSourceReconciler(
+                cache.client,
+                cache,
+                image=settings.apiserver_image,
+                cluster_domain=settings.cluster_domain,
+            ),
+            KAFKA_SOURCE: KafkaSourceReconciler(
+                cache.client,
+                cache,
+                image=settings.kafka_image,
+                cluster_domain=settings.cluster_domain,
+            ),
+        }
         ending = [asyncio.ensure_future(e) for e in endings]
         tasks: list[asyncio.Task[None]] = []
         self.metrics.leader.set(1)
@@ -150,7 +181,9 @@ class Controller:
                 return
             log.info("caches synced", extra={"bindings": len(cache.bindings)})
             tasks = [
-                asyncio.create_task(self._work(queue, bindings, sources, pings), name=f"worker {i}")
+                asyncio.create_task(
+                    self._work(queue, bindings, sources, pings, adapters), name=f"worker {i}"
+                )
                 for i in range(settings.workers)
             ]
             tasks.append(asyncio.create_task(self._resync(queue, cache)))
@@ -182,6 +215,7 @@ class Controller:
         bindings: SinkBindingReconciler,
         sources: ContainerSourceReconciler,
         pings: PingSourceReconciler,
+        adapters: Mapping[str, Reconciler],
     ) -> None:
         while True:
             try:
@@ -197,6 +231,8 @@ class Controller:
                     again = await sources.reconcile(namespace, name)
                 elif kind == PING_SOURCE:
                     again = await pings.reconcile(namespace, name)
+                elif kind in adapters:
+                    again = await adapters[kind].reconcile(namespace, name)
                 else:  # pragma: no cover - only these kinds are queued
                     again = None
             except asyncio.CancelledError:

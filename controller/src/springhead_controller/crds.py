@@ -1,6 +1,6 @@
-"""The CustomResourceDefinitions the controller serves: ``sources.knative.dev/v1`` SinkBinding and
-ContainerSource, with the same schema as Knative's (so Knative's manifests apply unchanged), and
-their installation when absent."""
+"""The CustomResourceDefinitions the controller serves: ``sources.knative.dev`` SinkBinding,
+ContainerSource, PingSource, ApiServerSource and KafkaSource, with the same schemas as Knative's
+(so Knative's manifests apply unchanged), and their installation when absent."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from springhead.kube import KubeApiError, KubeClient
 from springhead_controller.broker_crds import broker_crd_manifests, crd_manifest
 
 __all__ = [
+    "API_SERVER_SOURCE_CRD",
     "CONTAINER_SOURCE_CRD",
     "GROUP",
+    "KAFKA_SOURCE_CRD",
     "PING_SOURCE_CRD",
     "SINK_BINDING_CRD",
     "crd_manifests",
@@ -28,6 +30,8 @@ GROUP = "sources.knative.dev"
 SINK_BINDING_CRD = f"sinkbindings.{GROUP}"
 CONTAINER_SOURCE_CRD = f"containersources.{GROUP}"
 PING_SOURCE_CRD = f"pingsources.{GROUP}"
+API_SERVER_SOURCE_CRD = f"apiserversources.{GROUP}"
+KAFKA_SOURCE_CRD = f"kafkasources.{GROUP}"
 _CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
@@ -166,10 +170,10 @@ def _crd(
     )
 
 
-def _sink_binding_crd() -> dict[str, Any]:
-    selector = {
+def _label_selector(description: str) -> dict[str, Any]:
+    return {
         "type": "object",
-        "description": "Labels selecting the subjects (exclusive with name).",
+        "description": description,
         "properties": {
             "matchExpressions": {
                 "type": "array",
@@ -182,9 +186,13 @@ def _sink_binding_crd() -> dict[str, Any]:
                     },
                 },
             },
-            "matchLabels": _free_map("Labels every subject has (key: value)."),
+            "matchLabels": _free_map("Labels to match (key: value)."),
         },
     }
+
+
+def _sink_binding_crd() -> dict[str, Any]:
+    selector = _label_selector("Labels selecting the subjects (exclusive with name).")
     spec = {
         "type": "object",
         "properties": {
@@ -268,13 +276,202 @@ def _ping_source_crd() -> dict[str, Any]:
     )
 
 
+def _api_server_source_crd() -> dict[str, Any]:
+    spec = {
+        "type": "object",
+        # Knative's schema keeps unknown spec fields (filters, behind a feature flag, and more).
+        "x-kubernetes-preserve-unknown-fields": True,
+        "required": ["resources"],
+        "properties": {
+            "ceOverrides": _ce_overrides(),
+            "mode": _string(
+                "Reference (default: data names the object) or Resource (data is the whole object)."
+            ),
+            "namespaceSelector": _label_selector(
+                "Watch the namespaces whose labels match ({}: all); unset: the source's own."
+            ),
+            "owner": {
+                "type": "object",
+                "description": "Only objects whose controller owner has this apiVersion and kind.",
+                "properties": {
+                    "apiVersion": _string("API version of the owner."),
+                    "kind": _string("Kind of the owner."),
+                },
+            },
+            "resources": {
+                "type": "array",
+                "description": "The kinds watched (at least one).",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "apiVersion": _string("API version of the kind watched."),
+                        "kind": _string("Kind watched."),
+                        "selector": _label_selector("Only objects with these labels."),
+                    },
+                },
+            },
+            "serviceAccountName": _string(
+                "Service account the source runs as (it must hold the permissions); unset: "
+                "the controller creates one with the least permissions the spec needs."
+            ),
+            "sink": _destination(),
+        },
+    }
+    status = _source_status(
+        {"namespaces": {"type": "array", "items": {"type": "string"},
+                        "description": "The namespaces watched."}}
+    )  # fmt: skip
+    return _crd(
+        "ApiServerSource",
+        "apiserversources",
+        ["all", "knative", "sources"],
+        "ApiServerSource sends an event for every change of the watched Kubernetes objects.",
+        spec,
+        status,
+        {},
+    )
+
+
+def _secret_value(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "secretKeyRef": {
+                "type": "object",
+                "description": "The key of a Secret in the source's namespace.",
+                "required": ["key"],
+                "properties": {
+                    "key": _string("Key in the Secret."),
+                    "name": _string("Name of the Secret."),
+                    "optional": {"type": "boolean", "description": "Whether it may be missing."},
+                },
+                "x-kubernetes-map-type": "atomic",
+            }
+        },
+    }
+
+
+def _delivery() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Delivery spec: retries, backoff, timeout, dead-letter sink.",
+        "properties": {
+            "backoffDelay": _string("ISO-8601 duration, e.g. PT0.3S."),
+            "backoffPolicy": _string("linear or exponential."),
+            "deadLetterSink": _destination(),
+            "retry": {"type": "integer", "format": "int32", "description": "Retries."},
+            "retryAfterMax": _string("Longest Retry-After honoured (ISO-8601)."),
+            "timeout": _string("Time per attempt (ISO-8601)."),
+        },
+    }
+
+
+def _kafka_source_crd() -> dict[str, Any]:
+    strings = {"type": "array", "items": {"type": "string"}}
+    spec = {
+        "type": "object",
+        "required": ["bootstrapServers", "topics"],
+        "properties": {
+            "bootstrapServers": {**strings, "description": "host:port of Kafka brokers."},
+            "ceOverrides": _ce_overrides(),
+            "consumerGroup": _string("Kafka consumer group (default: knative-kafka-source-<uid>)."),
+            "consumers": {
+                "type": "integer",
+                "format": "int32",
+                "description": "Consumers (replicas) in the group (default 1).",
+            },
+            "delivery": _delivery(),
+            "initialOffset": _string("earliest or latest (default)."),
+            "net": {
+                "type": "object",
+                "description": "How to connect: SASL and TLS, credentials from Secrets.",
+                "properties": {
+                    "sasl": {
+                        "type": "object",
+                        "properties": {
+                            "enable": {"type": "boolean", "description": "Use SASL."},
+                            "password": _secret_value("The SASL password."),
+                            "roleARN": _string("AWS role (MSK IAM; not supported)."),
+                            "tokenProvider": _string("Token provider (MSK IAM; not supported)."),
+                            "type": _secret_value(
+                                "The mechanism: PLAIN (default), SCRAM-SHA-256, SCRAM-SHA-512."
+                            ),
+                            "user": _secret_value("The SASL user."),
+                        },
+                    },
+                    "tls": {
+                        "type": "object",
+                        "properties": {
+                            "caCert": _secret_value("CA certificates (PEM) of the brokers."),
+                            "cert": _secret_value("Client certificate (PEM)."),
+                            "enable": {"type": "boolean", "description": "Use TLS."},
+                            "key": _secret_value("Client key (PEM)."),
+                        },
+                    },
+                },
+            },
+            "ordering": _string("ordered (default) or unordered."),
+            "sink": _destination(),
+            "topics": {**strings, "description": "Topics to consume."},
+        },
+    }
+    status = _source_status(
+        {
+            "claims": _string("The partitions claimed."),
+            "consumers": {"type": "integer", "format": "int32", "description": "Consumers."},
+            "maxAllowedVReplicas": {"type": "integer", "format": "int32"},
+            "placements": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "podName": _string("Pod."),
+                        "vreplicas": {"type": "integer", "format": "int32"},
+                    },
+                },
+            },
+            "selector": _string("Label selector of the consumers' pods (scale subresource)."),
+        }
+    )
+    crd = _crd(
+        "KafkaSource",
+        "kafkasources",
+        ["all", "knative", "eventing", "sources"],
+        "KafkaSource sends the records of Kafka topics as events.",
+        spec,
+        status,
+        {},
+    )
+    [version] = crd["spec"]["versions"]
+    version["subresources"]["scale"] = {
+        "specReplicasPath": ".spec.consumers",
+        "statusReplicasPath": ".status.consumers",
+        "labelSelectorPath": ".status.selector",
+    }
+    version["additionalPrinterColumns"] = [
+        {"name": "Topics", "type": "string", "jsonPath": ".spec.topics"},
+        {"name": "BootstrapServers", "type": "string", "jsonPath": ".spec.bootstrapServers"},
+        *[c for c in version["additionalPrinterColumns"] if c["name"] != "Sink"],
+    ]
+    # As eventing-kafka-broker: v1beta1 stored, v1 served. The schemas are the same, so the
+    # API server converts by changing apiVersion alone (no conversion webhook).
+    crd["spec"]["versions"] = [
+        {**version, "name": "v1beta1", "storage": True},
+        {**version, "name": "v1", "storage": False},
+    ]
+    return crd
+
+
 def crd_manifests() -> list[dict[str, Any]]:
-    """Every CRD (SinkBinding, ContainerSource, PingSource; Broker and Trigger) as objects ready to
-    create."""
+    """Every CRD (SinkBinding, ContainerSource, PingSource, ApiServerSource, KafkaSource; Broker
+    and Trigger) as objects ready to create."""
     return [
         _sink_binding_crd(),
         _container_source_crd(),
         _ping_source_crd(),
+        _api_server_source_crd(),
+        _kafka_source_crd(),
         *broker_crd_manifests(),
     ]
 
