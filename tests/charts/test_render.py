@@ -584,4 +584,5 @@ def test_controller_without_broker_values_writes_no_brokers(charts: Any) -> None
         }
     ]
     assert not [d for d in docs if d["metadata"]["name"].endswith("-broker-contract")]
-    assert not [r for r in cluster_role["rules"] if "configmaps" in r["resources"]]
+    broker_config_rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
+    assert broker_config_rule not in cluster_role["rules"]
