@@ -225,6 +225,29 @@ def _camel(words: str) -> str:
     return head + "".join(word.capitalize() for word in tail)
 
 
+#: Where the charts that talk to Kafka (kafka, broker, controller) put SASL and TLS: one
+#: ``kafka.sasl`` and ``kafka.tls`` shape, the credentials as keys of existing Secrets.
+KAFKA_SECURITY_PATHS = {
+    "KAFKA_SASL_MECHANISM": "kafka.sasl.mechanism",
+    "KAFKA_SASL_USER": "kafka.sasl.userKey",
+    "KAFKA_SASL_PASSWORD": "kafka.sasl.passwordKey",
+    "KAFKA_TLS_ENABLE": "kafka.tls.enabled",
+    "KAFKA_TLS_CA_CERT": "kafka.tls.caCertKey",
+    "KAFKA_TLS_CERT": "kafka.tls.certKey",
+    "KAFKA_TLS_KEY": "kafka.tls.keyKey",
+}
+#: The variables the library chart's ``springhead-common.kafkaSecretEnv`` renders (secretKeyRef).
+KAFKA_SECRETS = frozenset(
+    {
+        "KAFKA_SASL_USER",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_TLS_CA_CERT",
+        "KAFKA_TLS_CERT",
+        "KAFKA_TLS_KEY",
+    }
+)
+
+
 #: How every chart gives the shared settings (the adapter contract, the delivery spec, the
 #: runtime, webhook receiving).
 SHARED = Charted(
@@ -350,24 +373,8 @@ CHARTED: dict[str, Charted] = {
     "kafka": Charted(
         classes=(KafkaSettings,),
         sections=(("KAFKA_", "kafka"),),
-        paths={
-            "KAFKA_SASL_MECHANISM": "kafka.sasl.mechanism",
-            "KAFKA_SASL_USER": "kafka.sasl.userKey",
-            "KAFKA_SASL_PASSWORD": "kafka.sasl.passwordKey",
-            "KAFKA_TLS_ENABLE": "kafka.tls.enabled",
-            "KAFKA_TLS_CA_CERT": "kafka.tls.caCertKey",
-            "KAFKA_TLS_CERT": "kafka.tls.certKey",
-            "KAFKA_TLS_KEY": "kafka.tls.keyKey",
-        },
-        by_hand=frozenset(
-            {
-                "KAFKA_SASL_USER",
-                "KAFKA_SASL_PASSWORD",
-                "KAFKA_TLS_CA_CERT",
-                "KAFKA_TLS_CERT",
-                "KAFKA_TLS_KEY",
-            }
-        ),
+        paths=KAFKA_SECURITY_PATHS,
+        by_hand=KAFKA_SECRETS,
         absent=_RECEIVER_ONLY,
         templates=(("springhead-kafka.settingsEnv", "kafka"),),
     ),
@@ -405,6 +412,7 @@ CHARTED: dict[str, Charted] = {
             "CONTROLLER_LEASE_RETRY_PERIOD": "leaderElection.retryPeriod",
             "CONTROLLER_APISERVER_IMAGE": "apiServerSources.image",
             "CONTROLLER_KAFKA_IMAGE": "kafkaSources.image",
+            **KAFKA_SECURITY_PATHS,
         },
         by_hand=frozenset(
             {
@@ -416,7 +424,8 @@ CHARTED: dict[str, Charted] = {
                 "CONTROLLER_LEASE_RENEW_DEADLINE",
                 "CONTROLLER_LEASE_RETRY_PERIOD",
             }
-        ),
+        )
+        | KAFKA_SECRETS,
         flags={"CONTROLLER_LEADER_ELECTION": "false"},
         fixed={"CONTROLLER_INSTALL_CRDS": "false: the chart installs the CRDs (crds/)"},
         absent={
@@ -440,6 +449,8 @@ CHARTED: dict[str, Charted] = {
     "broker": Charted(
         classes=(BrokerSettings,),
         sections=(("BROKER_", "broker"), ("KAFKA_", "kafka")),
+        paths=KAFKA_SECURITY_PATHS,
+        by_hand=KAFKA_SECRETS,
         fixed={
             "BROKER_ROLE": "one Deployment per role: ingress and dispatcher",
             "BROKER_BACKEND": "kafka: the memory backend is one process, for development only",
@@ -1350,6 +1361,49 @@ def github_schema() -> Schema:
     )
 
 
+def kafka_security() -> dict[str, Schema]:
+    """The ``kafka.sasl`` and ``kafka.tls`` sections of every chart that talks to Kafka."""
+    return {
+        "sasl": obj(
+            "SASL authentication (KAFKA_SASL_*), credentials from an existing Secret",
+            {
+                "mechanism": setting(),
+                "existingSecret": string("The Secret holding user and password"),
+                "userKey": secret_key("user"),
+                "passwordKey": secret_key("password"),
+                "password": never_inline(
+                    "never inline: set kafka.sasl.existingSecret and passwordKey"
+                ),
+            },
+        ),
+        "tls": obj(
+            "TLS to the brokers (KAFKA_TLS_*), certificates from an existing Secret",
+            {
+                "enabled": setting(),
+                "existingSecret": string("The Secret holding the PEM certificates"),
+                "caCertKey": secret_key("ca.crt"),
+                "certKey": secret_key("tls.crt"),
+                "keyKey": secret_key("tls.key"),
+                "key": never_inline("never inline: set kafka.tls.existingSecret and keyKey"),
+            },
+        ),
+    }
+
+
+def kafka_security_rules() -> list[Schema]:
+    """A SASL mechanism needs its Secret and keys; a TLS key needs its Secret."""
+    sasl_on = {"properties": {"kafka": {"properties": {"sasl": {
+        "required": ["mechanism"], "properties": {"mechanism": {"minLength": 1}}}}}}}  # fmt: skip
+    sasl_secret = {"properties": {"kafka": {"properties": {"sasl": {
+        "required": ["existingSecret", "userKey", "passwordKey"],
+        "properties": {"existingSecret": {"minLength": 1}, "userKey": {"minLength": 1},
+                       "passwordKey": {"minLength": 1}}}}}}}  # fmt: skip
+    return [
+        {"if": sasl_on, "then": sasl_secret},
+        secret_needed_rule(["kafka", "tls"], ["caCertKey", "certKey", "keyKey"]),
+    ]
+
+
 def kafka_schema() -> Schema:
     kafka = obj(
         "The KafkaSource spec (KAFKA_*)",
@@ -1374,29 +1428,7 @@ def kafka_schema() -> Schema:
             "fetchMaxBytes": setting(),
             "commitInterval": setting(),
             "revokeTimeout": setting(),
-            "sasl": obj(
-                "SASL authentication (KAFKA_SASL_*), credentials from an existing Secret",
-                {
-                    "mechanism": setting(),
-                    "existingSecret": string("The Secret holding user and password"),
-                    "userKey": secret_key("user"),
-                    "passwordKey": secret_key("password"),
-                    "password": never_inline(
-                        "never inline: set kafka.sasl.existingSecret and passwordKey"
-                    ),
-                },
-            ),
-            "tls": obj(
-                "TLS to the brokers (KAFKA_TLS_*), certificates from an existing Secret",
-                {
-                    "enabled": setting(),
-                    "existingSecret": string("The Secret holding the PEM certificates"),
-                    "caCertKey": secret_key("ca.crt"),
-                    "certKey": secret_key("tls.crt"),
-                    "keyKey": secret_key("tls.key"),
-                    "key": never_inline("never inline: set kafka.tls.existingSecret and keyKey"),
-                },
-            ),
+            **kafka_security(),
         },
         required=["bootstrapServers"],
     )
@@ -1413,18 +1445,7 @@ def kafka_schema() -> Schema:
             }
         }
     }
-    sasl_on = {"properties": {"kafka": {"properties": {"sasl": {
-        "required": ["mechanism"], "properties": {"mechanism": {"minLength": 1}}}}}}}  # fmt: skip
-    sasl_secret = {"properties": {"kafka": {"properties": {"sasl": {
-        "required": ["existingSecret", "userKey", "passwordKey"],
-        "properties": {"existingSecret": {"minLength": 1}, "userKey": {"minLength": 1},
-                       "passwordKey": {"minLength": 1}}}}}}}  # fmt: skip
-    rules = [
-        *sink_rules(),
-        topics_given,
-        {"if": sasl_on, "then": sasl_secret},
-        secret_needed_rule(["kafka", "tls"], ["caCertKey", "certKey", "keyKey"]),
-    ]
+    rules = [*sink_rules(), topics_given, *kafka_security_rules()]
     return _chart(
         {
             **common_source(
@@ -1592,7 +1613,8 @@ def controller_schema() -> Schema:
                 "bootstrapServers": setting(
                     "required with broker.contractConfigMap",
                     items={"type": "string", "minLength": 1},
-                )
+                ),
+                **kafka_security(),
             },
         ),
         "apiServerSources": obj(
@@ -1641,7 +1663,7 @@ def controller_schema() -> Schema:
     rules = [{
         "if": {"properties": {"replicaCount": {"minimum": 2}}},
         "then": {"properties": {"leaderElection": {"properties": {"enabled": {"const": True}}}}},
-    }]  # fmt: skip
+    }, *kafka_security_rules()]  # fmt: skip
     return _chart(settings, rules)
 
 
@@ -1777,6 +1799,7 @@ def broker_schema() -> Schema:
                 "description": "required",
                 "items": {"type": "string", "minLength": 1},
             },
+            **kafka_security(),
         },
         required=["bootstrapServers"],
     )
@@ -1793,7 +1816,7 @@ def broker_schema() -> Schema:
         **pods,
         "metrics": metrics(),
     }
-    return _chart(settings, [])
+    return _chart(settings, kafka_security_rules())
 
 
 def _chart(properties: Mapping[str, Schema], rules: list[Schema]) -> Schema:

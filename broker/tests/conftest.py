@@ -183,6 +183,13 @@ def kafka_tools(tmp_path: Path, kafka: Any) -> BrokerTools:
 
 
 @pytest.fixture
+def secure_tools(tmp_path: Path, kafka_secure: Any) -> BrokerTools:
+    """Tools for the Kafka backend on testinfra's SASL/TLS broker (each test adds the
+    ``KAFKA_*`` settings of the listener it uses)."""
+    return BrokerTools(tmp_path, kafka_secure.bootstrap)
+
+
+@pytest.fixture
 def kafka_admin(kafka: Any) -> Any:
     """Create a broker's topic on the real Kafka: ``kafka_admin(topic, partitions)``."""
 

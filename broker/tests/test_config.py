@@ -49,3 +49,56 @@ def test_bad_settings_name_the_variable(
         load_settings(BrokerSettings, full)
     assert error.value.variable == variable
     assert reason in error.value.reason
+
+
+def test_kafka_security_is_the_shared_kafka_settings(contract: str) -> None:
+    """SASL and TLS are the ``KAFKA_*`` variables the Kafka source reads, turned into the same
+    client options; the password stays out of the settings' repr."""
+    settings = load_settings(
+        BrokerSettings,
+        {
+            "BROKER_CONTRACT_FILE": contract,
+            "KAFKA_BOOTSTRAP_SERVERS": "k1:9093",
+            "KAFKA_SASL_MECHANISM": "scram-sha-512",
+            "KAFKA_SASL_USER": "broker",
+            "KAFKA_SASL_PASSWORD": "s3cret",
+            "KAFKA_TLS_ENABLE": "true",
+        },
+    )
+    options = settings.kafka_options()
+    assert options["bootstrap_servers"] == ["k1:9093"]
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("broker", "s3cret")
+    assert options["ssl_context"].verify_mode.name == "CERT_REQUIRED"
+    assert settings.kafka_options(["other:9092"])["bootstrap_servers"] == ["other:9092"]
+    assert "s3cret" not in repr(settings)
+    plain = load_settings(
+        BrokerSettings, {"BROKER_CONTRACT_FILE": contract, "KAFKA_BOOTSTRAP_SERVERS": "k1:9092"}
+    )
+    assert plain.kafka_options() == {
+        "bootstrap_servers": ["k1:9092"], "security_protocol": "PLAINTEXT",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "env, variable, reason",
+    [
+        ({"KAFKA_SASL_MECHANISM": "PLAIN"}, "KAFKA_SASL_USER", "required"),
+        ({"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USER": "u"}, "KAFKA_SASL_PASSWORD",
+         "required"),
+        ({"KAFKA_SASL_MECHANISM": "OAUTHBEARER"}, "KAFKA_SASL_MECHANISM", "PLAIN"),
+        ({"KAFKA_SASL_USER": "u"}, "KAFKA_SASL_MECHANISM", "required"),
+        ({"KAFKA_TLS_CA_CERT": "not a certificate"}, "KAFKA_TLS_CA_CERT", "PEM"),
+        ({"KAFKA_TLS_KEY": "k"}, "KAFKA_TLS_CERT", "together"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "k1:0"}, "KAFKA_BOOTSTRAP_SERVERS", "host:port"),
+    ],
+)  # fmt: skip
+def test_bad_kafka_security_names_the_variable(
+    contract: str, env: dict[str, str], variable: str, reason: str
+) -> None:
+    full = {"BROKER_CONTRACT_FILE": contract, "KAFKA_BOOTSTRAP_SERVERS": "k1:9092", **env}
+    with pytest.raises(ConfigError) as error:
+        load_settings(BrokerSettings, full)
+    assert error.value.variable == variable
+    assert reason in error.value.reason

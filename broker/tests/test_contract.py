@@ -30,6 +30,11 @@ def test_names_follow_knatives_kafka_broker() -> None:
         doc({"namespace": "ns", "name": "b", "topic": "mine"})
     ).brokers.values()
     assert other.topic_name == "mine"
+    assert broker.bootstrap_servers is None  # the process's KAFKA_BOOTSTRAP_SERVERS
+    [elsewhere] = parse_contract(
+        doc({"namespace": "ns", "name": "b", "bootstrapServers": ["k2:9092", "k3:9092"]})
+    ).brokers.values()
+    assert elsewhere.bootstrap_servers == ("k2:9092", "k3:9092")
 
 
 def test_the_triggers_delivery_replaces_the_brokers() -> None:
@@ -106,6 +111,7 @@ def test_filters_are_knatives() -> None:
         (doc({"namespace": "n", "name": "b", "delivery": {"backoffDelay": "1s"}}),
          "backoffDelay"),
         (doc({"namespace": "n", "name": "b", "delivery": {"retry": -1}}), "retry"),
+        (doc({"namespace": "n", "name": "b", "bootstrapServers": []}), "bootstrapServers"),
     ],
 )  # fmt: skip
 def test_a_bad_document_says_where(text: str, reason: str) -> None:

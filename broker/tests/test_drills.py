@@ -104,7 +104,11 @@ async def test_two_dispatcher_replicas_rebalancing_lose_nothing(
     name = kafka_tools.unique("rebalance")
     kafka_admin(f"knative-broker-testns-{name}", partitions)
     async with RecordingSink() as sink:
-        sink.respond_with(delay=0.02)  # a subscriber slow enough that the stream is mid-way
+        # The first tenth is answered; then the subscriber holds every answer until the second
+        # replica has its partitions, so the stream is mid-way whatever the machine's speed.
+        gate = asyncio.Event()
+        sink.fail_next(events // 10, status=202)
+        sink.respond_with(gate=gate)
         trigger = {
             "name": "all",
             "subscriber": sink.url,
@@ -125,6 +129,7 @@ async def test_two_dispatcher_replicas_rebalancing_lose_nothing(
                 # The group rebalances: the first gives up partitions, the second takes them.
                 await first.wait_for_log("partitions revoked")
                 await kafka_tools.ready(second, triggers=1)
+                gate.set()
                 ids = kafka_tools.ids(sink)
                 while len(set(ids)) < events:
                     await sink.wait_for(len(ids) + 1, timeout=60)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 DATA = Path(__file__).parent / "data" / "knative-docs"
 EVENTING = "eventing.knative.dev/v1"
 CONTRACT = "springhead-broker-contract"
+CLASS = "eventing.knative.dev/broker.class"
 
 StartController = Callable[..., contextlib.AbstractAsyncContextManager["Controller"]]
 
@@ -564,3 +565,366 @@ async def test_dead_letter_sinks_resolve_per_broker_and_trigger(
     assert entry is not None
     assert entry["delivery"] == {"retry": 3, "backoffDelay": "PT0.5S", "deadLetterSink": dls_url}
     assert [t["name"] for t in entry["triggers"]] == ["inherits"]
+
+
+def sasl_ssl_env(kafka_secure: Any, password: str | None = None) -> dict[str, str]:
+    """The controller's ``KAFKA_*`` settings for the secure broker's SASL_SSL listener (SCRAM)."""
+    user = kafka_secure.users["SCRAM-SHA-512"]
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_secure.listeners["SASL_SSL"],
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USER": user.username,
+        "KAFKA_SASL_PASSWORD": password or user.password,
+        "KAFKA_TLS_CA_CERT_FILE": str(kafka_secure.ca_file),
+    }
+
+
+async def test_topics_are_managed_over_sasl_and_tls(
+    cluster: Cluster,
+    namespace: str,
+    contract_namespace: str,
+    start_controller: StartController,
+    kafka_secure: Any,
+) -> None:
+    """The reconciler's admin client reads the shared KAFKA_* settings: it creates and deletes
+    a Broker's topic on a Kafka that takes only SCRAM over TLS there."""
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="1",
+        BROKER_TOPIC_REPLICATION="1",
+        **sasl_ssl_env(kafka_secure),
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        await wait_condition(cluster, "Broker", namespace, "default", "Ready", "True")
+        topic = f"knative-broker-{namespace}-default"
+        plain = KafkaAdmin({"bootstrap_servers": kafka_secure.bootstrap})
+        assert topic in await plain.topics()
+        await cluster.delete(EVENTING, "Broker", namespace, "default")
+
+        async def broker_gone() -> bool:
+            return await cluster.get(EVENTING, "Broker", namespace, "default") is None
+
+        await cluster.eventually(broker_gone, "the Broker released and gone")
+        assert topic not in await plain.topics()
+
+
+async def test_refused_kafka_credentials_are_named_in_the_topic_condition(
+    cluster: Cluster,
+    namespace: str,
+    contract_namespace: str,
+    start_controller: StartController,
+    kafka_secure: Any,
+) -> None:
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        **sasl_ssl_env(kafka_secure, password="not-the-password"),
+    ):
+        await cluster.create(
+            {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": "default"}}, namespace
+        )
+        topic = await wait_condition(
+            cluster, "Broker", namespace, "default", "TopicReady", "False",
+            "TopicNotPresentOrInvalid",
+        )  # fmt: skip
+        assert "SaslAuthenticationFailed" in topic["message"], topic
+        assert "invalid credentials" in topic["message"], topic
+        assert "not-the-password" not in topic["message"]
+
+
+def config_map(name: str, data: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
+def broker_manifest(
+    name: str, *, config: str | None = None, kind: str = "ConfigMap", **annotations: str
+) -> dict[str, Any]:
+    """A Broker, with ``spec.config`` naming a ``kind`` ``config`` when given."""
+    broker: dict[str, Any] = {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": name}}
+    if annotations:
+        broker["metadata"]["annotations"] = annotations
+    if config is not None:
+        broker["spec"] = {"config": {"apiVersion": "v1", "kind": kind, "name": config}}
+    return broker
+
+
+async def nudge(cluster: Cluster, namespace: str, name: str, value: str) -> None:
+    """Change a label of a Broker: the reconciler runs a pass at once (the ConfigMaps a Broker
+    names are read on every pass, not watched)."""
+    patch = {"metadata": {"labels": {"test/nudge": value}}}
+    await cluster.merge_patch(EVENTING, "Broker", namespace, name, patch)
+
+
+async def partitions_of(bootstrap: str, topic: str) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return len(described["partitions"])
+
+
+async def test_spec_config_sets_partitions_and_the_kafka_cluster(
+    cluster: Cluster,
+    namespace: str,
+    contract_namespace: str,
+    brokers: Controller,
+    kafka: Any,
+    kafka_secure: Any,
+) -> None:
+    """Knative's kafka-broker-config shape: the topic gets the ConfigMap's partitions on the
+    ConfigMap's cluster (here the secure profile's PLAINTEXT listener, not the controller's
+    default Kafka); the keys are kept in the status annotations and rebuild the config once the
+    ConfigMap is gone; deleting the Broker deletes the topic there."""
+    data = {
+        "default.topic.partitions": "2",
+        "default.topic.replication.factor": "1",
+        "bootstrap.servers": kafka_secure.bootstrap,
+    }
+    await cluster.create(config_map("kafka-broker-config", data), namespace)
+    await cluster.create(broker_manifest("orders", config="kafka-broker-config"), namespace)
+    await service(cluster, namespace, "display")
+    await cluster.create(
+        {
+            "apiVersion": EVENTING,
+            "kind": "Trigger",
+            "metadata": {"name": "all"},
+            "spec": {
+                "broker": "orders",
+                "subscriber": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}},
+            },
+        },
+        namespace,
+    )
+    await wait_condition(cluster, "Broker", namespace, "orders", "Ready", "True")
+    topic = f"knative-broker-{namespace}-orders"
+    broker = await cluster.get(EVENTING, "Broker", namespace, "orders") or {}
+    assert broker["status"]["annotations"] == {**data, "default.topic": topic}
+    assert await partitions_of(kafka_secure.bootstrap, topic) == 2
+    assert topic not in await KafkaAdmin({"bootstrap_servers": kafka.bootstrap}).topics()
+    await wait_condition(cluster, "Trigger", namespace, "all", "Ready", "True")
+    trigger = await cluster.get(EVENTING, "Trigger", namespace, "all") or {}
+    assert trigger["status"]["annotations"]["bootstrap.servers"] == kafka_secure.bootstrap
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "orders")
+    assert entry is not None
+    assert entry["bootstrapServers"] == [kafka_secure.bootstrap]
+    assert [t["name"] for t in entry["triggers"]] == ["all"]
+
+    await cluster.delete("v1", "ConfigMap", namespace, "kafka-broker-config")
+    await nudge(cluster, namespace, "orders", "1")
+    parsed = await wait_condition(cluster, "Broker", namespace, "orders", "ConfigParsed", "True")
+    assert parsed.get("reason") is None
+    await wait_condition(cluster, "Broker", namespace, "orders", "Ready", "True")
+
+    await cluster.delete(EVENTING, "Trigger", namespace, "all")
+    await cluster.delete(EVENTING, "Broker", namespace, "orders")
+
+    async def gone() -> bool:
+        return await cluster.get(EVENTING, "Broker", namespace, "orders") is None
+
+    await cluster.eventually(gone, "the Broker released and gone")
+    other = KafkaAdmin({"bootstrap_servers": kafka_secure.bootstrap})
+
+    async def topic_gone() -> bool:
+        # Kafka deletes a topic asynchronously: its metadata may list it a moment longer.
+        return topic not in await other.topics()
+
+    await cluster.eventually(topic_gone, f"topic {topic} deleted on the ConfigMap's cluster")
+
+
+@pytest.mark.usefixtures("brokers")
+async def test_an_unusable_spec_config_is_a_false_config_parsed(
+    cluster: Cluster, namespace: str, contract_namespace: str
+) -> None:
+    await cluster.create(
+        config_map("bad-partitions", {"default.topic.partitions": "many"}), namespace
+    )
+    await cluster.create(
+        config_map("per-broker-auth", {"auth.secret.ref.name": "kafka-sasl"}), namespace
+    )
+    cases = {
+        "missing": (broker_manifest("missing", config="nowhere"), "ConfigMapNotFound",
+                    f"ConfigMap {namespace}/nowhere (spec.config) does not exist"),
+        "kind": (broker_manifest("kind", config="kafka-broker-config", kind="Secret"),
+                 "UnsupportedConfigKind", "the kind must be ConfigMap, got 'Secret'"),
+        "invalid": (broker_manifest("invalid", config="bad-partitions"), "InvalidConfig",
+                    "default.topic.partitions must be a whole number, got 'many'"),
+        "auth": (broker_manifest("auth", config="per-broker-auth"), "UnsupportedConfig",
+                 "auth.secret.ref.name is not supported"),
+    }  # fmt: skip
+    for manifest, _, _ in cases.values():
+        await cluster.create(manifest, namespace)
+    for name, (_, reason, message) in cases.items():
+        parsed = await wait_condition(
+            cluster, "Broker", namespace, name, "ConfigParsed", "False", reason
+        )
+        assert message in parsed["message"], parsed
+        ready = await wait_condition(cluster, "Broker", namespace, name, "Ready", "False")
+        assert ready["reason"] == reason
+        broker = await cluster.get(EVENTING, "Broker", namespace, name) or {}
+        assert "address" not in broker["status"]
+        assert broker_entry(await contract(cluster, contract_namespace), namespace, name) is None
+    # Fixed, it becomes Ready (the ConfigMap is read again on the next pass).
+    await cluster.merge_patch(
+        "v1", "ConfigMap", namespace, "bad-partitions",
+        {"data": {"default.topic.partitions": "1", "default.topic.replication.factor": "1"}},
+    )  # fmt: skip
+    await nudge(cluster, namespace, "invalid", "fixed")
+    await wait_condition(cluster, "Broker", namespace, "invalid", "Ready", "True")
+
+
+async def test_an_external_topic_is_used_and_never_deleted(
+    cluster: Cluster, namespace: str, contract_namespace: str, brokers: Controller, kafka: Any
+) -> None:
+    annotation = "kafka.eventing.knative.dev/external.topic"
+    external = f"existing-{namespace}"
+    kafka.create_topic(external)
+    await cluster.create(broker_manifest("ext", **{annotation: external}), namespace)
+    await wait_condition(cluster, "Broker", namespace, "ext", "Ready", "True")
+    broker = await cluster.get(EVENTING, "Broker", namespace, "ext") or {}
+    assert broker["status"]["annotations"] == {"default.topic": external}
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "ext")
+    assert entry is not None
+    assert entry["topic"] == external
+    admin = KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+    assert f"knative-broker-{namespace}-ext" not in await admin.topics()
+
+    await cluster.create(broker_manifest("nope", **{annotation: f"absent-{namespace}"}), namespace)
+    missing = await wait_condition(
+        cluster, "Broker", namespace, "nope", "TopicReady", "False", "TopicNotPresentOrInvalid"
+    )
+    assert f"'absent-{namespace}' does not exist" in missing["message"]
+    assert f"absent-{namespace}" not in await admin.topics()
+
+    for name in ("ext", "nope"):
+        await cluster.delete(EVENTING, "Broker", namespace, name)
+
+    async def gone() -> bool:
+        return all(
+            [await cluster.get(EVENTING, "Broker", namespace, n) is None for n in ("ext", "nope")]
+        )
+
+    await cluster.eventually(gone, "both Brokers released and gone")
+    assert external in await admin.topics()
+
+
+async def test_a_class_change_is_refused_and_the_broker_left_as_it_was(
+    cluster: Cluster, namespace: str, contract_namespace: str, brokers: Controller, kafka: Any
+) -> None:
+    """Knative makes broker.class immutable (its webhook refuses the change; Springhead has no
+    webhook): a Broker whose class changed is not reconciled any more, keeps being served as it
+    was, and says why; changed back, it is reconciled again."""
+    await cluster.create(broker_manifest("b", **{CLASS: "Springhead"}), namespace)
+    await service(cluster, namespace, "display")
+    subscriber = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}}
+    for name in ("t1", "t2"):
+        await cluster.create(
+            {
+                "apiVersion": EVENTING,
+                "kind": "Trigger",
+                "metadata": {"name": name},
+                "spec": {"broker": "b", "subscriber": subscriber},
+            },
+            namespace,
+        )
+        await wait_condition(cluster, "Trigger", namespace, name, "Ready", "True")
+    await wait_condition(cluster, "Broker", namespace, "b", "Ready", "True")
+    before = broker_entry(await contract(cluster, contract_namespace), namespace, "b")
+    assert before is not None and len(before["triggers"]) == 2
+
+    patch = {"metadata": {"annotations": {CLASS: "MTChannelBasedBroker"}}}
+    await cluster.merge_patch(EVENTING, "Broker", namespace, "b", patch)
+    refused = await wait_condition(
+        cluster, "Broker", namespace, "b", "ConfigParsed", "False", "BrokerClassImmutable"
+    )
+    assert "changed from 'Springhead' to 'MTChannelBasedBroker'" in refused["message"]
+    ready = await wait_condition(cluster, "Broker", namespace, "b", "Ready", "False")
+    assert ready["reason"] == "BrokerClassImmutable"
+    broker = await cluster.get(EVENTING, "Broker", namespace, "b") or {}
+    assert broker["status"]["address"]["url"].endswith(f"/{namespace}/b")
+    assert broker_entry(await contract(cluster, contract_namespace), namespace, "b") == before
+    topic = f"knative-broker-{namespace}-b"
+    assert topic in await KafkaAdmin({"bootstrap_servers": kafka.bootstrap}).topics()
+
+    # A Trigger of it can still be deleted: out of the entry, released.
+    await cluster.delete(EVENTING, "Trigger", namespace, "t2")
+
+    async def released() -> bool:
+        return await cluster.get(EVENTING, "Trigger", namespace, "t2") is None
+
+    await cluster.eventually(released, "Trigger t2 released and gone")
+    entry = broker_entry(await contract(cluster, contract_namespace), namespace, "b")
+    assert entry is not None
+    assert [t["name"] for t in entry["triggers"]] == ["t1"]
+
+    patch = {"metadata": {"annotations": {CLASS: "Springhead"}}}
+    await cluster.merge_patch(EVENTING, "Broker", namespace, "b", patch)
+    await wait_condition(cluster, "Broker", namespace, "b", "Ready", "True")
+
+
+async def test_a_changed_subscriber_address_starts_a_pass_at_once(
+    cluster: Cluster,
+    namespace: str,
+    contract_namespace: str,
+    start_controller: StartController,
+    kafka: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The subscriber and dead-letter sink objects a pass resolved are watched: with the
+    periodic pass pushed out of reach (an hour), a new address still reaches the Trigger's
+    status and the contract."""
+    from springhead_controller import brokers as reconciler
+
+    monkeypatch.setattr(reconciler, "REFRESH", 3600.0)
+    await cluster.ensure_crd(custom_resource_definition("serving.knative.dev", "Service"))
+    serving = "serving.knative.dev/v1"
+    for name in ("display", "dead-letters"):
+        await cluster.create(
+            {"apiVersion": serving, "kind": "Service", "metadata": {"name": name}}, namespace
+        )
+        await cluster.publish_address(serving, "Service", namespace, name, f"http://{name}-1")
+    ref = {"apiVersion": serving, "kind": "Service"}
+    async with start_controller(
+        BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_DEFAULT_CLASS="true",
+        BROKER_TOPIC_PARTITIONS="1",
+        BROKER_TOPIC_REPLICATION="1",
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+    ):
+        await cluster.create(broker_manifest("default"), namespace)
+        await cluster.create(
+            {
+                "apiVersion": EVENTING,
+                "kind": "Trigger",
+                "metadata": {"name": "all"},
+                "spec": {
+                    "broker": "default",
+                    "subscriber": {"ref": {**ref, "name": "display"}},
+                    "delivery": {"deadLetterSink": {"ref": {**ref, "name": "dead-letters"}}},
+                },
+            },
+            namespace,
+        )
+        await wait_condition(cluster, "Trigger", namespace, "all", "Ready", "True")
+        for name in ("display", "dead-letters"):
+            await cluster.publish_address(serving, "Service", namespace, name, f"http://{name}-2")
+
+        async def moved() -> bool:
+            trigger = await cluster.get(EVENTING, "Trigger", namespace, "all") or {}
+            status = trigger.get("status", {})
+            entry = broker_entry(await contract(cluster, contract_namespace), namespace, "default")
+            return (
+                status.get("subscriberUri") == "http://display-2"
+                and status.get("deadLetterSinkUri") == "http://dead-letters-2"
+                and entry is not None
+                and entry["triggers"][0]["subscriber"] == "http://display-2"
+                and entry["triggers"][0]["delivery"]["deadLetterSink"] == "http://dead-letters-2"
+            )
+
+        await cluster.eventually(moved, "the new addresses in the Trigger's status and contract")

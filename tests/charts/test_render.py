@@ -494,6 +494,45 @@ def test_broker_runs_one_deployment_per_role_on_the_contract(charts: Any) -> Non
     assert not [d for d in docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding")]
 
 
+#: What every chart that talks to Kafka renders from ``kafka.sasl``/``kafka.tls`` set to
+#: SCRAM-SHA-512 with Secret kafka-user and mutual TLS with Secret kafka-tls (secretKeyRef only).
+KAFKA_SECURE_ENV = {
+    "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+    "KAFKA_SASL_USER": {"secretKeyRef": {"name": "kafka-user", "key": "user"}},
+    "KAFKA_SASL_PASSWORD": {"secretKeyRef": {"name": "kafka-user", "key": "password"}},
+    "KAFKA_TLS_ENABLE": "true",
+    "KAFKA_TLS_CA_CERT": {"secretKeyRef": {"name": "kafka-tls", "key": "ca.crt"}},
+    "KAFKA_TLS_CERT": {"secretKeyRef": {"name": "kafka-tls", "key": "tls.crt"}},
+    "KAFKA_TLS_KEY": {"secretKeyRef": {"name": "kafka-tls", "key": "tls.key"}},
+}
+
+
+def test_broker_sasl_and_tls_from_secrets(charts: Any) -> None:
+    docs = charts.render("broker", "--values", str(CHARTS / "broker/ci/secure-values.yaml"))
+    for role in ("ingress", "dispatcher"):
+        env = charts.container_env(charts.find(docs, "Deployment", f"demo-{role}"))
+        assert {name: env.get(name) for name in KAFKA_SECURE_ENV} == KAFKA_SECURE_ENV, role
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9093,kafka-1.kafka:9093"
+
+
+def test_controller_kafka_sasl_and_tls_from_secrets(charts: Any) -> None:
+    docs = charts.render(
+        "controller", "--values", str(CHARTS / "controller/ci/broker-values.yaml"),
+        "--set", "kafka.sasl.mechanism=SCRAM-SHA-512",
+        "--set", "kafka.sasl.existingSecret=kafka-user",
+        "--set", "kafka.tls.enabled=true", "--set", "kafka.tls.existingSecret=kafka-tls",
+        "--set", "kafka.tls.caCertKey=ca.crt", "--set", "kafka.tls.certKey=tls.crt",
+        "--set", "kafka.tls.keyKey=tls.key",
+    )  # fmt: skip
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    env = charts.container_env(deployment)
+    assert {name: env.get(name) for name in KAFKA_SECURE_ENV} == KAFKA_SECURE_ENV
+    plain = charts.container_env(
+        next(d for d in charts.render("controller") if d["kind"] == "Deployment")
+    )
+    assert not [name for name in plain if name.startswith("KAFKA_")]
+
+
 def test_broker_requires_bootstrap_servers(charts: Any) -> None:
     completed = charts.helm.run("template", "b", charts.path("broker"), check=False)
     assert completed.returncode != 0
@@ -510,6 +549,10 @@ def test_controller_broker_values_grant_brokers_and_the_contract(charts: Any) ->
         {k: r[k] for k in ("resources", "verbs")} for r in eventing
     ]
     assert any(r["resources"] == ["brokers/status", "triggers/status"] for r in eventing)
+    # A Broker's spec.config ConfigMap, in its namespace: read only.
+    assert {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]} in cluster_role[
+        "rules"
+    ]
     [role] = [
         d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-contract")
     ]
@@ -541,3 +584,5 @@ def test_controller_without_broker_values_writes_no_brokers(charts: Any) -> None
         }
     ]
     assert not [d for d in docs if d["metadata"]["name"].endswith("-broker-contract")]
+    broker_config_rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
+    assert broker_config_rule not in cluster_role["rules"]

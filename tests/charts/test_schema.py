@@ -18,6 +18,7 @@ GITHUB_OK = [
     "--values", str(CHARTS / "github/ci/token-values.yaml"),
 ]  # fmt: skip
 KAFKA_OK = ["--values", str(CHARTS / "kafka/ci/secure-values.yaml")]
+BROKER_SECURE = ["--values", str(CHARTS / "broker/ci/secure-values.yaml")]
 APISERVER_OK = ["--values", str(CHARTS / "apiserver/ci/namespaced-values.yaml")]
 FEED_OK = ["--values", str(CHARTS / "containersource/ci/sinkbinding-values.yaml")]
 REF = [
@@ -178,6 +179,21 @@ REJECTIONS = [
         "kafka",
         [*KAFKA_OK, "--set", "kafka.tls.key=PEM"],
         "at '/kafka/tls/key': value must be 'never inline",
+    ),
+    (
+        "broker",
+        [*BROKER_SECURE, "--set", "kafka.sasl.password=s3cret"],
+        "at '/kafka/sasl/password': value must be 'never inline",
+    ),
+    (
+        "broker",
+        [*BROKER_SECURE, "--set", "kafka.sasl.existingSecret="],
+        "at '/kafka/sasl/existingSecret': minLength: got 0, want 1",
+    ),
+    (
+        "controller",
+        ["--set", "kafka.tls.keyKey=tls.key"],
+        "at '/kafka/tls/existingSecret': minLength: got 0, want 1",
     ),
     (
         "kafka",

@@ -1,7 +1,8 @@
 """Where a broker's events live between the ingress and the dispatcher, behind one interface.
 
 - :class:`KafkaBackend`: one topic per broker (events as binary-mode records, the
-  ``partitionkey`` extension as the key), written with ``acks=all``; one consumer group per
+  ``partitionkey`` extension as the key), on ``KAFKA_BOOTSTRAP_SERVERS``' cluster or the one the
+  broker's contract entry names, written with ``acks=all``; one consumer group per
   trigger, consumed with the runtime's :class:`~springhead.kafka.consumer.PartitionedConsumer`
   (offsets committed only after the event was delivered, dead-lettered or filtered out).
 - :class:`MemoryBackend`: a list per broker in this process's memory. NOT durable: whatever was
@@ -16,7 +17,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from cloudevents.core.base import BaseCloudEvent
 from springhead.events import trusted_event
@@ -91,16 +92,30 @@ class KafkaBackend:
     def __init__(self, settings: BrokerSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = KafkaMetrics(metrics.registry)
-        self._client = {"bootstrap_servers": settings.bootstrap_servers}
-        self._producer = RecordProducer(
-            {**self._client, "client_id": f"springhead-broker-{settings.name}"},
-            timeout=settings.produce_timeout.total_seconds(),
+        # One producer per Kafka cluster; every client with the shared KAFKA_* SASL and TLS.
+        self._producers: dict[tuple[str, ...], RecordProducer] = {}
+
+    def _options(self, broker: BrokerSpec) -> dict[str, Any]:
+        """Client options for the cluster holding ``broker``'s topic."""
+        return self.settings.kafka_options(
+            list(broker.bootstrap_servers) if broker.bootstrap_servers else None
         )
+
+    def _producer(self, broker: BrokerSpec) -> RecordProducer:
+        """The producer for ``broker``'s cluster (one per cluster, started on its first send)."""
+        servers = broker.bootstrap_servers or ()
+        producer = self._producers.get(servers)
+        if producer is None:
+            producer = self._producers[servers] = RecordProducer(
+                {**self._options(broker), "client_id": f"springhead-broker-{self.settings.name}"},
+                timeout=self.settings.produce_timeout.total_seconds(),
+            )
+        return producer
 
     async def append(self, broker: BrokerSpec, event: BaseCloudEvent) -> None:
         """Write ``event`` to the broker's topic and wait for every in-sync replica."""
         try:
-            await self._producer.send(broker.topic_name, event_to_record(event))
+            await self._producer(broker).send(broker.topic_name, event_to_record(event))
         except KafkaUnavailable as exc:
             raise Unavailable(str(exc)) from exc
 
@@ -123,7 +138,7 @@ class KafkaBackend:
         group = trigger_group(broker.namespace, trigger.name)
         return PartitionedConsumer(
             options={
-                **self._client,
+                **self._options(broker),
                 "client_id": f"springhead-broker-{broker.namespace}-{trigger.name}",
                 "group_id": group,
                 "auto_offset_reset": settings.initial_offset.value,
@@ -147,8 +162,10 @@ class KafkaBackend:
         )
 
     async def close(self) -> None:
-        """Flush and stop the producer."""
-        await self._producer.close()
+        """Flush and stop the producers."""
+        for producer in self._producers.values():
+            await producer.close()
+        self._producers.clear()
 
 
 class _MemoryTopic:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Self
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
-from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, ProcessSettings
+from pydantic import Field, field_validator, model_validator
+from springhead.config import ConfigError, IsoDuration, KafkaAccess
 
 from springhead_broker.contract import ContractError, parse_contract
 
@@ -47,15 +46,11 @@ class InitialOffset(StrEnum):
     """Every event the topic still holds."""
 
 
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-class BrokerSettings(ProcessSettings):
-    """Settings of the broker data plane (``BROKER_*``, ``KAFKA_*`` and the shared
-    ``SPRINGHEAD_*``)."""
+class BrokerSettings(KafkaAccess):
+    """Settings of the broker data plane (``BROKER_*``, the shared ``SPRINGHEAD_*``, and Kafka's
+    brokers, SASL and TLS: the shared :class:`~springhead.config.KafkaAccess` group,
+    ``KAFKA_*``, as the Kafka source reads them; ``KAFKA_BOOTSTRAP_SERVERS`` required for the
+    ``kafka`` backend)."""
 
     role: Role = Field(default=Role.ALL, validation_alias="BROKER_ROLE")
     """``ingress``, ``dispatcher`` or ``all`` (both in one process)."""
@@ -71,11 +66,6 @@ class BrokerSettings(ProcessSettings):
         default=timedelta(seconds=2), validation_alias="BROKER_CONTRACT_POLL"
     )
     """How often the contract file is checked for changes (ISO-8601)."""
-
-    bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
-        default_factory=list, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
-    )
-    """``host:port`` of one or more Kafka brokers, comma-separated (required for ``kafka``)."""
 
     produce_timeout: IsoDuration = Field(
         default=timedelta(seconds=10), validation_alias="BROKER_PRODUCE_TIMEOUT"

@@ -13,6 +13,7 @@ The document::
     {"brokers": [{
         "namespace": "default", "name": "default",
         "topic": "knative-broker-default-default",          # optional: the default topic name
+        "bootstrapServers": ["kafka-b:9092"],               # optional: another Kafka cluster
         "delivery": {"retry": 3, "backoffPolicy": "exponential", "backoffDelay": "PT0.2S",
                      "timeout": "PT10S", "retryAfterMax": "PT30S",
                      "deadLetterSink": "http://dls.default.svc.cluster.local"},   # optional
@@ -139,6 +140,11 @@ class BrokerSpec(BaseModel):
     namespace: str = Field(min_length=1)
     name: str = Field(min_length=1)
     topic: str | None = None
+    bootstrap_servers: tuple[str, ...] | None = Field(
+        default=None, alias="bootstrapServers", min_length=1
+    )
+    """The Kafka cluster of its topic when not the process's ``KAFKA_BOOTSTRAP_SERVERS`` (a
+    Broker's ``spec.config`` named another; reached with the same credentials)."""
     delivery: DeliverySpec | None = None
     triggers: list[TriggerSpec] = Field(default_factory=list)
 

@@ -42,7 +42,10 @@ _Key = tuple[str, str]
 
 def _identity(broker: BrokerSpec, trigger: TriggerSpec) -> tuple[object, ...]:
     """What a trigger's dispatch depends on: a change restarts it."""
-    return (broker.namespace, broker.name, broker.topic_name, broker.delivery, trigger)
+    return (
+        broker.namespace, broker.name, broker.topic_name, broker.bootstrap_servers,
+        broker.delivery, trigger,
+    )  # fmt: skip
 
 
 class BrokerService:

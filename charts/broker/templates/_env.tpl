@@ -1,5 +1,6 @@
 {{/* The broker data plane's settings: the one-to-one ones (BROKER_*, KAFKA_*) generated in
-_settings.tpl; the role, the backend and the contract file fixed by the chart. Takes dict "ctx"
+_settings.tpl; Kafka's SASL credentials and TLS material from existing Secrets (the library
+chart's kafkaSecretEnv); the role, the backend and the contract file fixed by the chart. Takes dict "ctx"
 and "role" (ingress or dispatcher). */}}
 {{- define "springhead-broker.env" -}}
 - name: BROKER_ROLE
@@ -10,6 +11,7 @@ and "role" (ingress or dispatcher). */}}
   value: "/etc/springhead/contract/contract.json"
 {{ include "springhead-broker.settingsEnv" .ctx }}
 {{ include "springhead-broker.kafkaSettingsEnv" .ctx }}
+{{- include "springhead-common.kafkaSecretEnv" .ctx.Values.kafka }}
 {{- end -}}
 
 {{/* The contract ConfigMap's name: contract.configMapName or <release>-contract. */}}

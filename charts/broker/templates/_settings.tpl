@@ -18,5 +18,7 @@ computed defaults) are written in _env.tpl. */}}
 
 {{- define "springhead-broker.kafkaSettingsEnv" -}}
 {{- include "springhead-common.envFromDict" (dict
-      "KAFKA_BOOTSTRAP_SERVERS" (join "," .Values.kafka.bootstrapServers)) }}
+      "KAFKA_BOOTSTRAP_SERVERS" (join "," .Values.kafka.bootstrapServers)
+      "KAFKA_SASL_MECHANISM" .Values.kafka.sasl.mechanism
+      "KAFKA_TLS_ENABLE" (ternary "true" "" .Values.kafka.tls.enabled)) }}
 {{- end -}}

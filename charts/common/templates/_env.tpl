@@ -39,6 +39,25 @@ files hold numbers as floats), lists and maps as JSON, everything else as text. 
       {{- end }}
 {{- end -}}
 
+{{/* Kafka's SASL credentials and TLS material (KAFKA_SASL_USER, KAFKA_SASL_PASSWORD,
+KAFKA_TLS_CA_CERT, KAFKA_TLS_CERT, KAFKA_TLS_KEY), each from a key of an existing Secret
+(secretKeyRef; never a value in the chart). Takes the values' kafka section, which has
+sasl {mechanism, existingSecret, userKey, passwordKey} and tls {existingSecret, caCertKey, certKey,
+keyKey}; KAFKA_SASL_MECHANISM and KAFKA_TLS_ENABLE are one-to-one settings (_settings.tpl). */}}
+{{- define "springhead-common.kafkaSecretEnv" -}}
+{{- $sasl := .sasl | default dict -}}
+{{- with $sasl.mechanism }}
+{{ include "springhead-common.secretEnv" (dict "name" "KAFKA_SASL_USER" "secret" $sasl.existingSecret "key" $sasl.userKey) }}
+{{ include "springhead-common.secretEnv" (dict "name" "KAFKA_SASL_PASSWORD" "secret" $sasl.existingSecret "key" $sasl.passwordKey) }}
+{{- end }}
+{{- $tls := .tls | default dict }}
+{{- range $variable, $key := dict "KAFKA_TLS_CA_CERT" $tls.caCertKey "KAFKA_TLS_CERT" $tls.certKey "KAFKA_TLS_KEY" $tls.keyKey }}
+{{- with $key }}
+{{ include "springhead-common.secretEnv" (dict "name" $variable "secret" $tls.existingSecret "key" .) }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* K_CE_OVERRIDES: {"extensions": {...}} as JSON, or "" when there are none (Knative injects
 the variable even when empty). */}}
 {{- define "springhead-common.ceOverridesJson" -}}

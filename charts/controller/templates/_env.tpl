@@ -1,5 +1,6 @@
 {{/* The controller's settings (CONTROLLER_*): the one-to-one ones generated in _settings.tpl,
-the Lease's only with leader election. The chart installs the CRDs (crds/), so the controller
+the Lease's only with leader election; Kafka's SASL credentials and TLS material from existing
+Secrets (the library chart's kafkaSecretEnv). The chart installs the CRDs (crds/), so the controller
 never creates them. */}}
 {{- define "springhead-controller.leaseName" -}}
 {{- default (include "springhead-common.fullname" .) .Values.leaderElection.leaseName -}}
@@ -19,6 +20,7 @@ never creates them. */}}
       "CONTROLLER_APISERVER_IMAGE" (.Values.apiServerSources.image | default (include "springhead-controller.sourceImage" (list . "springhead-apiserver")))
       "CONTROLLER_KAFKA_IMAGE" (.Values.kafkaSources.image | default (include "springhead-controller.sourceImage" (list . "springhead-kafka")))) }}
 {{- include "springhead-controller.settingsEnv" . }}
+{{- include "springhead-common.kafkaSecretEnv" .Values.kafka }}
 {{- if .Values.github.enabled }}
 {{- if not (hasSuffix "-github" .Values.image.repository) }}
 {{- fail "github.enabled needs the controller image with the github role: set image.repository to ghcr.io/springhead/springhead-controller-github (or your mirror of it)" }}

@@ -19,5 +19,7 @@ computed defaults) are written in _env.tpl. */}}
       "CONTROLLER_RESYNC" .Values.resync
       "CONTROLLER_WORKERS" .Values.workers
       "KAFKA_BOOTSTRAP_SERVERS" (join "," .Values.kafka.bootstrapServers)
+      "KAFKA_SASL_MECHANISM" .Values.kafka.sasl.mechanism
+      "KAFKA_TLS_ENABLE" (ternary "true" "" .Values.kafka.tls.enabled)
       "SINK_BINDING_SELECTION_MODE" .Values.selectionMode) }}
 {{- end -}}

@@ -10,8 +10,17 @@ and triggers from one ConfigMap (``BROKER_CONTRACT_CONFIGMAP``; format:
 Kubernetes API access, sees one consistent snapshot and keeps serving when the API server is
 away (Knative's Kafka broker does the same).
 
-For each Broker: the topic ``knative-broker-<ns>-<name>`` is created through Kafka's admin API
-(``BROKER_TOPIC_PARTITIONS``, ``BROKER_TOPIC_REPLICATION``; an existing topic is used as it is);
+For each Broker: its Kafka config is the controller's defaults (``BROKER_TOPIC_PARTITIONS``,
+``BROKER_TOPIC_REPLICATION``, ``KAFKA_BOOTSTRAP_SERVERS``), overridden key by key by the
+ConfigMap its ``spec.config`` names (Knative's ``kafka-broker-config``:
+``default.topic.partitions``, ``default.topic.replication.factor``, ``bootstrap.servers``;
+:func:`parse_broker_config`; a bad or missing one is ``ConfigParsed`` False with the reason; its
+keys are kept in the status annotations, which rebuild it once the ConfigMap is deleted, as
+Knative's Kafka broker does; read on every pass, not watched: a change is seen within
+``REFRESH``). The topic
+``knative-broker-<ns>-<name>`` is created through Kafka's admin API on that cluster (an existing
+topic is used as it is), or the annotation ``kafka.eventing.knative.dev/external.topic`` names an
+existing topic that is used instead (checked to exist, never created, never deleted);
 ``status.address.url`` is ``http://<ingress host>/<ns>/<name>``; the conditions are those of
 Knative's Kafka broker that Springhead can honestly report (Addressable, ConfigMapUpdated,
 ConfigParsed, DataPlaneAvailable, TopicReady; not ProbeSucceeded: the data plane is not probed)
@@ -20,12 +29,22 @@ as the SinkBinding reconciler resolves sinks; the filter is validated
 (:func:`springhead.eventfilter.trigger_filter`: an invalid one makes SubscriptionReady False with
 reason ``InvalidFilter``); conditions BrokerReady, DeadLetterSinkResolved, DependencyReady,
 SubscriberResolved, SubscriptionReady and Ready; ``status.subscriberUri``,
-``status.deadLetterSinkUri`` and the status annotation ``group.id``.
+``status.deadLetterSinkUri`` and the status annotation ``group.id`` (plus ``bootstrap.servers``
+when its Broker's topic is on another cluster than ``KAFKA_BOOTSTRAP_SERVERS``: where its group
+is deleted).
 
 Deletion policy (finalizer ``brokers.eventing.springhead.dev``): deleting a Broker deletes its
-topic and every event in it; deleting a Trigger removes it from the contract, then deletes its
-consumer group ``knative-trigger-<ns>-<name>`` (its committed offsets) once the dispatchers have
-left it. A Trigger whose Broker is deleted stays, with BrokerReady False.
+topic and every event in it (not an external topic); deleting a Trigger removes it from the
+contract, then deletes its consumer group ``knative-trigger-<ns>-<name>`` (its committed offsets)
+once the dispatchers have left it. A Trigger whose Broker is deleted stays, with BrokerReady
+False.
+
+The class is immutable, as in Knative (whose webhook refuses the change; Springhead has no
+webhook): a Broker that carries this controller's finalizer but is no longer of its class is not
+reconciled any more. It stays as it was (its last contract entry, triggers included, keeps being
+served; its topic is kept) and its ``ConfigParsed``, hence ``Ready``, is False with reason
+``BrokerClassImmutable`` saying so. Its Triggers can still be deleted, and the Broker itself
+(finalized as before). Changed back, it is reconciled again.
 """
 
 from __future__ import annotations
@@ -51,7 +70,7 @@ from springhead.kube import (
 )
 
 from springhead_controller.cache import Cache
-from springhead_controller.conditions import Conditions
+from springhead_controller.conditions import Conditions, condition_of
 from springhead_controller.config import ControllerSettings
 from springhead_controller.spec import (
     InvalidSpec,
@@ -78,16 +97,28 @@ EVENTING = "eventing.knative.dev/v1"
 BROKERS = ApiResource(EVENTING, "Broker", "brokers", True)
 TRIGGERS = ApiResource(EVENTING, "Trigger", "triggers", True)
 CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
+#: A Broker annotation naming an existing topic to use (never created, never deleted).
+EXTERNAL_TOPIC_ANNOTATION = "kafka.eventing.knative.dev/external.topic"
 FINALIZER = "brokers.eventing.springhead.dev"
+#: Keys of Knative's ``kafka-broker-config`` ConfigMap (a Broker's ``spec.config``).
+PARTITIONS_KEY = "default.topic.partitions"
+REPLICATION_KEY = "default.topic.replication.factor"
+BOOTSTRAP_KEY = "bootstrap.servers"
+#: A ``kafka-broker-config`` key naming per-Broker Kafka credentials, which Springhead refuses.
+AUTH_SECRET_KEY = "auth.secret.ref.name"  # noqa: S105 - a key's name, not a secret
 CONTRACT_KEY = "contract.json"
+#: The Broker conditions Springhead reports (Knative's Kafka broker's, without ProbeSucceeded).
+BROKER_CONDITIONS = (
+    "Addressable", "ConfigMapUpdated", "ConfigParsed", "DataPlaneAvailable", "TopicReady",
+)  # fmt: skip
 #: Trigger annotations the data plane reads.
 _DATA_PLANE_ANNOTATIONS = ("kafka.eventing.knative.dev/delivery.order",)
 _MERGE_PATCH = "application/merge-patch+json"
 #: How soon an object that is not Ready yet (unresolved subscriber, Kafka away) is looked at again.
 RETRY = 5.0
-#: How often a pass runs anyway: subscribers' and dead-letter sinks' addresses are looked up in
-#: the sink cache, whose changes wake SinkBindings only; a changed address is seen this soon.
-#: A pass that changes nothing writes nothing (one ConfigMap read).
+#: How often a pass runs anyway (a safety net: a change to a subscriber or dead-letter sink the
+#: last pass resolved starts a pass at once; ConfigMaps named by spec.config are not watched and
+#: are seen this soon). A pass that changes nothing writes nothing (ConfigMap reads only).
 REFRESH = 30.0
 
 NamespacedName = tuple[str, str]
@@ -115,6 +146,81 @@ class BrokerOptions:
     partitions: int
     replication: int
     cluster_domain: str = "cluster.local"
+    bootstrap_servers: tuple[str, ...] = ()
+    """Kafka's brokers (``KAFKA_BOOTSTRAP_SERVERS``): a Broker's cluster unless its
+    ``spec.config`` names another."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    """Where a Broker's topic lives and how it is made: the controller's defaults, overridden by
+    the Broker's ``spec.config`` ConfigMap (Knative's ``kafka-broker-config``)."""
+
+    partitions: int
+    replication: int
+    bootstrap_servers: tuple[str, ...]
+    annotations: Mapping[str, str]
+    """The ConfigMap's keys as read, kept in the Broker's status annotations (as Knative's
+    Kafka broker does): a ConfigMap deleted before its Broker is rebuilt from them."""
+
+
+class ConfigProblem(Exception):
+    """A Broker's ``spec.config`` cannot be used; ``reason`` and ``message`` go into its
+    ``ConfigParsed`` condition."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def parse_broker_config(
+    data: Mapping[str, Any], defaults: KafkaConfig, where: str = "spec.config"
+) -> KafkaConfig:
+    """A ``kafka-broker-config`` ConfigMap's ``data`` over ``defaults``: each key given replaces
+    the default (Knative requires all three; Springhead takes its own default for a key left
+    out). :class:`ConfigProblem` (reason ``InvalidConfig`` or ``UnsupportedConfig``) names the
+    key that is wrong."""
+    if data.get(AUTH_SECRET_KEY):
+        raise ConfigProblem(
+            "UnsupportedConfig",
+            f"{where}: {AUTH_SECRET_KEY} is not supported: Springhead reaches Kafka with one set "
+            "of credentials, the controller's and data plane's KAFKA_SASL_*/KAFKA_TLS_* (the "
+            "charts' kafka.sasl and kafka.tls)",
+        )
+
+    def count(key: str, default: int) -> int:
+        text = data.get(key)
+        if text is None:
+            return default
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ConfigProblem(
+                "InvalidConfig", f"{where}: {key} must be a whole number, got {text!r}"
+            ) from None
+        if value <= 0:
+            raise ConfigProblem("InvalidConfig", f"{where}: {key} must be positive, got {value}")
+        return value
+
+    servers = defaults.bootstrap_servers
+    if data.get(BOOTSTRAP_KEY) is not None:
+        servers = tuple(s.strip() for s in str(data[BOOTSTRAP_KEY]).split(",") if s.strip())
+        if not servers:
+            raise ConfigProblem("InvalidConfig", f"{where}: {BOOTSTRAP_KEY} names no server")
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigProblem(
+                    "InvalidConfig", f"{where}: {BOOTSTRAP_KEY}: {server!r} is not host:port"
+                )
+    kept = {k: str(data[k]) for k in (BOOTSTRAP_KEY, PARTITIONS_KEY, REPLICATION_KEY) if k in data}
+    return KafkaConfig(
+        partitions=count(PARTITIONS_KEY, defaults.partitions),
+        replication=count(REPLICATION_KEY, defaults.replication),
+        bootstrap_servers=servers,
+        annotations=kept,
+    )
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -134,16 +240,33 @@ class BrokerReconciler:
     documentation). ``cache`` gives sink lookups (the SinkBinding reconciler's)."""
 
     def __init__(
-        self, client: KubeClient, cache: Cache, options: BrokerOptions, admin: KafkaAdmin
+        self,
+        client: KubeClient,
+        cache: Cache,
+        options: BrokerOptions,
+        kafka: Mapping[str, Any],
     ) -> None:
         self.client = client
         self.cache = cache
         self.options = options
-        self.admin = admin
+        self.kafka = dict(kafka)
+        """Kafka client options (SASL, TLS) for every cluster a Broker's topic lives on."""
+        self.defaults = KafkaConfig(
+            partitions=options.partitions,
+            replication=options.replication,
+            bootstrap_servers=options.bootstrap_servers,
+            annotations={},
+        )
         self.brokers: dict[NamespacedName, dict[str, Any]] = {}
         self.triggers: dict[NamespacedName, dict[str, Any]] = {}
-        self._topics: set[str] = set()
+        self._admins: dict[tuple[str, ...], KafkaAdmin] = {}
+        self._topics: set[tuple[tuple[str, ...], str]] = set()
         self._dirty = asyncio.Event()
+        # The subscribers and dead-letter sinks (objects) the last pass resolved: a change to
+        # one of them starts a pass at once, so a new address reaches the contract promptly.
+        self._resolved: set[tuple[str, str, str, str]] = set()
+        self._resolving: set[tuple[str, str, str, str]] = set()
+        cache.listen_to_sinks(self._sink_changed)
         self._informers = [
             Informer(client, Selection(BROKERS), self._store(self.brokers), emit_existing=True),
             Informer(client, Selection(TRIGGERS), self._store(self.triggers), emit_existing=True),
@@ -160,6 +283,19 @@ class BrokerReconciler:
 
         return handle
 
+    def _sink_changed(self, sink: tuple[str, str, str, str]) -> None:
+        if sink in self._resolved or sink in self._resolving:
+            self._dirty.set()
+
+    def admin(self, servers: tuple[str, ...]) -> KafkaAdmin:
+        """Kafka's admin API on the cluster ``servers`` name (the controller's credentials)."""
+        admin = self._admins.get(servers)
+        if admin is None:
+            admin = self._admins[servers] = KafkaAdmin(
+                {**self.kafka, "bootstrap_servers": list(servers)}
+            )
+        return admin
+
     def address(self, namespace: str, name: str) -> str:
         """A Broker's address: ``http://<ingress host>/<namespace>/<name>``."""
         return f"http://{self.options.ingress_host}/{namespace}/{name}"
@@ -171,6 +307,11 @@ class BrokerReconciler:
         if broker_class is None:
             return self.options.default_class
         return bool(broker_class == self.options.broker_class)
+
+    def class_changed(self, broker: Mapping[str, Any]) -> bool:
+        """Whether a Broker this controller took (its finalizer is on it) is no longer of
+        Springhead's class: its class annotation changed, which Knative forbids."""
+        return not self.ours(broker) and FINALIZER in (_meta(broker).get("finalizers") or [])
 
     async def run(self, resync: float) -> None:
         """Watch and reconcile until cancelled: after every change, ``RETRY`` seconds after a
@@ -205,11 +346,21 @@ class BrokerReconciler:
         """One pass over every Broker and Trigger; True when something is not Ready yet (or a
         deletion waits) and the pass should run again soon."""
         pending = False
+        self._resolving = set()
         entries: dict[NamespacedName, dict[str, Any]] = {}
         broker_status: dict[NamespacedName, tuple[dict[str, Any], Conditions, dict[str, Any]]] = {}
         deleting_triggers = []
+        configmap, problem = await self._read_contract()
+        served = _served(configmap)
         for where, broker in sorted(self.brokers.items()):
-            if not self.ours(broker):
+            if not self.ours(broker) and not self.class_changed(broker):
+                continue
+            if not self.ours(broker) and not _meta(broker).get("deletionTimestamp"):
+                # Left as it was: still served (its last contract entry, triggers included),
+                # its topic kept; only the refusal is reported.
+                if where in served:
+                    entries[where] = served[where]
+                await self._refuse_class_change(broker)
                 continue
             if _meta(broker).get("deletionTimestamp"):
                 pending |= not await self._finalize_broker(broker)
@@ -226,6 +377,16 @@ class BrokerReconciler:
             its_broker = self.brokers.get(broker_key)
             finalizers = _meta(trigger).get("finalizers") or []
             if its_broker is not None and not self.ours(its_broker):
+                deleting = _meta(trigger).get("deletionTimestamp") and FINALIZER in finalizers
+                if deleting and self.class_changed(its_broker):
+                    # A Broker left as it was still lets its Triggers go: out of its frozen
+                    # entry, then their groups are deleted.
+                    frozen = entries.get(broker_key)
+                    if frozen is not None:
+                        frozen["triggers"] = [
+                            t for t in frozen.get("triggers") or [] if t.get("name") != where[1]
+                        ]
+                    deleting_triggers.append(trigger)
                 continue
             if its_broker is None and not (self.options.default_class or FINALIZER in finalizers):
                 continue
@@ -239,7 +400,9 @@ class BrokerReconciler:
             trigger_status.append((trigger, conditions, status, item is not None))
             if item is not None:
                 entries[broker_key]["triggers"].append(item)
-        written, problem = await self._write_contract(list(entries.values()))
+        written = None
+        if configmap is not None:
+            written, problem = await self._write_contract(configmap, list(entries.values()))
         for where, (broker, conditions, status) in broker_status.items():
             if problem is not None:
                 conditions.false("DataPlaneAvailable", "ContractConfigMapUnavailable", problem)
@@ -270,19 +433,28 @@ class BrokerReconciler:
                 pending |= not await self._finalize_trigger(trigger)
             else:
                 pending = True
+        self._resolved = self._resolving
         return pending
 
     async def _broker(
         self, broker: dict[str, Any]
     ) -> tuple[Conditions, dict[str, Any], dict[str, Any] | None]:
         namespace, name = _where(broker)
-        conditions = Conditions(
-            ["Addressable", "ConfigMapUpdated", "ConfigParsed", "DataPlaneAvailable", "TopicReady"],
-            _conditions(broker),
-        )
+        conditions = Conditions(BROKER_CONDITIONS, _conditions(broker))
         status: dict[str, Any] = {"observedGeneration": _meta(broker).get("generation", 0)}
-        topic = broker_topic(namespace, name)
-        status["annotations"] = {"default.topic": topic}
+        external = (_meta(broker).get("annotations") or {}).get(EXTERNAL_TOPIC_ANNOTATION)
+        topic = broker_topic(namespace, name) if external is None else str(external)
+        try:
+            config = await self._config(broker)
+        except ConfigProblem as exc:
+            # The last config read stays in the status annotations (a later rebuild needs it).
+            kept = _config_annotations(broker)
+            status["annotations"] = {**kept, "default.topic": topic}
+            conditions.false("ConfigParsed", exc.reason, exc.message)
+            conditions.unknown("TopicReady", "ConfigNotParsed", "no topic until spec.config parses")
+            conditions.unknown("Addressable", "TopicNotReady", "no address until the topic exists")
+            return conditions, status, None
+        status["annotations"] = {**config.annotations, "default.topic": topic}
         spec = broker.get("spec") or {}
         delivery, dls_error = await self._delivery(spec.get("delivery"), namespace)
         if dls_error is not None:
@@ -291,15 +463,13 @@ class BrokerReconciler:
             conditions.true("ConfigParsed")
             if delivery and delivery.get("deadLetterSink"):
                 status["deadLetterSinkUri"] = delivery["deadLetterSink"]
+        servers = config.bootstrap_servers
         try:
-            if topic not in self._topics:
-                created = await self.admin.ensure_topic(
-                    topic, partitions=self.options.partitions, replication=self.options.replication
-                )
-                self._topics.add(topic)
-                if created:
-                    log.info("created a broker topic", extra={"topic": topic})
-            conditions.true("TopicReady", "TopicReady", f"topic {topic}")
+            if (servers, topic) not in self._topics:
+                await self._ensure_topic(topic, config, external=external is not None)
+                self._topics.add((servers, topic))
+            owner = "external" if external is not None else "created"
+            conditions.true("TopicReady", "TopicReady", f"topic {topic} ({owner})")
         except KafkaAdminError as exc:
             conditions.false("TopicReady", "TopicNotPresentOrInvalid", str(exc))
             conditions.unknown("Addressable", "TopicNotReady", "no address until the topic exists")
@@ -313,9 +483,97 @@ class BrokerReconciler:
         entry: dict[str, Any] = {
             "namespace": namespace, "name": name, "topic": topic, "triggers": [],
         }  # fmt: skip
+        if servers != self.options.bootstrap_servers:
+            entry["bootstrapServers"] = list(servers)
         if delivery:
             entry["delivery"] = delivery
         return conditions, status, entry
+
+    async def _config(self, broker: Mapping[str, Any]) -> KafkaConfig:
+        """The Broker's Kafka config: its ``spec.config`` ConfigMap over the defaults (none: the
+        defaults); a ConfigMap deleted before the Broker is rebuilt from the Broker's status
+        annotations, as Knative's Kafka broker does. :class:`ConfigProblem` when unusable."""
+        ref = (broker.get("spec") or {}).get("config")
+        if not ref:
+            return self.defaults
+        if not isinstance(ref, Mapping):
+            raise ConfigProblem("InvalidConfig", "spec.config must be a reference to a ConfigMap")
+        kind = str(ref.get("kind") or "")
+        if kind.lower() != "configmap":
+            raise ConfigProblem(
+                "UnsupportedConfigKind",
+                f"spec.config: the kind must be ConfigMap, got {kind!r}",
+            )
+        name = str(ref.get("name") or "")
+        if not name:
+            raise ConfigProblem("InvalidConfig", "spec.config.name is required")
+        namespace = str(ref.get("namespace") or _where(broker)[0])
+        where = f"ConfigMap {namespace}/{name}"
+        try:
+            configmap = await asyncio.to_thread(
+                self.client.get, f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+            )
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise ConfigProblem(
+                    "ConfigMapUnavailable", f"cannot read {where}: {exc.message}"
+                ) from None
+            kept = _config_annotations(broker)
+            if not kept:
+                raise ConfigProblem(
+                    "ConfigMapNotFound", f"{where} (spec.config) does not exist"
+                ) from None
+            where += " (deleted; rebuilt from the Broker's status annotations)"
+            return parse_broker_config(kept, self.defaults, where)
+        return parse_broker_config(configmap.get("data") or {}, self.defaults, where)
+
+    async def _ensure_topic(self, topic: str, config: KafkaConfig, *, external: bool) -> None:
+        """Create the Broker's topic unless it exists; an external topic must exist already."""
+        admin = self.admin(config.bootstrap_servers)
+        if external:
+            if topic not in await admin.topics():
+                raise KafkaAdminError(
+                    f"topic {topic!r} does not exist: {EXTERNAL_TOPIC_ANNOTATION} names an "
+                    "existing topic, which Springhead neither creates nor deletes"
+                )
+            return
+        if await admin.ensure_topic(
+            topic, partitions=config.partitions, replication=config.replication
+        ):
+            log.info("created a broker topic", extra={"topic": topic})
+
+    async def _refuse_class_change(self, broker: Mapping[str, Any]) -> None:
+        """Report that a Broker's class changed: ``ConfigParsed`` (hence ``Ready``) False with
+        reason ``BrokerClassImmutable``; everything else in its status stays as it was."""
+        annotations = _meta(broker).get("annotations") or {}
+        now = annotations.get(CLASS_ANNOTATION)
+        message = (
+            f"{CLASS_ANNOTATION} changed from {self.options.broker_class!r} to "
+            f"{now if now is not None else '(none)'!r} after creation; the class is immutable "
+            "(Knative's webhook refuses the change). The Broker is left as it was: still "
+            "served, its topic kept. Restore the annotation, or delete the Broker and create it "
+            "again to change its class."
+        )
+        previous = _conditions(broker)
+        conditions = Conditions(BROKER_CONDITIONS, previous)
+        for condition in previous:
+            kind = str(condition.get("type"))
+            if kind in BROKER_CONDITIONS:
+                conditions.mark(
+                    kind,
+                    str(condition.get("status") or "Unknown"),
+                    str(condition.get("reason") or ""),
+                    str(condition.get("message") or ""),
+                )
+        conditions.false("ConfigParsed", "BrokerClassImmutable", message)
+        status = {k: v for k, v in (broker.get("status") or {}).items() if k != "conditions"}
+        ready = condition_of(broker.get("status"), "Ready") or {}
+        if ready.get("reason") != "BrokerClassImmutable":  # logged once, when first seen
+            log.warning(
+                "a Broker's class changed; it is left as it was",
+                extra={"broker": "/".join(_where(broker)), "class": now},
+            )
+        await self._write_status(BROKERS, broker, conditions, status)
 
     async def _trigger(
         self,
@@ -346,6 +604,9 @@ class BrokerReconciler:
             conditions.false("BrokerReady", "BrokerNotReady", "the Broker is not Ready")
         else:
             conditions.true("BrokerReady")
+            if entry.get("bootstrapServers"):
+                # Where its consumer group lives, for its deletion (the Broker may be gone).
+                status["annotations"][BOOTSTRAP_KEY] = ",".join(entry["bootstrapServers"])
         try:
             subscriber = await self._resolve(spec.get("subscriber"), namespace, "subscriber")
         except (InvalidSpec, SinkError) as exc:
@@ -397,7 +658,11 @@ class BrokerReconciler:
             raise InvalidSpec(
                 exc.reason, exc.message.replace("spec.sink", f"spec.{what}")
             ) from None
-        target = await self.cache.sink_target(parsed.ref) if parsed.ref is not None else None
+        target = None
+        if parsed.ref is not None:
+            ref = parsed.ref
+            self._resolving.add((ref.group, ref.kind, ref.namespace, ref.name))
+            target = await self.cache.sink_target(ref)
         resolved = resolve_sink(
             parsed, lambda _: target, cluster_domain=self.options.cluster_domain
         )
@@ -423,26 +688,36 @@ class BrokerReconciler:
     def _contract_ref(self) -> str:
         return f"{self.options.contract_namespace}/{self.options.contract_name}"
 
-    async def _write_contract(self, brokers: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-        """Write the contract document (when it changed): (the text written or None, None), or
-        (None, why it cannot be written)."""
-        text = json.dumps({"brokers": brokers}, sort_keys=True, separators=(",", ":"))
-        path = f"/api/v1/namespaces/{self.options.contract_namespace}/configmaps/" + (
+    def _contract_path(self) -> str:
+        return f"/api/v1/namespaces/{self.options.contract_namespace}/configmaps/" + (
             self.options.contract_name
         )
+
+    async def _read_contract(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The contract ConfigMap, or (None, why it cannot be read)."""
         try:
-            configmap = await asyncio.to_thread(self.client.get, path)
+            configmap: dict[str, Any] = await asyncio.to_thread(
+                self.client.get, self._contract_path()
+            )
         except KubeApiError as exc:
             if exc.status == 404:
                 return None, (
                     f"ConfigMap {self._contract_ref()} does not exist: install the broker chart"
                 )
             return None, f"cannot read ConfigMap {self._contract_ref()}: {exc.message}"
+        return configmap, None
+
+    async def _write_contract(
+        self, configmap: Mapping[str, Any], brokers: list[dict[str, Any]]
+    ) -> tuple[str | None, str | None]:
+        """Write the contract document into ``configmap`` (when it changed): (the text written
+        or None, None), or (None, why it cannot be written)."""
+        text = json.dumps({"brokers": brokers}, sort_keys=True, separators=(",", ":"))
         if (configmap.get("data") or {}).get(CONTRACT_KEY) == text:
             return None, None
         body = {**configmap, "data": {**(configmap.get("data") or {}), CONTRACT_KEY: text}}
         try:
-            await asyncio.to_thread(self.client.request, "PUT", path, body=body)
+            await asyncio.to_thread(self.client.request, "PUT", self._contract_path(), body=body)
         except KubeApiError as exc:
             return None, f"cannot write ConfigMap {self._contract_ref()}: {exc.message}"
         return text, None
@@ -483,15 +758,24 @@ class BrokerReconciler:
         """Delete the Broker's topic, then release it; False when it must be tried again."""
         if FINALIZER not in (_meta(broker).get("finalizers") or []):
             return True
+        external = (_meta(broker).get("annotations") or {}).get(EXTERNAL_TOPIC_ANNOTATION)
+        if external is not None:
+            log.info("a broker's external topic is kept", extra={"topic": external})
+            await self._release(BROKERS, broker)
+            return True
+        try:
+            config = await self._config(broker)
+        except ConfigProblem:
+            config = self.defaults  # never parsed: its topic, if any, is on the default cluster
         topic = broker_topic(*_where(broker))
         try:
-            await self.admin.delete_topic(topic)
+            await self.admin(config.bootstrap_servers).delete_topic(topic)
         except KafkaAdminError as exc:
             log.warning(
                 "cannot delete a broker topic yet", extra={"topic": topic, "error": str(exc)}
             )
             return False
-        self._topics.discard(topic)
+        self._topics.discard((config.bootstrap_servers, topic))
         log.info("deleted a broker topic", extra={"topic": topic})
         await self._release(BROKERS, broker)
         return True
@@ -502,8 +786,14 @@ class BrokerReconciler:
         if FINALIZER not in (_meta(trigger).get("finalizers") or []):
             return True
         group = trigger_group(*_where(trigger))
+        recorded = ((trigger.get("status") or {}).get("annotations") or {}).get(BOOTSTRAP_KEY)
+        servers = (
+            tuple(s for s in str(recorded).split(",") if s)
+            if recorded
+            else self.options.bootstrap_servers
+        )
         try:
-            await self.admin.delete_groups([group])
+            await self.admin(servers).delete_groups([group])
         except KafkaAdminError as exc:
             log.info("consumer group not deleted yet", extra={"group": group, "error": str(exc)})
             return False
@@ -535,6 +825,28 @@ def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list((obj.get("status") or {}).get("conditions") or [])
 
 
+def _config_annotations(broker: Mapping[str, Any]) -> dict[str, str]:
+    """The ``kafka-broker-config`` keys kept in a Broker's status annotations."""
+    kept = (broker.get("status") or {}).get("annotations") or {}
+    keys = (BOOTSTRAP_KEY, PARTITIONS_KEY, REPLICATION_KEY)
+    return {k: str(kept[k]) for k in keys if k in kept}
+
+
+def _served(configmap: Mapping[str, Any] | None) -> dict[NamespacedName, dict[str, Any]]:
+    """The brokers the contract ConfigMap holds now, by namespace and name (none when it is
+    missing or unreadable)."""
+    text = ((configmap or {}).get("data") or {}).get(CONTRACT_KEY) or "{}"
+    try:
+        brokers = json.loads(text).get("brokers") or []
+    except (ValueError, AttributeError):
+        return {}
+    return {
+        (str(b.get("namespace")), str(b.get("name"))): dict(b)
+        for b in brokers
+        if isinstance(b, dict)
+    }
+
+
 def broker_reconciler(
     client: KubeClient, cache: Cache, settings: ControllerSettings
 ) -> BrokerReconciler | None:
@@ -554,6 +866,6 @@ def broker_reconciler(
         partitions=settings.broker_topic_partitions,
         replication=settings.broker_topic_replication,
         cluster_domain=settings.cluster_domain,
+        bootstrap_servers=tuple(settings.bootstrap_servers),
     )
-    admin = KafkaAdmin({"bootstrap_servers": settings.kafka_bootstrap_servers})
-    return BrokerReconciler(client, cache, options, admin)
+    return BrokerReconciler(client, cache, options, settings.kafka_options())

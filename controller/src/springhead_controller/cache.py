@@ -229,6 +229,7 @@ class Cache:
         self._sinks: dict[tuple[str, str], _SinkStore] = {}
         self._sink_watchers: dict[tuple[str, str, str, str], set[Key]] = {}
         self._tracked_sink: dict[Key, tuple[str, str, str, str]] = {}
+        self._sink_listeners: list[Callable[[tuple[str, str, str, str]], None]] = []
         self._informers: list[Informer] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -344,6 +345,12 @@ class Cache:
             self._tracked_sink[binding] = key
             self._sink_watchers.setdefault(key, set()).add(binding)
 
+    def listen_to_sinks(self, listener: Callable[[tuple[str, str, str, str]], None]) -> None:
+        """Call ``listener`` with ``(group, kind, namespace, name)`` whenever a sink object seen
+        through :meth:`sink_target` changes (a reconciler that is not per key, the Broker and
+        Trigger one, filters what it resolved)."""
+        self._sink_listeners.append(listener)
+
     async def sink_target(self, ref: Reference) -> dict[str, Any] | None:
         """The object ``ref`` names (slim: address status only), None when it does not exist.
 
@@ -381,6 +388,8 @@ class Cache:
         def changed(namespace: str, name: str) -> None:
             for watcher in self._sink_watchers.get((group, kind, namespace, name), ()):
                 self.enqueue(watcher)
+            for listener in self._sink_listeners:
+                listener((group, kind, namespace, name))
 
         return changed
 

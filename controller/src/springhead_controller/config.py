@@ -4,11 +4,17 @@ to reach the API server, leader election and SinkBinding behaviour."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
-from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings, http_url
+from pydantic import AfterValidator, Field, model_validator
+from springhead.config import (
+    ConfigError,
+    IsoDuration,
+    KafkaAccess,
+    KubeAccess,
+    LeaseSettings,
+    http_url,
+)
 
 from springhead_controller.selectors import SelectionMode
 
@@ -19,17 +25,14 @@ def _base_url(value: str) -> str:
     return str(http_url(value)).rstrip("/")
 
 
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-class ControllerSettings(LeaseSettings, KubeAccess):
+class ControllerSettings(LeaseSettings, KubeAccess, KafkaAccess):
     """Settings of the SinkBinding/ContainerSource controller.
 
     The controller sends no events, so it reads no sink or delivery settings (the process host
-    warns when they are set).
+    warns when they are set). Kafka (``KAFKA_*``: the brokers, SASL, TLS; the shared
+    :class:`~springhead.config.KafkaAccess` group) is where Broker topics are created and
+    Trigger consumer groups deleted; ``KAFKA_BOOTSTRAP_SERVERS`` is required with
+    ``BROKER_CONTRACT_CONFIGMAP``.
     """
 
     settings_prefix = "CONTROLLER"
@@ -108,12 +111,6 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     )
     """Replication factor of a new Broker's topic (Knative's Kafka broker: 3)."""
 
-    kafka_bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
-        default_factory=list, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
-    )
-    """``host:port`` of Kafka brokers, comma-separated: where Broker topics are created
-    (required with ``BROKER_CONTRACT_CONFIGMAP``)."""
-
     github_image: str = Field(default="", validation_alias="CONTROLLER_GITHUB_IMAGE")
     """Image of the GitHub receiver (``springhead-github``) the GitHubSource reconciler deploys;
     empty: GitHubSources are not reconciled. Needs the controller's ``github`` extra (PyGithub):
@@ -129,7 +126,7 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     def _check(self) -> Self:
         if self.resync.total_seconds() <= 0:
             raise ConfigError("CONTROLLER_RESYNC", "must be positive")
-        if self.broker_contract_configmap and not self.kafka_bootstrap_servers:
+        if self.broker_contract_configmap and not self.bootstrap_servers:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS", "required with BROKER_CONTRACT_CONFIGMAP")
         return self
 

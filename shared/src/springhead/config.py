@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import tempfile
 import typing
 from collections.abc import Mapping
 from datetime import timedelta
@@ -45,11 +46,13 @@ __all__ = [
     "EventLoop",
     "FromFile",
     "IsoDuration",
+    "KafkaAccess",
     "KubeAccess",
     "LeaseSettings",
     "PrefixedSettings",
     "ProcessSettings",
     "SPEC_ATTRIBUTES",
+    "SaslMechanism",
     "Secret",
     "SecretText",
     "SourceSettings",
@@ -488,6 +491,171 @@ class LeaseSettings(PrefixedSettings):
                 f"{self.variable('lease_renew_deadline')}",
             )
         return self
+
+
+class SaslMechanism(StrEnum):
+    """SASL mechanisms for Kafka (Knative's ``net.sasl.type``)."""
+
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+)(:\d{1,5})?$")
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _sasl_mechanism(value: Any) -> Any:
+    value = empty_as_unset(value)
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+class KafkaAccess(ProcessSettings):
+    """How a process reaches Apache Kafka: the brokers, SASL and TLS (``KAFKA_*``; Knative's
+    KafkaSource ``net`` spec). One group for every process that talks to Kafka (the Kafka
+    source, the broker data plane, the controller's admin client), so each reads the same
+    variables, checked the same way.
+
+    :meth:`kafka_options` turns them into Kafka client options; the TLS context is built once,
+    when the settings load (before the event loop runs: a client certificate is read from
+    files).
+    """
+
+    bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default_factory=list, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    """``bootstrapServers``: ``host:port`` of one or more Kafka brokers, comma-separated."""
+
+    sasl_mechanism: Annotated[SaslMechanism | None, BeforeValidator(_sasl_mechanism)] = Field(
+        default=None, validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    """``net.sasl.type``: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512``; empty: no SASL."""
+
+    sasl_user: Annotated[str | None, BeforeValidator(empty_as_unset)] = Field(
+        default=None, validation_alias="KAFKA_SASL_USER"
+    )
+    """``net.sasl.user``: the SASL user name."""
+
+    sasl_password: Secret = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD", repr=False)
+    """``net.sasl.password``: the SASL password; or ``KAFKA_SASL_PASSWORD_FILE``."""
+
+    tls_enable: bool = Field(default=False, validation_alias="KAFKA_TLS_ENABLE")
+    """``net.tls.enable``: connect with TLS (implied by any ``KAFKA_TLS_*`` certificate setting);
+    the system CAs are trusted unless ``KAFKA_TLS_CA_CERT`` is set."""
+
+    tls_ca_cert: SecretText = Field(default=None, validation_alias="KAFKA_TLS_CA_CERT")
+    """``net.tls.caCert``: CA certificates (PEM) that sign the brokers' certificates; or
+    ``KAFKA_TLS_CA_CERT_FILE``."""
+
+    tls_cert: SecretText = Field(default=None, validation_alias="KAFKA_TLS_CERT")
+    """``net.tls.cert``: client certificate for mutual TLS (PEM); or ``KAFKA_TLS_CERT_FILE``."""
+
+    tls_key: Secret = Field(default=None, validation_alias="KAFKA_TLS_KEY")
+    """``net.tls.key``: the client certificate's private key (PEM, unencrypted); or
+    ``KAFKA_TLS_KEY_FILE``."""
+
+    _ssl: ssl.SSLContext | None = PrivateAttr(default=None)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for server in value:
+            match = _HOST_PORT.match(server)
+            port = match.group(2) if match else None
+            if match is None or (port is not None and not 0 < int(port[1:]) < 65536):
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kafka_access(self) -> Self:
+        self._check_sasl()
+        self._check_tls()
+        return self
+
+    def _check_sasl(self) -> None:
+        if self.sasl_mechanism is None:
+            if self.sasl_user or self.sasl_password:
+                raise ConfigError(
+                    "KAFKA_SASL_MECHANISM", "required when KAFKA_SASL_USER or _PASSWORD is set"
+                )
+            return
+        if not self.sasl_user:
+            raise ConfigError("KAFKA_SASL_USER", f"required for SASL {self.sasl_mechanism}")
+        if self.sasl_password is None:
+            raise ConfigError("KAFKA_SASL_PASSWORD", f"required for SASL {self.sasl_mechanism}")
+
+    def _check_tls(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            missing = "KAFKA_TLS_KEY" if self.tls_cert else "KAFKA_TLS_CERT"
+            raise ConfigError(missing, "KAFKA_TLS_CERT and KAFKA_TLS_KEY must be set together")
+        if self.tls_ca_cert:
+            try:
+                ssl.create_default_context(cadata=self.tls_ca_cert)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ConfigError(
+                    self.variable_of("tls_ca_cert"), f"not a valid PEM certificate bundle ({exc})"
+                ) from None
+        if not self.tls:
+            return
+        try:
+            self._ssl = self.ssl_context()
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise ConfigError(
+                self.variable_of("tls_cert"), f"certificate and key do not load ({exc})"
+            ) from None
+
+    @property
+    def tls(self) -> bool:
+        """Whether connections to the brokers use TLS."""
+        return self.tls_enable or bool(self.tls_ca_cert or self.tls_cert)
+
+    @property
+    def security_protocol(self) -> str:
+        """Kafka's ``security.protocol`` for these settings."""
+        if self.sasl_mechanism is not None:
+            return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+        return "SSL" if self.tls else "PLAINTEXT"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A new TLS context trusting ``KAFKA_TLS_CA_CERT`` (or the system CAs) and presenting
+        the client certificate when one is set. Reads and writes small files: call it off the
+        loop."""
+        context = ssl.create_default_context()
+        if self.tls_ca_cert:
+            context.load_verify_locations(cadata=self.tls_ca_cert)
+        if self.tls_cert and self.tls_key is not None:
+            # load_cert_chain reads files only: hand it private temporary copies.
+            with tempfile.TemporaryDirectory(prefix="springhead-kafka-") as folder:
+                cert, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
+                cert.write_text(self.tls_cert)
+                key.touch(mode=0o600)
+                key.write_text(self.tls_key.get_secret_value())
+                context.load_cert_chain(str(cert), str(key))
+        return context
+
+    def kafka_options(self, bootstrap_servers: list[str] | None = None) -> dict[str, Any]:
+        """Kafka client options (aiokafka's keyword names) for these brokers, SASL and TLS;
+        ``bootstrap_servers`` replaces ``KAFKA_BOOTSTRAP_SERVERS`` (another cluster reached with
+        the same credentials). The TLS context is the one built when the settings loaded."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": list(bootstrap_servers or self.bootstrap_servers),
+            "security_protocol": self.security_protocol,
+        }
+        if self._ssl is not None:
+            options["ssl_context"] = self._ssl
+        if self.sasl_mechanism is not None:
+            password = self.sasl_password.get_secret_value() if self.sasl_password else None
+            options.update(
+                sasl_mechanism=self.sasl_mechanism.value,
+                sasl_plain_username=self.sasl_user,
+                sasl_plain_password=password,
+            )
+        return options
 
 
 class SourceSettings(ProcessSettings):

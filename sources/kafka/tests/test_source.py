@@ -227,7 +227,11 @@ async def test_sink_down_then_back_loses_nothing_and_blocks_the_partition(
     produced = await tools.produce(topic, [Out(value=f"{i}".encode()) for i in range(20)])
     sink.fail_next(7, status=503)  # first event: three rounds of (attempt + 1 retry) fail
     sink.fail_next(2, drop=True)
-    env = {"SPRINGHEAD_DELIVERY_RETRY": "1", "KAFKA_MAX_UNCOMMITTED": "2"}
+    group = tools.unique("group")
+    env = {
+        "SPRINGHEAD_DELIVERY_RETRY": "1", "KAFKA_MAX_UNCOMMITTED": "2",
+        "KAFKA_CONSUMER_GROUP": group,
+    }  # fmt: skip
     async with tools.source(sink, topic, **env) as source:
         await tools.wait_for_ids(sink, {p.id for p in produced})
         # One more record: ordered, so its arrival means every earlier one was counted done.
@@ -242,7 +246,7 @@ async def test_sink_down_then_back_loses_nothing_and_blocks_the_partition(
     assert done[f'{{outcome="delivered",topic="{topic}"}}'] >= 20
     assert rounds[f'{{topic="{topic}"}}'] >= 3
     assert sum(commits.values()) >= 1  # a window of 2: commits happen while delivering
-    assert f'{{partition="0",topic="{topic}"}}' in lag
+    assert f'{{group="{group}",partition="0",topic="{topic}"}}' in lag
 
 
 async def test_unaccepted_event_is_delivered_again_not_dropped(

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 __all__ = ["KafkaAdmin", "KafkaAdminError"]
@@ -38,8 +39,34 @@ class KafkaAdmin:
             await client.start()
         except KafkaError as exc:
             await client.close()
-            raise KafkaAdminError(f"cannot reach Kafka: {exc}") from None
+            reason = str(exc)
+            if isinstance(exc, KafkaConnectionError):
+                reason = await self._why_unreachable() or reason
+            raise KafkaAdminError(f"cannot reach Kafka: {reason}") from None
         return client
+
+    async def _why_unreachable(self) -> str | None:
+        """Why the first bootstrap server refuses a connection (the client's bootstrap only logs
+        it and raises "Unable to bootstrap"): refused credentials or TLS, or unreachable."""
+        servers = self._options.get("bootstrap_servers") or []
+        if not servers:
+            return None
+        host, _, port = str(servers[0]).rpartition(":")
+        security = (
+            "security_protocol", "ssl_context", "sasl_mechanism", "sasl_plain_username",
+            "sasl_plain_password",
+        )  # fmt: skip
+        try:
+            connection = await create_conn(
+                host.strip("[]"),
+                int(port),
+                request_timeout_ms=self._timeout_ms,
+                **{key: self._options[key] for key in security if key in self._options},
+            )
+        except (KafkaError, OSError, TimeoutError, ValueError) as exc:
+            return f"{servers[0]}: {type(exc).__name__}: {exc}"
+        connection.close()
+        return None
 
     async def ensure_topic(self, name: str, *, partitions: int, replication: int) -> bool:
         """Create topic ``name`` unless it exists (an existing topic is left as it is, whatever

@@ -32,7 +32,8 @@ class Committer:
     """Commits the done offsets of the assigned ``partitions`` (the adapter's live mapping).
 
     ``interval``: seconds between periodic commits; ``max_uncommitted``: the uncommitted window
-    (``KAFKA_MAX_UNCOMMITTED``), half of which done asks for a commit at once.
+    (``KAFKA_MAX_UNCOMMITTED``), half of which done asks for a commit at once; ``group``: the
+    consumer group, the lag gauge's ``group`` label.
     """
 
     def __init__(
@@ -42,8 +43,10 @@ class Committer:
         interval: float,
         max_uncommitted: int,
         metrics: KafkaMetrics,
+        group: str,
     ) -> None:
         self._partitions = partitions
+        self._group = group
         self._interval = interval
         self._threshold = max(1, max_uncommitted // 2)
         self._metrics = metrics
@@ -110,7 +113,7 @@ class Committer:
         """Drop the lag gauges of ``parts`` (revoked: another member reports them now)."""
         for part in parts:
             with contextlib.suppress(KeyError):
-                self._metrics.lag.remove(part.topic, str(part.tp.partition))
+                self._metrics.lag.remove(self._group, part.topic, str(part.tp.partition))
 
     def _update_lag(self, consumer: Any) -> None:
         for part in self._partitions.values():
@@ -118,6 +121,6 @@ class Committer:
             position = part.next_offset
             if highwater is None or position is None:
                 continue
-            self._metrics.lag.labels(part.topic, str(part.tp.partition)).set(
+            self._metrics.lag.labels(self._group, part.topic, str(part.tp.partition)).set(
                 max(0, highwater - position)
             )

@@ -121,6 +121,7 @@ class PartitionedConsumer:
             interval=limits.commit_interval,
             max_uncommitted=limits.max_uncommitted,
             metrics=metrics,
+            group=str(options.get("group_id") or ""),
         )
         self._commit_loop: asyncio.Task[None] | None = None
         self._joined = False

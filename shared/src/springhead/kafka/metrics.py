@@ -1,8 +1,9 @@
-"""The Kafka source's own Prometheus metrics, registered on the process's registry.
+"""The Kafka consumers' own Prometheus metrics (the Kafka source's, the broker dispatcher's),
+registered on the process's registry.
 
 The shared sender already counts sends, retries and dead letters by event type; these add what
-only the Kafka source knows: records per topic and outcome, redelivery rounds, consumer lag and
-commits.
+only a Kafka consumer knows: records per topic and outcome, redelivery rounds, consumer lag (per
+consumer group: a dispatcher runs one group per Trigger, on the same topic) and commits.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class KafkaMetrics:
         )
         self.lag = Gauge(
             "springhead_kafka_consumer_lag",
-            "High watermark minus the next offset to deliver, per assigned partition.",
-            ["topic", "partition"],
+            "High watermark minus the next offset to deliver, per consumer group and assigned "
+            "partition (a broker's Trigger is group knative-trigger-<namespace>-<name>).",
+            ["group", "topic", "partition"],
             registry=registry,
         )
         self.commit_latency = Histogram(

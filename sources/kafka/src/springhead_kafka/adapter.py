@@ -11,7 +11,6 @@ accepted (sink, then dead-letter sink) is delivered again, blocking its partitio
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -75,15 +74,12 @@ class KafkaAdapter:
 
     async def run(self) -> None:
         """Consume and deliver until :meth:`stop`."""
-        if self.settings.tls:
-            await self.consumer.run(ssl_context=await asyncio.to_thread(self.settings.ssl_context))
-        else:
-            await self.consumer.run()
+        await self.consumer.run()
 
     def _consumer_options(self) -> dict[str, Any]:
         settings = self.settings
-        options: dict[str, Any] = {
-            "bootstrap_servers": settings.bootstrap_servers,
+        return {
+            **settings.kafka_options(),
             "client_id": f"springhead-{settings.namespace}-{settings.name}",
             "group_id": settings.group_id,
             "enable_auto_commit": False,
@@ -96,17 +92,7 @@ class KafkaAdapter:
             # Not polling while every queue is full (a slow or failing sink) is back-pressure, not
             # a stuck consumer: never leave the group for it. Heartbeats still prove liveness.
             "max_poll_interval_ms": 24 * 3600 * 1000,
-            "security_protocol": settings.security_protocol,
         }
-        if settings.sasl_mechanism is not None:
-            options.update(
-                sasl_mechanism=settings.sasl_mechanism.value,
-                sasl_plain_username=settings.sasl_user,
-                sasl_plain_password=(
-                    settings.sasl_password.get_secret_value() if settings.sasl_password else None
-                ),
-            )
-        return options
 
     async def _deliver(self, part: Partition, record: KafkaRecord) -> str:
         """Deliver ``record`` as its CloudEvent; returns the outcome it is counted under."""

@@ -7,11 +7,8 @@ exponential backoff from PT0.3S, PT600S per attempt) instead of the shared sourc
 from __future__ import annotations
 
 import re
-import ssl
-import tempfile
 from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -19,8 +16,8 @@ from pydantic_settings import NoDecode
 from springhead.config import (
     ConfigError,
     IsoDuration,
-    Secret,
-    SecretText,
+    KafkaAccess,
+    SaslMechanism,
     SourceSettings,
     empty_as_unset,
 )
@@ -38,8 +35,6 @@ __all__ = [
 #: Per-attempt timeout in seconds when neither the delivery timeout nor K_SINK_TIMEOUT is set
 #: (Knative's KafkaSource default, PT600S).
 DEFAULT_ATTEMPT_TIMEOUT = 600.0
-
-_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+)(:\d{1,5})?$")
 
 
 class InitialOffset(StrEnum):
@@ -67,27 +62,15 @@ class OnExhausted(StrEnum):
     """Log it as lost and commit past it (Knative's behaviour)."""
 
 
-class SaslMechanism(StrEnum):
-    """SASL mechanisms (``net.sasl.type``)."""
-
-    PLAIN = "PLAIN"
-    SCRAM_SHA_256 = "SCRAM-SHA-256"
-    SCRAM_SHA_512 = "SCRAM-SHA-512"
-
-
 def _comma_list(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
 
 
-def _sasl_mechanism(value: Any) -> Any:
-    value = empty_as_unset(value)
-    return value.strip().upper() if isinstance(value, str) else value
-
-
-class KafkaSettings(SourceSettings):
-    """Settings of one KafkaSource (Knative ``sources.knative.dev/v1beta1`` KafkaSource spec)."""
+class KafkaSettings(SourceSettings, KafkaAccess):
+    """Settings of one KafkaSource (Knative ``sources.knative.dev/v1beta1`` KafkaSource spec);
+    the brokers, SASL and TLS are the shared :class:`~springhead.config.KafkaAccess` group."""
 
     bootstrap_servers: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
         validation_alias="KAFKA_BOOTSTRAP_SERVERS"
@@ -166,34 +149,6 @@ class KafkaSettings(SourceSettings):
     until accepted (its partition waits; nothing is dropped), ``commit`` logs it as lost and moves
     on (Knative's behaviour)."""
 
-    sasl_mechanism: Annotated[SaslMechanism | None, BeforeValidator(_sasl_mechanism)] = Field(
-        default=None, validation_alias="KAFKA_SASL_MECHANISM"
-    )
-    """``net.sasl.type``: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512``; empty: no SASL."""
-
-    sasl_user: Annotated[str | None, BeforeValidator(empty_as_unset)] = Field(
-        default=None, validation_alias="KAFKA_SASL_USER"
-    )
-    """``net.sasl.user``: the SASL user name."""
-
-    sasl_password: Secret = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD", repr=False)
-    """``net.sasl.password``: the SASL password; or ``KAFKA_SASL_PASSWORD_FILE``."""
-
-    tls_enable: bool = Field(default=False, validation_alias="KAFKA_TLS_ENABLE")
-    """``net.tls.enable``: connect with TLS (implied by any ``KAFKA_TLS_*`` certificate setting);
-    the system CAs are trusted unless ``KAFKA_TLS_CA_CERT`` is set."""
-
-    tls_ca_cert: SecretText = Field(default=None, validation_alias="KAFKA_TLS_CA_CERT")
-    """``net.tls.caCert``: CA certificates (PEM) that sign the brokers' certificates; or
-    ``KAFKA_TLS_CA_CERT_FILE``."""
-
-    tls_cert: SecretText = Field(default=None, validation_alias="KAFKA_TLS_CERT")
-    """``net.tls.cert``: client certificate for mutual TLS (PEM); or ``KAFKA_TLS_CERT_FILE``."""
-
-    tls_key: Secret = Field(default=None, validation_alias="KAFKA_TLS_KEY")
-    """``net.tls.key``: the client certificate's private key (PEM, unencrypted); or
-    ``KAFKA_TLS_KEY_FILE``."""
-
     # Knative's KafkaSource delivery defaults (the shared ones are a generic source's).
     retry: int = Field(default=10, ge=0, le=1000, validation_alias="SPRINGHEAD_DELIVERY_RETRY")
     """Delivery ``retry``: attempts after the first (Knative's KafkaSource default: 10)."""
@@ -205,14 +160,9 @@ class KafkaSettings(SourceSettings):
 
     @field_validator("bootstrap_servers")
     @classmethod
-    def _host_ports(cls, value: list[str]) -> list[str]:
+    def _some_servers(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("at least one host:port is required")
-        for server in value:
-            match = _HOST_PORT.match(server)
-            port = match.group(2) if match else None
-            if match is None or (port is not None and not 0 < int(port[1:]) < 65536):
-                raise ValueError(f"{server!r} is not host:port")
         return value
 
     @field_validator("topics")
@@ -243,52 +193,7 @@ class KafkaSettings(SourceSettings):
                 raise ConfigError(
                     "KAFKA_TOPIC_PATTERN", f"not a regular expression ({exc})"
                 ) from None
-        self._check_sasl()
-        self._check_tls()
         return self
-
-    def _check_sasl(self) -> None:
-        if self.sasl_mechanism is None:
-            if self.sasl_user or self.sasl_password:
-                raise ConfigError(
-                    "KAFKA_SASL_MECHANISM", "required when KAFKA_SASL_USER or _PASSWORD is set"
-                )
-            return
-        if not self.sasl_user:
-            raise ConfigError("KAFKA_SASL_USER", f"required for SASL {self.sasl_mechanism}")
-        if self.sasl_password is None:
-            raise ConfigError("KAFKA_SASL_PASSWORD", f"required for SASL {self.sasl_mechanism}")
-
-    def _check_tls(self) -> None:
-        if bool(self.tls_cert) != bool(self.tls_key):
-            missing = "KAFKA_TLS_KEY" if self.tls_cert else "KAFKA_TLS_CERT"
-            raise ConfigError(missing, "KAFKA_TLS_CERT and KAFKA_TLS_KEY must be set together")
-        if self.tls_ca_cert:
-            try:
-                ssl.create_default_context(cadata=self.tls_ca_cert)
-            except (ssl.SSLError, ValueError) as exc:
-                raise ConfigError(
-                    self.variable_of("tls_ca_cert"), f"not a valid PEM certificate bundle ({exc})"
-                ) from None
-        if self.tls_cert:
-            try:
-                self.ssl_context()
-            except (ssl.SSLError, ValueError, OSError) as exc:
-                raise ConfigError(
-                    self.variable_of("tls_cert"), f"certificate and key do not load ({exc})"
-                ) from None
-
-    @property
-    def tls(self) -> bool:
-        """Whether connections to the brokers use TLS."""
-        return self.tls_enable or bool(self.tls_ca_cert or self.tls_cert)
-
-    @property
-    def security_protocol(self) -> str:
-        """Kafka's ``security.protocol`` for these settings."""
-        if self.sasl_mechanism is not None:
-            return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
-        return "SSL" if self.tls else "PLAINTEXT"
 
     @property
     def group_id(self) -> str:
@@ -301,19 +206,3 @@ class KafkaSettings(SourceSettings):
         Knative's KafkaSource default of 600 s."""
         timeout = super().attempt_timeout
         return DEFAULT_ATTEMPT_TIMEOUT if timeout is None else timeout
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A TLS context trusting ``KAFKA_TLS_CA_CERT`` (or the system CAs) and presenting the
-        client certificate when one is set. Reads and writes small files: call it off the loop."""
-        context = ssl.create_default_context()
-        if self.tls_ca_cert:
-            context.load_verify_locations(cadata=self.tls_ca_cert)
-        if self.tls_cert and self.tls_key is not None:
-            # load_cert_chain reads files only: hand it private temporary copies.
-            with tempfile.TemporaryDirectory(prefix="springhead-kafka-") as folder:
-                cert, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
-                cert.write_text(self.tls_cert)
-                key.touch(mode=0o600)
-                key.write_text(self.tls_key.get_secret_value())
-                context.load_cert_chain(str(cert), str(key))
-        return context
