@@ -16,11 +16,11 @@ bench/fast_sink.py with no filter, an exact filter and a CESQL filter (all match
 baseline: the Kafka source (unordered, same in-flight limit) on the same topic and sink. Rates
 from 10 % to 100 % delivered, medians of interleaved rounds. Targets: dispatcher / source >= 0.9;
 CESQL's CPU per event <= 1.1 x exact's.
-(k3) Fan-out: one dispatcher with 10 triggers (exact filters) on the same topic; total delivered/s
-against 10 x the one-trigger rate of (k2).
-(k4) End to end: POST to the ingress -> Kafka -> dispatcher -> sink, open loop at half the
-ingress's peak rate of (k1); latency from when each request was due to the sink's receipt.
-Target: p99 <= 50 ms.
+(k3) Fan-out: one dispatcher with 10 triggers (exact filters) joins on an empty topic, then
+``fanout_total`` records arrive; total delivered/s against 10 x the one-trigger rate of (k2).
+(k4) End to end: POST to the ingress -> Kafka -> dispatcher -> sink. The path's peak (``total``
+events from 64 clients, first POST to last arrival), then an open loop at half that rate; latency
+from when each request was due to the sink's receipt. Target: p99 <= 50 ms.
 (k5) Memory: RSS of the dispatcher draining a backlog of ``backlog`` records and of the ingress
 under load writing more to the same topic, sampled every 100 ms. Target: peak <= 150 MiB each.
 """
