@@ -61,6 +61,7 @@ from harness import (
 )
 from springhead.events import validated_event
 from springhead.kafka.mapping import event_to_record
+from springhead_broker.events import admit
 from springhead_testing import SourceProcess
 
 
@@ -108,17 +109,17 @@ def _headers(n: int) -> dict[str, str]:
 
 
 def _record(n: int) -> Any:
-    """The record the ingress writes for event ``n`` (without its arrival time and TTL)."""
+    """The record the ingress writes for event ``n``: with its arrival time and TTL."""
     attributes = {k[3:]: v for k, v in _headers(n).items() if k.startswith("ce-")}
     attributes["datacontenttype"] = "application/json"
-    return event_to_record(validated_event(attributes, PAYLOAD))
+    return event_to_record(admit(validated_event(attributes, PAYLOAD)))
 
 
 # --- processes ------------------------------------------------------------------------------------
 
 
 class Stack:
-    """The Kafka broker, a folder for contract files, the sink: what every part shares."""
+    """The Kafka broker's address and a folder for contract files: what every part shares."""
 
     def __init__(self, bootstrap: str, folder: Path) -> None:
         self.bootstrap = bootstrap
