@@ -23,15 +23,18 @@ def log(message: str) -> None:
 
 
 class FastSink:
-    """bench/fast_sink.py as a child process."""
+    """bench/fast_sink.py as a child process; ``options`` are its flags (``--record-arrivals``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        self.options = options
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def __enter__(self) -> FastSink:
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "fast_sink.py")], stdout=subprocess.PIPE, text=True
+            [sys.executable, str(HERE / "fast_sink.py"), *self.options],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.process.stdout is not None
         port = int(self.process.stdout.readline())

@@ -3,7 +3,10 @@
 reading the body, until killed. The webhook sources use the winner (see bench/RESULTS.md).
 
 ``python bench/receivers.py forward SINK_URL`` is the floor of scenario (e): the least a webhook
-source written in Python on Springhead's stack does per request (see :func:`serve_forward`)."""
+source written in Python on Springhead's stack does per request (see :func:`serve_forward`).
+``python bench/receivers.py kafka-forward BOOTSTRAP TOPIC`` is the floor of scenario (k): the
+least an HTTP -> Kafka ingress on the broker's stack does per request
+(see :func:`serve_kafka_forward`)."""
 
 # No ``from __future__ import annotations`` here: FastAPI resolves the handler's annotations at
 # definition time, and the names are imported inside the function.
@@ -117,9 +120,47 @@ def serve_forward(port: int, sink: str) -> None:
     uvloop.run(main())
 
 
+def serve_kafka_forward(port: int, bootstrap: str, topic: str) -> None:
+    """A bare HTTP -> Kafka forwarder: the broker ingress's server (springhead.asgi on asyncio's
+    loop, as the ingress runs) and an aiokafka producer with the ingress's guarantees (``acks=all``,
+    idempotent). Each request's ``ce-*`` headers become ``ce_*`` record headers as they came,
+    Content-Type the ``content-type`` header, the body the value; 202 once Kafka acknowledged
+    the record, 503 if it failed. No CloudEvent parsing or validation, no arrival time or TTL, no
+    metrics, no per-send timeout: what any ingress on this stack cannot avoid."""
+    from aiokafka import AIOKafkaProducer
+    from springhead.asgi import Receive, Scope, Send, read_body, respond
+
+    async def main() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+
+        async def forward(scope: Scope, receive: Receive, send: Send) -> None:
+            body = await read_body(receive, 1024 * 1024)
+            headers = [
+                ("ce_" + name[3:].decode("latin-1") if name != b"content-type" else "content-type",
+                 value)
+                for name, value in scope["headers"]
+                if name.startswith(b"ce-") or name == b"content-type"
+            ]  # fmt: skip
+            try:
+                await producer.send_and_wait(topic, body, headers=headers)
+            except Exception:  # noqa: BLE001 - any failure is a 503 for the client
+                await respond(send, 503)
+                return
+            await respond(send, 202)
+
+        await serve_routes(port, {"/": forward})
+
+    asyncio.run(main())
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "forward":
         serve_forward(free_port(), sys.argv[2])
+    elif sys.argv[1] == "kafka-forward":
+        serve_kafka_forward(free_port(), sys.argv[2], sys.argv[3])
     else:
         serve = {"aiohttp": serve_aiohttp, "fastapi": serve_fastapi, "asgi": serve_asgi}
         serve[sys.argv[1]](free_port())

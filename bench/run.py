@@ -21,12 +21,17 @@ Each scenario is compared with a baseline measured in the same run on the same m
     a bare watch of the same writes;
 (j) the Kafka source on a real Apache Kafka broker: delivered events/s for 1 and 4 partitions,
     ordered and unordered, vs the Sender alone posting the same events from memory to the same
-    sink; RSS while draining a 1,000,000-record backlog.
+    sink; RSS while draining a 1,000,000-record backlog;
+(k) the Broker on a real Apache Kafka broker: ingress events/s vs a bare aiokafka producer with the
+    same acks and vs the floor (a minimal HTTP -> Kafka forwarder); dispatcher events/s per
+    trigger vs the Kafka source on the same topic and sink, with exact and CESQL filters;
+    fan-out to 10 triggers; end-to-end p99 at half the path's peak; RSS of ingress and
+    dispatcher under a 1,000,000-record backlog.
 
 Each scenario is a module beside this file, which can also run on its own: bench_sender.py (a),
 bench_ping.py (b, c), bench_startup.py (d), bench_webhook.py (e), bench_receivers.py (f),
-bench_controller.py (g, h), bench_apiserver.py (i), bench_kafka.py (j); harness.py holds what
-several of them use.
+bench_controller.py (g, h), bench_apiserver.py (i), bench_kafka.py (j), bench_broker.py (k);
+harness.py holds what several of them use.
 
 ``--only e,j`` runs some scenarios and keeps the other sections of the results file;
 ``--output FILE`` writes elsewhere than bench/RESULTS.md.
@@ -43,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench_apiserver import apiserver_lines, bench_apiserver
+from bench_broker import broker_section
 from bench_controller import bench_controller, controller_lines
 from bench_kafka import kafka_section
 from bench_ping import bench_ping, ping_lines
@@ -96,7 +102,7 @@ class Steal:
 
 
 #: Every scenario, in the order of RESULTS.md. b and c are measured by one run, so are g and h.
-SCENARIOS = "abcdefghij"
+SCENARIOS = "abcdefghijk"
 _TOGETHER = {"b": "bc", "c": "bc", "g": "gh", "h": "gh"}
 
 
@@ -138,7 +144,7 @@ def write_results(measured: dict[str, list[str]], args: str, output: Path) -> st
         f"Written by `make bench` (`python bench/run.py{args}`) on "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
         f"Machine: {machine()}. Sink: bench/fast_sink.py in its own process over loopback "
-        "(scenarios a, e, j), the springhead_testing RecordingSink (b, c, d).",
+        "(scenarios a, e, j, k), the springhead_testing RecordingSink (b, c, d).",
     ]
     if kept:
         lines.append(
@@ -227,6 +233,10 @@ async def main() -> None:
         with steal.during("j"):
             log("(j) Kafka source (real Apache Kafka broker)")
             measured["j"] = await kafka_section(quick=args.quick)
+    if "k" in only:
+        with steal.during("k"):
+            log("(k) Broker (real Apache Kafka broker)")
+            measured["k"] = await broker_section(quick=args.quick)
     steal.annotate(measured)
     flags = " --quick" if args.quick else ""
     if only != SCENARIOS:

@@ -3,6 +3,7 @@ it stores (read back from the real Kafka topic), and 503 with Retry-After while 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -80,6 +81,57 @@ async def test_every_kind_of_request_gets_its_answer(memory_tools: Any) -> None:
     assert sorted(memory_tools.ids(sink)) == ["e1", "e2", "s1"]  # only the accepted ones
     [timed] = [r for r in sink.accepted if r.event.get_id() == "e2"]
     assert timed.header("ce-time") == "2018-04-05T03:56:24Z"
+
+
+async def _raw_post(port: int, head: bytes) -> tuple[int, bytes]:
+    """POST ``head`` (header lines) and a one-byte body as sent, byte for byte (aiohttp would
+    neither repeat a header nor send bytes that are not UTF-8); status and body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /testns/b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n"
+        + head
+        + b"\r\n{}"
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return int(answer.split()[1]), answer.rpartition(b"\r\n\r\n")[2]
+
+
+RAW = b"ce-specversion: 1.0\r\nce-type: t\r\ncontent-type: application/json\r\n"
+
+
+async def test_a_repeated_or_undecodable_event_header_is_refused_and_counted(
+    memory_tools: Any,
+) -> None:
+    async with RecordingSink() as sink:
+        trigger = {"name": "all", "subscriber": sink.url}
+        memory_tools.write_contract([{"namespace": "testns", "name": "b", "triggers": [trigger]}])
+        async with memory_tools.process() as process:
+            await memory_tools.ready(process, triggers=1)
+            assert process.port is not None
+            answers = [
+                # Header names are case-insensitive: Ce-Id and CE-ID are the same header.
+                await _raw_post(process.port, RAW + b"Ce-Id: a\r\nce-source: /s\r\nCE-ID: b\r\n"),
+                await _raw_post(process.port, RAW + b"ce-id: c\r\nce-source: /caf\xe9\r\n"),
+                await _raw_post(process.port, RAW + b"ce-id: ok\r\nce-source: /s\r\n"),
+            ]
+            await sink.wait_for(1)
+            await memory_tools.wait_finished(process, "testns/all", 1)
+            refused = await memory_tools.metric(
+                process, "springhead_broker_ingress_requests_total", broker="testns/b", status="400"
+            )
+            accepted = await memory_tools.metric(
+                process, "springhead_broker_ingress_requests_total", broker="testns/b", status="202"
+            )
+    assert answers == [
+        (400, b"header ce-id appears more than once; send it once\n"),
+        (400, b"header ce-source is not valid UTF-8\n"),
+        (202, b""),
+    ]
+    assert memory_tools.ids(sink) == ["ok"]
+    assert (refused, accepted) == (2, 1)
 
 
 async def test_a_broker_added_to_the_contract_is_served_without_a_restart(

@@ -38,6 +38,8 @@ class RecordProducer:
         self._starting = asyncio.Lock()
 
     async def _started(self) -> Any:
+        if self._producer is not None:
+            return self._producer  # started: no lock to take on every send
         async with self._starting:
             if self._producer is None:
                 producer = AIOKafkaProducer(**self._options)
