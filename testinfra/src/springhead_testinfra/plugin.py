@@ -101,9 +101,22 @@ _NEEDED = pytest.StashKey[set[str]]()
 _PREFETCH_FAILURES = pytest.StashKey[dict[str, Exception]]()
 
 
+#: Markers whose tests share one pytest-xdist worker: they build and run images in one podman
+#: storage, where two builds of the same image at once would only repeat each other's work.
+SERIAL_MARKERS = ("images", "release")
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a component fixture, before ``-m`` selects tests."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses a component fixture, before ``-m`` selects tests.
+
+    Under pytest-xdist (``-n N --dist loadgroup``, as ``make test`` runs) each test also gets an
+    ``xdist_group``: its file, so a module's fixtures are set up once and its tests run in order
+    on one worker, or ``podman`` for every test of :data:`SERIAL_MARKERS`. Each worker starts the
+    session components (Kafka, kube-apiserver) it needs itself; the fetches are serialised by the
+    cache's locks.
+    """
+    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         for fixture, markers in FIXTURE_MARKERS.items():
@@ -111,6 +124,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 for marker in markers:
                     if item.get_closest_marker(marker) is None:
                         item.add_marker(marker)
+        if grouped and item.get_closest_marker("xdist_group") is None:
+            serial = any(item.get_closest_marker(m) is not None for m in SERIAL_MARKERS)
+            item.add_marker(
+                pytest.mark.xdist_group("podman" if serial else item.nodeid.split("::")[0])
+            )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
