@@ -125,10 +125,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     if item.get_closest_marker(marker) is None:
                         item.add_marker(marker)
         if grouped and item.get_closest_marker("xdist_group") is None:
-            serial = any(item.get_closest_marker(m) is not None for m in SERIAL_MARKERS)
-            item.add_marker(
-                pytest.mark.xdist_group("podman" if serial else item.nodeid.split("::")[0])
-            )
+            group = "podman" if _is_serial(item) else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+    if grouped:
+        # The podman group is the longest one worker runs: it goes first, so the other worker
+        # takes the rest meanwhile instead of waiting for it at the end (a stable sort: the same
+        # order on every worker, as xdist requires).
+        items.sort(key=lambda item: not _is_serial(item))
+
+
+def _is_serial(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(m) is not None for m in SERIAL_MARKERS)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
