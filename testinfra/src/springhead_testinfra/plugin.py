@@ -101,9 +101,22 @@ _NEEDED = pytest.StashKey[set[str]]()
 _PREFETCH_FAILURES = pytest.StashKey[dict[str, Exception]]()
 
 
+#: Markers whose tests share one pytest-xdist worker: they build and run images in one podman
+#: storage, where two builds of the same image at once would only repeat each other's work.
+SERIAL_MARKERS = ("images", "release")
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a component fixture, before ``-m`` selects tests."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses a component fixture, before ``-m`` selects tests.
+
+    Under pytest-xdist (``-n N --dist loadgroup``, as ``make test`` runs) each test also gets an
+    ``xdist_group``: its file, so a module's fixtures are set up once and its tests run in order
+    on one worker, or ``podman`` for every test of :data:`SERIAL_MARKERS`. Each worker starts the
+    session components (Kafka, kube-apiserver) it needs itself; the fetches are serialised by the
+    cache's locks.
+    """
+    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         for fixture, markers in FIXTURE_MARKERS.items():
@@ -111,6 +124,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 for marker in markers:
                     if item.get_closest_marker(marker) is None:
                         item.add_marker(marker)
+        if grouped and item.get_closest_marker("xdist_group") is None:
+            group = "podman" if _is_serial(item) else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+    if grouped:
+        # The podman group is the longest one worker runs: it goes first, so the other worker
+        # takes the rest meanwhile instead of waiting for it at the end (a stable sort: the same
+        # order on every worker, as xdist requires).
+        items.sort(key=lambda item: not _is_serial(item))
+
+
+def _is_serial(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(m) is not None for m in SERIAL_MARKERS)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
