@@ -100,8 +100,10 @@ async def contract_namespace(cluster: Cluster) -> str:
 async def brokers(
     start_controller: StartController, contract_namespace: str, kafka: Any
 ) -> AsyncIterator[Controller]:
-    """The controller reconciling Brokers (default class: Knative's examples have no class)."""
+    """The controller reconciling Brokers (default class: Knative's examples have no class) and,
+    in the same process, the core's kinds (a SinkBinding may point at a Broker)."""
     async with start_controller(
+        CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="3",
@@ -441,6 +443,7 @@ async def test_kafka_unreachable_is_a_false_topic_condition(
         probe.bind(("127.0.0.1", 0))
         closed = f"127.0.0.1:{probe.getsockname()[1]}"
     async with start_controller(
+        CONTROLLER_ROLES="broker",  # the broker role alone, as its own Deployment runs it
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
         BROKER_DEFAULT_CLASS="true",
         KAFKA_BOOTSTRAP_SERVERS=closed,
@@ -462,6 +465,7 @@ async def test_a_missing_contract_configmap_is_a_false_condition(
     cluster: Cluster, namespace: str, start_controller: StartController, kafka: Any
 ) -> None:
     async with start_controller(
+        CONTROLLER_ROLES="broker",
         BROKER_CONTRACT_CONFIGMAP=f"{namespace}/not-installed-contract",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="1",

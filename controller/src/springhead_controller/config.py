@@ -1,5 +1,5 @@
 """Controller settings: the shared runtime's settings (health, metrics, logs, shutdown) plus how
-to reach the API server, leader election and SinkBinding behaviour."""
+to reach the API server, the roles to run, leader election and SinkBinding behaviour."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import NoDecode
 from springhead.config import ConfigError, IsoDuration, KubeAccess, LeaseSettings
 
+from springhead_controller.roles import CORE, ROLES
 from springhead_controller.selectors import SelectionMode
 
 __all__ = ["ControllerSettings"]
@@ -19,6 +20,14 @@ def _comma_list(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _role_list(value: Any) -> Any:
+    value = _comma_list(value)
+    return list(dict.fromkeys(value)) if isinstance(value, list) else value
+
+
+_KNOWN = ", ".join(ROLES)
 
 
 class ControllerSettings(LeaseSettings, KubeAccess):
@@ -33,6 +42,14 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     component: str = Field(default="springhead-controller", validation_alias="K_COMPONENT")
     """Component name in logs."""
 
+    roles: Annotated[list[str], NoDecode, BeforeValidator(_role_list)] = Field(
+        default_factory=lambda: [CORE], validation_alias="CONTROLLER_ROLES"
+    )
+    """What this process reconciles, comma-separated: ``core`` (SinkBinding, ContainerSource,
+    PingSource), ``broker`` (Broker, Trigger; needs ``springhead-controller[broker]``),
+    ``github`` (GitHubSource; needs ``springhead-controller[github]``). Each role leads on its
+    own Lease."""
+
     install_crds: bool = Field(default=True, validation_alias="CONTROLLER_INSTALL_CRDS")
     """Create the SinkBinding, ContainerSource, Broker and Trigger CRDs at start-up when they are
     absent."""
@@ -41,7 +58,8 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     """Reconcile only while holding the Lease, so several replicas are safe."""
 
     lease_name: str = ""
-    """Name of the Lease the replicas share; empty means ``springhead-controller``."""
+    """Name of the core role's Lease; another role's is ``<name>-<role>``. Empty means
+    ``springhead-controller``."""
 
     selection_mode: SelectionMode = Field(
         default=SelectionMode.EXCLUSION, validation_alias="SINK_BINDING_SELECTION_MODE"
@@ -72,7 +90,7 @@ class ControllerSettings(LeaseSettings, KubeAccess):
         validation_alias="BROKER_CONTRACT_CONFIGMAP",
     )
     """``namespace/name`` of the broker data plane's contract ConfigMap (the broker chart's
-    ``<release>-contract``); empty: Brokers and Triggers are not reconciled."""
+    ``<release>-contract``); required with the ``broker`` role, and only read by it."""
 
     broker_ingress_host: str = Field(default="", validation_alias="BROKER_INGRESS_HOST")
     """Host (and port) of the broker ingress Service: a Broker's address is
@@ -100,15 +118,41 @@ class ControllerSettings(LeaseSettings, KubeAccess):
         default_factory=list, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
     """``host:port`` of Kafka brokers, comma-separated: where Broker topics are created
-    (required with ``BROKER_CONTRACT_CONFIGMAP``)."""
+    (required with the ``broker`` role)."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.resync.total_seconds() <= 0:
             raise ConfigError("CONTROLLER_RESYNC", "must be positive")
-        if self.broker_contract_configmap and not self.kafka_bootstrap_servers:
-            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS", "required with BROKER_CONTRACT_CONFIGMAP")
+        self._check_roles()
         return self
+
+    def _check_roles(self) -> None:
+        if not self.roles:
+            raise ConfigError("CONTROLLER_ROLES", f"names no role (one or more of {_KNOWN})")
+        for name in self.roles:
+            role = ROLES.get(name)
+            if role is None:
+                raise ConfigError("CONTROLLER_ROLES", f"unknown role {name!r} (one of {_KNOWN})")
+            why = role.unavailable()
+            if why is not None:
+                raise ConfigError("CONTROLLER_ROLES", why)
+        if "broker" in self.roles:
+            if not self.broker_contract_configmap:
+                raise ConfigError("BROKER_CONTRACT_CONFIGMAP", "required with the broker role")
+            if not self.kafka_bootstrap_servers:
+                raise ConfigError("KAFKA_BOOTSTRAP_SERVERS", "required with the broker role")
+        elif self.broker_contract_configmap:
+            # It used to turn the Broker reconciler on; now a role does, in its own image.
+            raise ConfigError(
+                "BROKER_CONTRACT_CONFIGMAP",
+                "set, but the broker role is not in CONTROLLER_ROLES "
+                f"({','.join(self.roles)}): add it, or unset this variable",
+            )
+
+    def lease_name_of(self, role: str) -> str:
+        """The Lease ``role`` leads on (see :meth:`springhead_controller.roles.Role.lease_name`)."""
+        return ROLES[role].lease_name(self.effective_lease_name)
 
     def default_lease_name(self) -> str:
         """``springhead-controller``: one controller per cluster."""
