@@ -411,13 +411,21 @@ CHARTED: dict[str, Charted] = {
             }
         ),
         flags={"CONTROLLER_LEADER_ELECTION": "false"},
-        fixed={"CONTROLLER_INSTALL_CRDS": "false: the chart installs the CRDs (crds/)"},
+        fixed={
+            "CONTROLLER_INSTALL_CRDS": "false: the chart installs the CRDs (crds/)",
+            "CONTROLLER_ROLES": "one Deployment per enabled role (roles.<role>.enabled)",
+        },
         absent={
             "CONTROLLER_KUBECONFIG": "in a pod: its ServiceAccount",
             "CONTROLLER_LEASE_NAMESPACE": "the Lease is in the release's namespace (the Role's)",
             **_RECEIVER_ONLY,
         },
-        templates=(("springhead-controller.settingsEnv", ""),),
+        # The broker role's settings go to its Deployment only.
+        templates=(
+            ("springhead-controller.brokerSettingsEnv", "broker"),
+            ("springhead-controller.kafkaSettingsEnv", "kafka"),
+            ("springhead-controller.settingsEnv", ""),
+        ),
     ),
     "containersource": Charted(classes=(SourceSettings,), absent=_RECEIVER_ONLY),
     "display": Charted(
@@ -1556,9 +1564,46 @@ def controller_schema() -> Schema:
             "retryPeriod": setting(),
         },
     )
+    broker_image = obj(
+        "The broker role's image (springhead-controller[broker]); its pull policy is "
+        "image.pullPolicy",
+        {
+            "repository": string(
+                "Image repository; default ghcr.io/springhead/springhead-controller-broker",
+                minLength=1,
+            ),
+            "tag": string("Image tag; empty: image.tag, else the chart's appVersion"),
+            "digest": string(
+                "Image digest (sha256:...); wins over the tag", pattern=r"^$|^sha256:[a-f0-9]{64}$"
+            ),
+        },
+        required=["repository"],
+    )
+    roles = obj(
+        "The controller's roles (CONTROLLER_ROLES), each its own Deployment, ServiceAccount, "
+        "Lease and least RBAC: <release> for the core, <release>-<role> for another",
+        {
+            "core": obj(
+                "SinkBinding, ContainerSource, PingSource (image)",
+                {"enabled": boolean("Run the core role")},
+            ),
+            "broker": obj(
+                "Broker and Trigger (the broker and kafka values)",
+                {
+                    "enabled": {
+                        "type": ["boolean", "null"],
+                        "description": "Run the broker role; null: when broker.contractConfigMap "
+                        "is set",
+                    },
+                    "image": broker_image,
+                },
+            ),
+        },
+    )
     settings = {
         **naming(),
         "image": image("ghcr.io/springhead/springhead-controller"),
+        "roles": roles,
         **runtime_settings(),
         **pod_settings(),
         "metrics": metrics(),
@@ -1569,7 +1614,8 @@ def controller_schema() -> Schema:
         "patchConcurrency": setting(),
         "resync": setting(),
         "broker": obj(
-            "Broker and Trigger reconciling on the broker chart's data plane (BROKER_*)",
+            "Broker and Trigger reconciling on the broker chart's data plane (BROKER_*; the "
+            "broker role's Deployment only)",
             {
                 "contractConfigMap": setting(),
                 "ingressHost": setting(),
@@ -1583,7 +1629,7 @@ def controller_schema() -> Schema:
             "Kafka, where Broker topics are created (KAFKA_*)",
             {
                 "bootstrapServers": setting(
-                    "required with broker.contractConfigMap",
+                    "required with the broker role",
                     items={"type": "string", "minLength": 1},
                 )
             },

@@ -43,10 +43,10 @@ class ControllerSettings(LeaseSettings, KubeAccess):
     """Component name in logs."""
 
     roles: Annotated[list[str], NoDecode, BeforeValidator(_role_list)] = Field(
-        default_factory=lambda: [CORE], validation_alias="CONTROLLER_ROLES"
+        default=[CORE], validation_alias="CONTROLLER_ROLES"
     )
-    """What this process reconciles, comma-separated: ``core`` (SinkBinding, ContainerSource,
-    PingSource), ``broker`` (Broker, Trigger; needs ``springhead-controller[broker]``),
+    """What this process reconciles, comma-separated (default ``core``): ``core`` (SinkBinding,
+    ContainerSource, PingSource), ``broker`` (Broker, Trigger; needs ``springhead-controller[broker]``),
     ``github`` (GitHubSource; needs ``springhead-controller[github]``). Each role leads on its
     own Lease."""
 
