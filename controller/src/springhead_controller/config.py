@@ -46,9 +46,9 @@ class ControllerSettings(LeaseSettings, KubeAccess):
         default=[CORE], validation_alias="CONTROLLER_ROLES"
     )
     """What this process reconciles, comma-separated (default ``core``): ``core`` (SinkBinding,
-    ContainerSource, PingSource), ``broker`` (Broker, Trigger; needs ``springhead-controller[broker]``),
-    ``github`` (GitHubSource; needs ``springhead-controller[github]``). Each role leads on its
-    own Lease."""
+    ContainerSource, PingSource), ``broker`` (Broker, Trigger; needs
+    ``springhead-controller[broker]``), ``github`` (GitHubSource; needs
+    ``springhead-controller[github]``). Each role leads on its own Lease."""
 
     install_crds: bool = Field(default=True, validation_alias="CONTROLLER_INSTALL_CRDS")
     """Create the SinkBinding, ContainerSource, Broker and Trigger CRDs at start-up when they are
