@@ -53,8 +53,11 @@ charts: sync
 ## registry).
 IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml display/pyproject.toml broker/pyproject.toml examples/*/pyproject.toml))
 ## Images of a service with one of its extras (EXTRA), tagged <package>-<extra>: springhead-github-hooks,
-## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image).
-IMAGE_VARIANTS := sources/github:hooks
+## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image), and the
+## controller's roles: springhead-controller-broker (CONTROLLER_ROLES=broker: Kafka's admin client,
+## CESQL) and springhead-controller-github (CONTROLLER_ROLES=github: PyGithub); the core image
+## springhead-controller has none of them.
+IMAGE_VARIANTS := sources/github:hooks controller:broker controller:github
 # VERSION: the packages' version as `sync` installed it (hatch-vcs's, from the git tags): the
 # build context has no .git, so the Dockerfile hands it to hatch-vcs; --version and the version
 # label say it.

@@ -110,6 +110,48 @@ def test_only_the_github_hooks_image_holds_the_github_api_client(
     assert "GITHUB_" in ran.stderr and "springhead-github[hooks]" not in ran.stderr
 
 
+#: What only one of the controller's roles needs (springhead_controller.roles): the core image
+#: (springhead-controller) holds none of it, each role's image its own only.
+ROLE_CLIENTS = {
+    "broker": frozenset({"aiokafka", "lark"}),
+    "github": GITHUB_CLIENT,
+}
+
+
+def test_each_controller_image_holds_only_its_roles_clients(
+    image_builds: ImageBuilds, podman: Podman, all_services: tuple[Service, ...]
+) -> None:
+    images = {s.extra: s for s in all_services if s.package == "springhead-controller"}
+    assert set(images) == {"", *ROLE_CLIENTS}
+    for extra, service in images.items():
+        closure = locked_closure(service.package, service.extra)
+        for role, clients in ROLE_CLIENTS.items():
+            assert (clients <= closure) if role == extra else not clients & closure, (extra, role)
+    listed = (
+        "import importlib.util, json; "
+        "print(json.dumps([n for n in ('aiokafka', 'lark', 'github', 'springhead.kafka') "
+        "if importlib.util.find_spec(n)]))"
+    )
+    assert image_builds.python(images[""], listed) == []
+    assert image_builds.python(images["broker"], listed) == ["aiokafka", "lark", "springhead.kafka"]
+    # A role whose extra the image lacks stops the process at start with one line naming the
+    # variable and the image to run instead.
+    for image, role in ((images[""], "broker"), (images["broker"], "github")):
+        ran = podman.run(
+            "run", "--rm", *RUN_FLAGS,
+            "--env", f"CONTROLLER_ROLES=core,{role}",
+            "--env", "BROKER_CONTRACT_CONFIGMAP=ns/contract",
+            "--env", "KAFKA_BOOTSTRAP_SERVERS=kafka:9092",
+            image_builds.build(image).tag,
+            check=False,
+        )  # fmt: skip
+        assert ran.returncode == 2, ran.stderr
+        [line] = ran.stderr.strip().splitlines()
+        assert "CONTROLLER_ROLES" in line
+        assert f"needs springhead-controller[{role}]" in line
+        assert f"run the springhead-controller-{role} image" in line
+
+
 def test_the_code_is_installed_byte_compiled_and_without_test_helpers(
     service: Service, image_builds: ImageBuilds
 ) -> None:
