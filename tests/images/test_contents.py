@@ -191,10 +191,15 @@ def sections(path):
         name = struct.unpack_from("<I", data, shoff + i * shentsize)[0]
         yield data[names_at + name:data.index(b"\\0", names_at + name)].decode()
 kube = importlib.util.find_spec("kubernetes")
+site = "/app/.venv/lib/python3.11/site-packages"
 print(json.dumps({
     "aio": kube is not None and importlib.util.find_spec("kubernetes.aio") is not None,
     "debug": sorted(p for p in glob.glob("/app/.venv/**/*.so", recursive=True)
                     if any(n.startswith(".debug_") or n == ".symtab" for n in sections(p))),
+    "tests": sorted(p for p in glob.glob(site + "/**/", recursive=True)
+                    if p.rstrip("/").rsplit("/", 1)[-1] in ("tests", "test")),
+    "sources": sorted(p for ext in ("pyi", "pyx", "pxd")
+                      for p in glob.glob(f"/app/.venv/**/*.{ext}", recursive=True)),
 }))
 """
 
@@ -215,6 +220,9 @@ def test_what_no_service_runs_is_left_out(service: Service, image_builds: ImageB
     # kubernetes.aio: the client's asyncio copy, two thirds of the package, imported by nothing.
     assert shown["aio"] is False
     assert shown["debug"] == [], "extension modules keep debug information or symbol tables"
+    # Test suites shipped inside wheels (websocket-client's), type stubs, Cython sources.
+    assert shown["tests"] == []
+    assert shown["sources"] == []
 
 
 def test_only_the_venv_is_added_to_the_base(
