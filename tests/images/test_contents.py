@@ -129,11 +129,12 @@ def test_each_controller_image_holds_only_its_roles_clients(
             assert (clients <= closure) if role == extra else not clients & closure, (extra, role)
     listed = (
         "import importlib.util, json; "
-        "print(json.dumps([n for n in ('aiokafka', 'lark', 'github', 'springhead.kafka') "
+        "print(json.dumps([n for n in ('aiokafka', 'lark', 'github') "
         "if importlib.util.find_spec(n)]))"
     )
     assert image_builds.python(images[""], listed) == []
-    assert image_builds.python(images["broker"], listed) == ["aiokafka", "lark", "springhead.kafka"]
+    assert image_builds.python(images["broker"], listed) == ["aiokafka", "lark"]
+    assert image_builds.python(images["github"], listed) == ["github"]
     # A role whose extra the image lacks stops the process at start with one line naming the
     # variable and the image to run instead.
     for image, role in ((images[""], "broker"), (images["broker"], "github")):
@@ -146,8 +147,9 @@ def test_each_controller_image_holds_only_its_roles_clients(
             check=False,
         )  # fmt: skip
         assert ran.returncode == 2, ran.stderr
-        [line] = ran.stderr.strip().splitlines()
-        assert "CONTROLLER_ROLES" in line
+        # (podman adds its own lines about healthcheck timers, which this machine lacks.)
+        [line] = [text for text in ran.stderr.splitlines() if "CONTROLLER_ROLES" in text]
+        assert line.startswith("configuration error: CONTROLLER_ROLES: ")
         assert f"needs springhead-controller[{role}]" in line
         assert f"run the springhead-controller-{role} image" in line
 
