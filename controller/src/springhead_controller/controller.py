@@ -167,11 +167,13 @@ class Controller:
             self.metrics.leader.labels(role.name).set(0)
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             await cache.stop()
             log.info("stopped reconciling", extra={"role": role.name})
+        # A reconciler that failed (rather than being stopped) fails the process.
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
 
     async def _reconcile_core(self, endings: tuple[Awaitable[object], ...]) -> None:
         """The core role: SinkBindings, ContainerSources and PingSources from the Cache's work
