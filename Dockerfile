@@ -56,8 +56,10 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # service's one console script becomes
 # /app/.venv/bin/springhead-service, the entry point whatever the service is called. Then what no
 # service runs goes: the debug information and symbol tables of extension modules (strip keeps
-# what the dynamic linker uses), and kubernetes.aio, the client's asyncio twin (two thirds of the
-# kubernetes package) that neither Springhead nor the client itself imports.
+# what the dynamic linker uses); kubernetes.aio, the client's asyncio twin (two thirds of the
+# kubernetes package) that neither Springhead nor the client itself imports; the test suites some
+# wheels ship inside their package (websocket-client's: half a megabyte); type stubs (.pyi) and
+# Cython sources (.pyx, .pxd), which only type checkers and compilers read.
 # The version every package gets (`make release` gives the tag's or the development version):
 # hatch-vcs reads it here, for the build context has no .git. Declared after the dependencies'
 # layer, so a new version rebuilds only the code's.
@@ -69,7 +71,10 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     script="$(python3 -c 'import sys, tomllib; [name] = tomllib.load(open(sys.argv[1], "rb"))["project"]["scripts"]; print(name)' "${SERVICE}/pyproject.toml")" && \
     ln -s "${script}" /app/.venv/bin/springhead-service && \
     find /app/.venv -name '*.so' -exec strip --strip-unneeded {} + && \
-    rm -rf /app/.venv/lib/python3.11/site-packages/kubernetes/aio
+    rm -rf /app/.venv/lib/python3.11/site-packages/kubernetes/aio && \
+    find /app/.venv/lib/python3.11/site-packages -depth -type d \( -name tests -o -name test \) \
+        -exec rm -rf {} + && \
+    find /app/.venv -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' \) -delete
 
 # --- runtime: the same Python, the venv, a numeric non-root user; nothing written at run time ---
 FROM ${PYTHON_IMAGE} AS runtime

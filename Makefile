@@ -5,8 +5,6 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
-## test: pytest-xdist workers (tests that wait on real time and real components overlap; 2 cores)
-TEST_WORKERS ?= 2
 
 .PHONY: sync run test unit lint format infra charts images release bench mutate clean
 
@@ -55,10 +53,11 @@ charts: sync
 ## registry).
 IMAGE_SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard sources/*/pyproject.toml controller/pyproject.toml display/pyproject.toml broker/pyproject.toml examples/*/pyproject.toml))
 ## Images of a service with one of its extras (EXTRA), tagged <package>-<extra>: springhead-github-hooks,
-## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image), and
-## springhead-controller-github, the controller with its github role (GitHubSource; PyGithub stays
-## out of the base controller's image).
-IMAGE_VARIANTS := sources/github:hooks controller:github
+## the image of the github chart's hook Jobs (PyGithub stays out of the receiver's image), and the
+## controller's roles: springhead-controller-broker (CONTROLLER_ROLES=broker: Kafka's admin client,
+## CESQL) and springhead-controller-github (CONTROLLER_ROLES=github: PyGithub); the core image
+## springhead-controller has none of them.
+IMAGE_VARIANTS := sources/github:hooks controller:broker controller:github
 # VERSION: the packages' version as `sync` installed it (hatch-vcs's, from the git tags): the
 # build context has no .git, so the Dockerfile hands it to hatch-vcs; --version and the version
 # label say it.
@@ -103,7 +102,7 @@ unit: sync
 
 ## test: everything CI runs: lint, then every test tier against real components
 test: lint infra
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(RUN) pytest
 
 ## bench: run the benchmarks and rewrite bench/RESULTS.md
 bench: sync

@@ -427,13 +427,21 @@ CHARTED: dict[str, Charted] = {
         )
         | KAFKA_SECRETS,
         flags={"CONTROLLER_LEADER_ELECTION": "false"},
-        fixed={"CONTROLLER_INSTALL_CRDS": "false: the chart installs the CRDs (crds/)"},
+        fixed={
+            "CONTROLLER_INSTALL_CRDS": "false: the chart installs the CRDs (crds/)",
+            "CONTROLLER_ROLES": "one Deployment per enabled role (roles.<role>.enabled)",
+        },
         absent={
             "CONTROLLER_KUBECONFIG": "in a pod: its ServiceAccount",
             "CONTROLLER_LEASE_NAMESPACE": "the Lease is in the release's namespace (the Role's)",
             **_RECEIVER_ONLY,
         },
-        templates=(("springhead-controller.settingsEnv", ""),),
+        # The broker role's settings go to its Deployment only.
+        templates=(
+            ("springhead-controller.brokerSettingsEnv", "broker"),
+            ("springhead-controller.kafkaSettingsEnv", "kafka"),
+            ("springhead-controller.settingsEnv", ""),
+        ),
     ),
     "containersource": Charted(classes=(SourceSettings,), absent=_RECEIVER_ONLY),
     "display": Charted(
@@ -1584,9 +1592,54 @@ def controller_schema() -> Schema:
             "retryPeriod": setting(),
         },
     )
+
+    def role_image(role: str) -> Schema:
+        return obj(
+            f"The {role} role's image (springhead-controller[{role}]); its pull policy is "
+            "image.pullPolicy",
+            {
+                "repository": string(
+                    f"Image repository; default ghcr.io/springhead/springhead-controller-{role}",
+                    minLength=1,
+                ),
+                "tag": string("Image tag; empty: image.tag, else the chart's appVersion"),
+                "digest": string(
+                    "Image digest (sha256:...); wins over the tag",
+                    pattern=r"^$|^sha256:[a-f0-9]{64}$",
+                ),
+            },
+            required=["repository"],
+        )
+
+    roles = obj(
+        "The controller's roles (CONTROLLER_ROLES), each its own Deployment, ServiceAccount, "
+        "Lease and least RBAC: <release> for the core, <release>-<role> for another",
+        {
+            "core": obj(
+                "SinkBinding, ContainerSource, PingSource, ApiServerSource, KafkaSource (image)",
+                {"enabled": boolean("Run the core role")},
+            ),
+            "broker": obj(
+                "Broker and Trigger (the broker and kafka values)",
+                {
+                    "enabled": {
+                        "type": ["boolean", "null"],
+                        "description": "Run the broker role; null: when broker.contractConfigMap "
+                        "is set",
+                    },
+                    "image": role_image("broker"),
+                },
+            ),
+            "github": obj(
+                "GitHubSource (the github values)",
+                {"enabled": boolean("Run the github role"), "image": role_image("github")},
+            ),
+        },
+    )
     settings = {
         **naming(),
         "image": image("ghcr.io/springhead/springhead-controller"),
+        "roles": roles,
         **runtime_settings(),
         **pod_settings(),
         "metrics": metrics(),
@@ -1597,7 +1650,8 @@ def controller_schema() -> Schema:
         "patchConcurrency": setting(),
         "resync": setting(),
         "broker": obj(
-            "Broker and Trigger reconciling on the broker chart's data plane (BROKER_*)",
+            "Broker and Trigger reconciling on the broker chart's data plane (BROKER_*; the "
+            "broker role's Deployment only)",
             {
                 "contractConfigMap": setting(),
                 "ingressHost": setting(),
@@ -1611,7 +1665,7 @@ def controller_schema() -> Schema:
             "Kafka, where Broker topics are created (KAFKA_*)",
             {
                 "bootstrapServers": setting(
-                    "required with broker.contractConfigMap",
+                    "required with the broker role",
                     items={"type": "string", "minLength": 1},
                 ),
                 **kafka_security(),
@@ -1634,12 +1688,10 @@ def controller_schema() -> Schema:
             {"image": setting("empty: springhead-kafka beside image.repository, same tag")},
         ),
         "github": obj(
-            "GitHubSource reconciling, the controller's github role (CONTROLLER_GITHUB_*); "
-            "needs the springhead-controller-github image (image.repository)",
+            "GitHubSource reconciling (CONTROLLER_GITHUB_*; the github role's Deployment only)",
             {
-                "enabled": boolean("Reconcile GitHubSources"),
                 "receiverImage": setting(
-                    "empty: ghcr.io/springhead/springhead-github:<appVersion>"
+                    "empty: springhead-github beside image.repository, same tag"
                 ),
                 "apiUrl": setting(),
             },

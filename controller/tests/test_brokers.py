@@ -101,8 +101,10 @@ async def contract_namespace(cluster: Cluster) -> str:
 async def brokers(
     start_controller: StartController, contract_namespace: str, kafka: Any
 ) -> AsyncIterator[Controller]:
-    """The controller reconciling Brokers (default class: Knative's examples have no class)."""
+    """The controller reconciling Brokers (default class: Knative's examples have no class) and,
+    in the same process, the core's kinds (a SinkBinding may point at a Broker)."""
     async with start_controller(
+        CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="3",
@@ -442,6 +444,7 @@ async def test_kafka_unreachable_is_a_false_topic_condition(
         probe.bind(("127.0.0.1", 0))
         closed = f"127.0.0.1:{probe.getsockname()[1]}"
     async with start_controller(
+        CONTROLLER_ROLES="broker",  # the broker role alone, as its own Deployment runs it
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
         BROKER_DEFAULT_CLASS="true",
         KAFKA_BOOTSTRAP_SERVERS=closed,
@@ -463,6 +466,7 @@ async def test_a_missing_contract_configmap_is_a_false_condition(
     cluster: Cluster, namespace: str, start_controller: StartController, kafka: Any
 ) -> None:
     async with start_controller(
+        CONTROLLER_ROLES="broker",
         BROKER_CONTRACT_CONFIGMAP=f"{namespace}/not-installed-contract",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="1",
@@ -589,6 +593,7 @@ async def test_topics_are_managed_over_sasl_and_tls(
     """The reconciler's admin client reads the shared KAFKA_* settings: it creates and deletes
     a Broker's topic on a Kafka that takes only SCRAM over TLS there."""
     async with start_controller(
+        CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="1",
@@ -619,6 +624,7 @@ async def test_refused_kafka_credentials_are_named_in_the_topic_condition(
     kafka_secure: Any,
 ) -> None:
     async with start_controller(
+        CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
         BROKER_DEFAULT_CLASS="true",
         **sasl_ssl_env(kafka_secure, password="not-the-password"),
@@ -891,6 +897,7 @@ async def test_a_changed_subscriber_address_starts_a_pass_at_once(
         await cluster.publish_address(serving, "Service", namespace, name, f"http://{name}-1")
     ref = {"apiVersion": serving, "kind": "Service"}
     async with start_controller(
+        CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="1",

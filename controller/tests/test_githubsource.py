@@ -2,7 +2,7 @@
 (:class:`springhead_testing.github.FakeGitHub`, built from GitHub's documented API: github.com
 cannot be reached from here), and the receiver started from the pod spec the controller wrote.
 
-The controller runs with the github role (``CONTROLLER_GITHUB_IMAGE``) and
+The controller runs with the github role (``CONTROLLER_ROLES=core,github``) and
 ``CONTROLLER_GITHUB_API_URL`` pointing at the fake, so knative/docs' sample (which names no
 ``githubAPIURL``) applies as it is. Knative Serving is not installed: its ``Service`` kind is a
 minimal CRD whose Addressable status the test writes, as its controller would.
@@ -53,7 +53,9 @@ async def controller(
     github: FakeGitHub,
 ) -> AsyncIterator[Controller]:
     async with start_controller(
-        CONTROLLER_GITHUB_IMAGE=IMAGE, CONTROLLER_GITHUB_API_URL=github.api_url
+        CONTROLLER_ROLES="core,github",
+        CONTROLLER_GITHUB_IMAGE=IMAGE,
+        CONTROLLER_GITHUB_API_URL=github.api_url,
     ) as started:
         yield started
 

@@ -131,6 +131,7 @@ def test_settings_defaults() -> None:
     assert settings.effective_lease_namespace == "default"
     assert settings.selection_mode is SelectionMode.EXCLUSION
     assert settings.cluster_domain == "cluster.local"
+    assert settings.roles == ["core"]
 
 
 @pytest.mark.parametrize(
@@ -141,9 +142,16 @@ def test_settings_defaults() -> None:
         ({"CONTROLLER_LEASE_RENEW_DEADLINE": "PT20S"}, "CONTROLLER_LEASE_RENEW_DEADLINE"),
         ({"CONTROLLER_LEASE_DURATION": "PT0.5S"}, "CONTROLLER_LEASE_DURATION"),
         ({"CONTROLLER_WORKERS": "0"}, "CONTROLLER_WORKERS"),
-        ({"BROKER_CONTRACT_CONFIGMAP": "ns/contract"}, "KAFKA_BOOTSTRAP_SERVERS"),
         (
-            {"BROKER_CONTRACT_CONFIGMAP": "no-namespace", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"},
+            {"CONTROLLER_ROLES": "broker", "BROKER_CONTRACT_CONFIGMAP": "ns/contract"},
+            "KAFKA_BOOTSTRAP_SERVERS",
+        ),
+        (
+            {
+                "CONTROLLER_ROLES": "broker",
+                "BROKER_CONTRACT_CONFIGMAP": "no-namespace",
+                "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+            },
             "BROKER_CONTRACT_CONFIGMAP",
         ),
         ({"BROKER_TOPIC_PARTITIONS": "0"}, "BROKER_TOPIC_PARTITIONS"),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
-from springhead.kube import KubeClient
+from springhead.kube import KubeApiError, KubeClient
 from springhead_testinfra.charts import Charts
 from springhead_testinfra.kube import KubeCluster
 from springhead_testing import SourceProcess
@@ -342,7 +342,18 @@ async def test_the_github_role_works_with_just_the_chart_rbac(
     cluster = KnativeCluster(admin)
     github = await FakeGitHub().start()
     try:
-        deployment = await cluster.get("apps/v1", "Deployment", system, "gh")
+        # The core keeps its Deployment <release>; the github role runs as <release>-github on
+        # the springhead-controller-github image, with an account of its own.
+        core = await cluster.get("apps/v1", "Deployment", system, "gh")
+        assert core is not None
+        assert "CONTROLLER_GITHUB_IMAGE" not in _env(core)
+        deployment = await cluster.get("apps/v1", "Deployment", system, "gh-github")
+        assert deployment is not None
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"].split(":")[0] == (
+            "ghcr.io/springhead/springhead-controller-github"
+        )
+        assert _env(deployment)["CONTROLLER_ROLES"] == "github"
         assert deployment is not None
         env = {
             e["name"]: e["value"]
@@ -414,3 +425,124 @@ async def test_the_github_role_works_with_just_the_chart_rbac(
         await github.stop()
         admin.close()
         helm.run("uninstall", "gh", "--namespace", system, check=False)
+
+
+async def test_the_broker_role_works_with_just_its_chart_rbac(
+    controller_release: Any, charts: Any, kube: KubeCluster, kafka: Any, tmp_path: Path
+) -> None:
+    """The broker role's Deployment of a release with only that role on, run as the real process
+    with exactly its env and its own ServiceAccount: a Broker and a Trigger become Ready (topic,
+    contract ConfigMap, status, finalizers) with no denial, and its account can do nothing of
+    the core's."""
+    admin = KubeClient.from_kubeconfig(str(kube.kubeconfig))
+    cluster = KnativeCluster(admin)
+    system = await cluster.new_namespace("broker-role")
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "springhead-broker-contract"},
+            "data": {"contract.json": '{"brokers": []}'},
+        },
+        system,
+    )
+    helm = controller_release.helm
+    release = "roles"
+    broker_class = f"roles-{uuid.uuid4().hex[:6]}"
+    helm.run(
+        "install", release, charts.path("controller"), "--namespace", system,
+        "--set", "roles.core.enabled=false",
+        "--set", f"broker.contractConfigMap={system}/springhead-broker-contract",
+        # A class of this test's own: the session's apiserver holds other tests' Brokers and
+        # Triggers (their subscribers of kinds this role may not read), which it must not touch.
+        "--set", f"broker.class={broker_class}",
+        "--set", "broker.topicPartitions=1", "--set", "broker.topicReplication=1",
+        "--set", f"kafka.bootstrapServers[0]={kafka.bootstrap}",
+        "--set", "rbac.aggregateAddressables=false",
+    )  # fmt: skip
+    try:
+        assert await cluster.get("apps/v1", "Deployment", system, release) is None
+        deployment = await cluster.get("apps/v1", "Deployment", system, f"{release}-broker")
+        assert deployment is not None
+        env = {
+            e["name"]: e["value"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            if "value" in e
+        }
+        account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        assert account == f"{release}-broker"
+        kubeconfig = await cluster.call(token_kubeconfig, admin, system, account, tmp_path)
+        env.update(
+            NAMESPACE=system,
+            SPRINGHEAD_PORT="0",
+            SPRINGHEAD_HOST="127.0.0.1",
+            CONTROLLER_KUBECONFIG=str(kubeconfig),
+        )
+        namespace = await cluster.new_namespace("rbac-broker")
+        await cluster.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "display"},
+                "spec": {"ports": [{"port": 80}], "selector": {"app": "display"}},
+            },
+            namespace,
+        )
+        eventing = "eventing.knative.dev/v1"
+        async with SourceProcess("springhead_controller", env) as controller:
+            await cluster.create(
+                {
+                    "apiVersion": eventing,
+                    "kind": "Broker",
+                    "metadata": {
+                        "name": "default",
+                        "annotations": {"eventing.knative.dev/broker.class": broker_class},
+                    },
+                },
+                namespace,
+            )
+            trigger = {
+                "apiVersion": eventing,
+                "kind": "Trigger",
+                "metadata": {"name": "all"},
+                "spec": {
+                    "broker": "default",
+                    "subscriber": {
+                        "ref": {"apiVersion": "v1", "kind": "Service", "name": "display"}
+                    },
+                },
+            }
+            await cluster.create(trigger, namespace)
+
+            async def ready(kind: str, name: str) -> bool:
+                found = await cluster.get(eventing, kind, namespace, name)
+                conditions = ((found or {}).get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+            await cluster.eventually(lambda: ready("Broker", "default"), "the Broker Ready")
+            await cluster.eventually(lambda: ready("Trigger", "all"), "the Trigger Ready")
+            lease = await cluster.get(
+                "coordination.k8s.io/v1", "Lease", system, f"{release}-broker"
+            )
+            assert lease is not None  # leader election ran on the broker role's own Lease
+        denied = [e for e in controller.logs if "forbidden" in json.dumps(e).lower()]
+        assert not denied, denied
+        # Least RBAC: the broker role's account has none of the core's rights.
+        as_broker = KubeClient.from_kubeconfig(str(kubeconfig))
+        try:
+            for path in (
+                f"/apis/{SOURCES}/sinkbindings",
+                "/apis/apps/v1/deployments",
+                "/api/v1/namespaces",
+            ):
+                try:
+                    as_broker.get(path)
+                except KubeApiError as exc:
+                    assert exc.status == 403, exc
+                else:
+                    raise AssertionError(f"the broker role's account may list {path}")
+        finally:
+            as_broker.close()
+    finally:
+        helm.run("uninstall", release, "--namespace", system, check=False)
+        admin.close()

@@ -524,9 +524,13 @@ def test_controller_kafka_sasl_and_tls_from_secrets(charts: Any) -> None:
         "--set", "kafka.tls.caCertKey=ca.crt", "--set", "kafka.tls.certKey=tls.crt",
         "--set", "kafka.tls.keyKey=tls.key",
     )  # fmt: skip
-    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
-    env = charts.container_env(deployment)
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == {"demo", "demo-broker"}
+    # Only the broker role talks to Kafka: the credentials go to its Deployment alone.
+    env = charts.container_env(deployments["demo-broker"])
     assert {name: env.get(name) for name in KAFKA_SECURE_ENV} == KAFKA_SECURE_ENV
+    core = charts.container_env(deployments["demo"])
+    assert not [name for name in core if name.startswith("KAFKA_")]
     plain = charts.container_env(
         next(d for d in charts.render("controller") if d["kind"] == "Deployment")
     )
@@ -539,23 +543,40 @@ def test_broker_requires_bootstrap_servers(charts: Any) -> None:
     assert "bootstrapServers" in completed.stderr
 
 
-def test_controller_broker_values_grant_brokers_and_the_contract(charts: Any) -> None:
+def test_controller_broker_values_run_the_broker_role_apart(charts: Any) -> None:
+    # Values from before the roles (broker.contractConfigMap set) keep working: the broker role
+    # is its own Deployment, image, ServiceAccount, Lease and least RBAC; the core keeps its own.
     docs = charts.render(
         "controller", "--values", str(CHARTS / "controller/ci/broker-values.yaml"), release="c1"
     )
-    [cluster_role] = [d for d in docs if d["kind"] == "ClusterRole"]
-    eventing = [r for r in cluster_role["rules"] if r["apiGroups"] == ["eventing.knative.dev"]]
+    validate_manifests(builtin_manifests(docs))
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ClusterRole" and d["rules"]}
+    assert set(roles) == {"c1", "c1-broker"}
+
+    def resources(role: dict[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+        }
+
+    assert ("eventing.knative.dev", "triggers") not in resources(roles["c1"])
+    assert {
+        ("", "namespaces"), ("sources.knative.dev", "sinkbindings"), ("apps", "deployments"),
+    }.isdisjoint(resources(roles["c1-broker"]))  # fmt: skip
+    eventing = [
+        r for r in roles["c1-broker"]["rules"] if r["apiGroups"] == ["eventing.knative.dev"]
+    ]
     assert {"resources": ["brokers", "triggers"], "verbs": ["list", "watch", "patch"]} in [
         {k: r[k] for k in ("resources", "verbs")} for r in eventing
     ]
     assert any(r["resources"] == ["brokers/status", "triggers/status"] for r in eventing)
     # A Broker's spec.config ConfigMap, in its namespace: read only.
-    assert {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]} in cluster_role[
+    assert {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]} in roles["c1-broker"][
         "rules"
     ]
     [role] = [
         d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-contract")
     ]
+    assert role["metadata"]["name"] == "c1-broker-contract"
     assert role["metadata"]["namespace"] == "default"
     assert role["rules"] == [
         {
@@ -565,15 +586,69 @@ def test_controller_broker_values_grant_brokers_and_the_contract(charts: Any) ->
             "verbs": ["get", "update"],
         }
     ]
-    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
-    env = {e["name"]: e.get("value") for e in pod_spec(deployment)["containers"][0]["env"]}
+    [binding] = [
+        d
+        for d in docs
+        if d["kind"] == "RoleBinding" and d["metadata"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["subjects"][0]["name"] == "c1-broker"
+    leases = {
+        d["metadata"]["name"]: d["rules"][1]["resourceNames"]
+        for d in docs
+        if d["kind"] == "Role" and d["rules"][0]["resources"] == ["leases"]
+    }
+    assert leases == {"c1": ["c1"], "c1-broker": ["c1-broker"]}
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == {"c1", "c1-broker"}
+    core, broker = deployments["c1"], deployments["c1-broker"]
+    core_env = charts.container_env(core)
+    assert core_env["CONTROLLER_ROLES"] == "core"
+    assert not [name for name in core_env if name.startswith(("BROKER_", "KAFKA_"))]
+    env = charts.container_env(broker)
+    assert env["CONTROLLER_ROLES"] == "broker"
+    assert env["CONTROLLER_LEASE_NAME"] == "c1"  # the process leads on c1-broker
     assert env["BROKER_CONTRACT_CONFIGMAP"] == "default/springhead-broker-contract"
     assert env["BROKER_DEFAULT_CLASS"] == "true"
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
+    assert pod_spec(broker)["serviceAccountName"] == "c1-broker"
+    assert pod_spec(core)["serviceAccountName"] == "c1"
+    [container] = pod_spec(broker)["containers"]
+    assert container["image"] == "ghcr.io/springhead/springhead-controller-broker:0.1.0"
+    [container] = pod_spec(core)["containers"]
+    assert container["image"] == "ghcr.io/springhead/springhead-controller:0.1.0"
+    # Two Deployments of one release: their selectors must not overlap.
+    selectors = [d["spec"]["selector"]["matchLabels"] for d in deployments.values()]
+    assert selectors[0] != selectors[1]
+    assert core["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "springhead-controller",
+        "app.kubernetes.io/instance": "c1",
+    }
+
+
+def test_controller_roles_are_turned_on_and_off_by_values(charts: Any) -> None:
+    docs = charts.render(
+        "controller", "--values", str(CHARTS / "controller/ci/broker-values.yaml"),
+        "--set", "roles.core.enabled=false", release="c1",
+    )  # fmt: skip
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"] == ["c1-broker"]
+    docs = charts.render(
+        "controller", "--values", str(CHARTS / "controller/ci/broker-values.yaml"),
+        "--set", "roles.broker.enabled=false", release="c1",
+    )  # fmt: skip
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"] == ["c1"]
+    assert not [d for d in docs if d["metadata"]["name"].startswith("c1-broker")]
+
+
+def test_controller_broker_role_without_its_settings_is_refused(charts: Any) -> None:
+    failed = charts.failure("controller", "--set", "roles.broker.enabled=true")
+    assert "broker.contractConfigMap is required" in failed
+    failed = charts.failure("controller", "--set", "broker.contractConfigMap=ns/contract")
+    assert "kafka.bootstrapServers is required" in failed
 
 
 def test_controller_without_broker_values_writes_no_brokers(charts: Any) -> None:
     docs = charts.render("controller", release="c1")
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"] == ["c1"]
     [cluster_role] = [d for d in docs if d["kind"] == "ClusterRole" and "rules" in d and d["rules"]]
     eventing = [r for r in cluster_role["rules"] if r["apiGroups"] == ["eventing.knative.dev"]]
     assert eventing == [

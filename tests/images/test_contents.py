@@ -117,6 +117,50 @@ def test_only_the_images_managing_hooks_hold_the_github_api_client(
     assert "GITHUB_" in ran.stderr and "springhead-github[hooks]" not in ran.stderr
 
 
+#: What only one of the controller's roles needs (springhead_controller.roles): the core image
+#: (springhead-controller) holds none of it, each role's image its own only.
+ROLE_CLIENTS = {
+    "broker": frozenset({"aiokafka", "lark"}),
+    "github": GITHUB_CLIENT,
+}
+
+
+def test_each_controller_image_holds_only_its_roles_clients(
+    image_builds: ImageBuilds, podman: Podman, all_services: tuple[Service, ...]
+) -> None:
+    images = {s.extra: s for s in all_services if s.package == "springhead-controller"}
+    assert set(images) == {"", *ROLE_CLIENTS}
+    for extra, service in images.items():
+        closure = locked_closure(service.package, service.extra)
+        for role, clients in ROLE_CLIENTS.items():
+            assert (clients <= closure) if role == extra else not clients & closure, (extra, role)
+    listed = (
+        "import importlib.util, json; "
+        "print(json.dumps([n for n in ('aiokafka', 'lark', 'github') "
+        "if importlib.util.find_spec(n)]))"
+    )
+    assert image_builds.python(images[""], listed) == []
+    assert image_builds.python(images["broker"], listed) == ["aiokafka", "lark"]
+    assert image_builds.python(images["github"], listed) == ["github"]
+    # A role whose extra the image lacks stops the process at start with one line naming the
+    # variable and the image to run instead.
+    for image, role in ((images[""], "broker"), (images["broker"], "github")):
+        ran = podman.run(
+            "run", "--rm", *RUN_FLAGS,
+            "--env", f"CONTROLLER_ROLES=core,{role}",
+            "--env", "BROKER_CONTRACT_CONFIGMAP=ns/contract",
+            "--env", "KAFKA_BOOTSTRAP_SERVERS=kafka:9092",
+            image_builds.build(image).tag,
+            check=False,
+        )  # fmt: skip
+        assert ran.returncode == 2, ran.stderr
+        # (podman adds its own lines about healthcheck timers, which this machine lacks.)
+        [line] = [text for text in ran.stderr.splitlines() if "CONTROLLER_ROLES" in text]
+        assert line.startswith("configuration error: CONTROLLER_ROLES: ")
+        assert f"needs springhead-controller[{role}]" in line
+        assert f"run the springhead-controller-{role} image" in line
+
+
 def test_the_code_is_installed_byte_compiled_and_without_test_helpers(
     service: Service, image_builds: ImageBuilds
 ) -> None:
@@ -156,10 +200,15 @@ def sections(path):
         name = struct.unpack_from("<I", data, shoff + i * shentsize)[0]
         yield data[names_at + name:data.index(b"\\0", names_at + name)].decode()
 kube = importlib.util.find_spec("kubernetes")
+site = "/app/.venv/lib/python3.11/site-packages"
 print(json.dumps({
     "aio": kube is not None and importlib.util.find_spec("kubernetes.aio") is not None,
     "debug": sorted(p for p in glob.glob("/app/.venv/**/*.so", recursive=True)
                     if any(n.startswith(".debug_") or n == ".symtab" for n in sections(p))),
+    "tests": sorted(p for p in glob.glob(site + "/**/", recursive=True)
+                    if p.rstrip("/").rsplit("/", 1)[-1] in ("tests", "test")),
+    "sources": sorted(p for ext in ("pyi", "pyx", "pxd")
+                      for p in glob.glob(f"/app/.venv/**/*.{ext}", recursive=True)),
 }))
 """
 
@@ -180,6 +229,9 @@ def test_what_no_service_runs_is_left_out(service: Service, image_builds: ImageB
     # kubernetes.aio: the client's asyncio copy, two thirds of the package, imported by nothing.
     assert shown["aio"] is False
     assert shown["debug"] == [], "extension modules keep debug information or symbol tables"
+    # Test suites shipped inside wheels (websocket-client's), type stubs, Cython sources.
+    assert shown["tests"] == []
+    assert shown["sources"] == []
 
 
 def test_only_the_venv_is_added_to_the_base(

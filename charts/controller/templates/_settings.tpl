@@ -4,22 +4,30 @@
 Do not edit: change the settings class and run the script. Special cases (secrets, JSON,
 computed defaults) are written in _env.tpl. */}}
 
-{{- define "springhead-controller.settingsEnv" -}}
+{{- define "springhead-controller.brokerSettingsEnv" -}}
 {{- include "springhead-common.envFromDict" (dict
       "BROKER_CLASS" .Values.broker.class
       "BROKER_CONTRACT_CONFIGMAP" .Values.broker.contractConfigMap
       "BROKER_DEFAULT_CLASS" (ternary "true" "" .Values.broker.defaultClass)
       "BROKER_INGRESS_HOST" .Values.broker.ingressHost
       "BROKER_TOPIC_PARTITIONS" .Values.broker.topicPartitions
-      "BROKER_TOPIC_REPLICATION" .Values.broker.topicReplication
+      "BROKER_TOPIC_REPLICATION" .Values.broker.topicReplication) }}
+{{- end -}}
+
+{{- define "springhead-controller.kafkaSettingsEnv" -}}
+{{- include "springhead-common.envFromDict" (dict
+      "KAFKA_BOOTSTRAP_SERVERS" (join "," .Values.kafka.bootstrapServers)
+      "KAFKA_SASL_MECHANISM" .Values.kafka.sasl.mechanism
+      "KAFKA_TLS_ENABLE" (ternary "true" "" .Values.kafka.tls.enabled)) }}
+{{- end -}}
+
+{{- define "springhead-controller.settingsEnv" -}}
+{{- include "springhead-common.envFromDict" (dict
       "CONTROLLER_CLUSTER_DOMAIN" .Values.clusterDomain
       "CONTROLLER_GITHUB_API_URL" .Values.github.apiUrl
       "CONTROLLER_LEADER_ELECTION" (ternary "true" "false" .Values.leaderElection.enabled)
       "CONTROLLER_PATCH_CONCURRENCY" .Values.patchConcurrency
       "CONTROLLER_RESYNC" .Values.resync
       "CONTROLLER_WORKERS" .Values.workers
-      "KAFKA_BOOTSTRAP_SERVERS" (join "," .Values.kafka.bootstrapServers)
-      "KAFKA_SASL_MECHANISM" .Values.kafka.sasl.mechanism
-      "KAFKA_TLS_ENABLE" (ternary "true" "" .Values.kafka.tls.enabled)
       "SINK_BINDING_SELECTION_MODE" .Values.selectionMode) }}
 {{- end -}}

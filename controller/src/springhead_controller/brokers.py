@@ -53,7 +53,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -848,9 +848,14 @@ def _served(configmap: Mapping[str, Any] | None) -> dict[NamespacedName, dict[st
 
 
 def broker_reconciler(
-    client: KubeClient, cache: Cache, settings: ControllerSettings
+    client: KubeClient,
+    cache: Cache,
+    settings: ControllerSettings,
+    counted: Callable[[str, str], None] = lambda kind, outcome: None,
 ) -> BrokerReconciler | None:
-    """The reconciler the settings ask for: None without ``BROKER_CONTRACT_CONFIGMAP``."""
+    """The broker role's factory (:data:`springhead_controller.roles.ROLES`): None without
+    ``BROKER_CONTRACT_CONFIGMAP``. Its passes rebuild every Broker and Trigger at once, so
+    ``counted`` is not told of single objects."""
     if not settings.broker_contract_configmap:
         return None
     namespace, name = settings.broker_contract_configmap.split("/", 1)

@@ -1,10 +1,11 @@
-"""The controller process: install the CRDs, win the Lease, then watch and reconcile until the
+"""The controller process: install the CRDs, then, for each of its roles
+(:mod:`springhead_controller.roles`), win the role's Lease, then watch and reconcile until the
 Lease is lost or the process is asked to stop.
 
 It runs under Springhead's shared runtime (health, metrics, JSON logs, signals) as an adapter
 that sends no events. With leader election (the default) any number of replicas may run: only
-the Lease holder watches and reconciles; the others wait, and one takes over when the leader
-stops or stops renewing.
+the Lease holder of a role watches and reconciles its kinds; the others wait, and one takes over
+when the leader stops or stops renewing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
@@ -21,7 +22,6 @@ from springhead.metrics import Metrics
 from springhead.runtime import ProcessHost
 
 from springhead_controller.apiserversources import ApiServerSourceReconciler
-from springhead_controller.brokers import broker_reconciler
 from springhead_controller.cache import (
     API_SERVER_SOURCE,
     CONTAINER_SOURCE,
@@ -36,12 +36,11 @@ from springhead_controller.containersources import ContainerSourceReconciler
 from springhead_controller.crds import install_crds
 from springhead_controller.kafkasources import KafkaSourceReconciler
 from springhead_controller.pingsources import PingSourceReconciler
+from springhead_controller.roles import CORE, ROLES, Role, load_reconciler
 from springhead_controller.sinkbindings import SinkBindingReconciler
 from springhead_controller.workqueue import QueueShutDown, WorkQueue
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     Reconciler = ApiServerSourceReconciler | KafkaSourceReconciler
 
 __all__ = ["Controller"]
@@ -69,7 +68,8 @@ class _ControllerMetrics:
         )
         self.leader = Gauge(
             "springhead_controller_leader",
-            "1 while this replica holds the Lease and reconciles, else 0.",
+            "1 while this replica holds the role's Lease and reconciles its kinds, else 0.",
+            ["role"],
             registry=metrics.registry,
         )
         self.queue_depth = Gauge(
@@ -80,14 +80,17 @@ class _ControllerMetrics:
 
 
 class Controller:
-    """SinkBinding, ContainerSource and PingSource reconcilers under leader election (a runtime
-    adapter)."""
+    """The reconcilers of the roles in ``CONTROLLER_ROLES``, each under leader election (a
+    runtime adapter)."""
 
     def __init__(self, settings: ControllerSettings, *, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = _ControllerMetrics(metrics or Metrics())
         self.client: KubeClient | None = None
+        #: The core role's Cache (another role's while the core does not run).
         self.cache: Cache | None = None
+        #: Each running role's Cache.
+        self.caches: dict[str, Cache] = {}
         self._stop = asyncio.Event()
         self._started = False
 
@@ -105,7 +108,8 @@ class Controller:
         self._stop.set()
 
     async def run(self) -> None:
-        """Install CRDs, then reconcile while leading (or always, without leader election)."""
+        """Install CRDs, then run every role: each reconciles while it leads on its own Lease (or
+        always, without leader election)."""
         settings = self.settings
         client = await asyncio.to_thread(KubeClient.from_kubeconfig, settings.kubeconfig)
         _widen_connection_pool(client, settings.patch_concurrency + 16)
@@ -114,37 +118,89 @@ class Controller:
             if settings.install_crds:
                 await asyncio.to_thread(install_crds, client)
             self._started = True
-            if not settings.leader_election:
-                await self._reconcile_until(self._stop.wait())
-                return
-            elector = LeaderElector(
-                client,
-                name=settings.effective_lease_name,
-                namespace=settings.effective_lease_namespace,
-                lease_duration=settings.lease_duration.total_seconds(),
-                renew_deadline=settings.lease_renew_deadline.total_seconds(),
-                retry_period=settings.lease_retry_period.total_seconds(),
-            )
-            async with elector:
-                while not self._stop.is_set():
-                    leading = asyncio.create_task(elector.wait_until_leader())
-                    stopping = asyncio.create_task(self._stop.wait())
-                    await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    stopping.cancel()
-                    if not leading.done():
-                        leading.cancel()
-                        break
-                    term = leading.result()
-                    await self._reconcile_until(term.wait_lost(), self._stop.wait())
+            # A role that fails stops the others (and the process), as one role alone would.
+            async with asyncio.TaskGroup() as group:
+                for name in settings.roles:
+                    group.create_task(self._run_role(ROLES[name]), name=f"role {name}")
         finally:
             await asyncio.to_thread(client.close)
 
-    async def _reconcile_until(self, *endings: Awaitable[object]) -> None:
-        """Watch and reconcile until the first of ``endings`` completes."""
+    async def _run_role(self, role: Role) -> None:
+        """Reconcile ``role`` while leading on its Lease, until the process is asked to stop."""
+        settings = self.settings
+        if not settings.leader_election:
+            await self._reconcile_until(role, self._stop.wait())
+            return
+        elector = LeaderElector(
+            self.client_or_fail(),
+            name=settings.lease_name_of(role.name),
+            namespace=settings.effective_lease_namespace,
+            lease_duration=settings.lease_duration.total_seconds(),
+            renew_deadline=settings.lease_renew_deadline.total_seconds(),
+            retry_period=settings.lease_retry_period.total_seconds(),
+        )
+        async with elector:
+            while not self._stop.is_set():
+                leading = asyncio.create_task(elector.wait_until_leader())
+                stopping = asyncio.create_task(self._stop.wait())
+                await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if not leading.done():
+                    leading.cancel()
+                    break
+                term = leading.result()
+                await self._reconcile_until(role, term.wait_lost(), self._stop.wait())
+
+    async def _reconcile_until(self, role: Role, *endings: Awaitable[object]) -> None:
+        """Watch and reconcile ``role``'s kinds until the first of ``endings`` completes."""
+        if role.name == CORE:
+            await self._reconcile_core(endings)
+        else:
+            await self._reconcile_role(role, endings)
+
+    async def _reconcile_role(self, role: Role, endings: tuple[Awaitable[object], ...]) -> None:
+        """Run a role's reconciler (imported now, the first time) until an ending."""
+        settings = self.settings
+        # Sink lookups only: its informers (the core kinds') are not started.
+        cache = Cache(self.client_or_fail(), lambda key: None, mode=settings.selection_mode)
+        self.caches[role.name] = cache
+        if self.cache is None:
+            self.cache = cache
+        ending = [asyncio.ensure_future(e) for e in endings]
+        tasks = list(ending)
+        counter = self.metrics.reconciles
+
+        def counted(kind: str, outcome: str) -> None:
+            counter.labels(kind, outcome).inc()
+
+        reconciler = load_reconciler(role)(cache.client, cache, settings, counted)
+        self.metrics.leader.labels(role.name).set(1)
+        log.info("reconciling", extra={"role": role.name})
+        try:
+            if reconciler is not None:
+                resync = settings.resync.total_seconds()
+                running = asyncio.create_task(reconciler.run(resync), name=f"role {role.name}")
+                tasks.append(running)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.metrics.leader.labels(role.name).set(0)
+            for task in tasks:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            await cache.stop()
+            log.info("stopped reconciling", extra={"role": role.name})
+        # A reconciler that failed (rather than being stopped) fails the process.
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+
+    async def _reconcile_core(self, endings: tuple[Awaitable[object], ...]) -> None:
+        """The core role: SinkBindings, ContainerSources and PingSources from the Cache's work
+        queue."""
         settings = self.settings
         queue: WorkQueue[Key] = WorkQueue()
         cache = Cache(self.client_or_fail(), queue.add, mode=settings.selection_mode)
-        self.cache = cache
+        self.cache = self.caches[CORE] = cache
         bindings = SinkBindingReconciler(
             cache.client,
             cache,
@@ -169,8 +225,10 @@ class Controller:
         }
         ending = [asyncio.ensure_future(e) for e in endings]
         tasks: list[asyncio.Task[None]] = []
-        self.metrics.leader.set(1)
-        log.info("reconciling", extra={"selection_mode": settings.selection_mode.value})
+        self.metrics.leader.labels(CORE).set(1)
+        log.info(
+            "reconciling", extra={"role": CORE, "selection_mode": settings.selection_mode.value}
+        )
         try:
             cache.start()
             synced = asyncio.ensure_future(cache.wait_synced())
@@ -186,27 +244,9 @@ class Controller:
                 for i in range(settings.workers)
             ]
             tasks.append(asyncio.create_task(self._resync(queue, cache)))
-            brokers = broker_reconciler(cache.client, cache, settings)
-            if brokers is not None:
-                resync = settings.resync.total_seconds()
-                tasks.append(asyncio.create_task(brokers.run(resync), name="brokers"))
-            if settings.github_image:
-                # The github role imports PyGithub: only when it is enabled (the extra may be
-                # absent from the image).
-                from springhead_controller.githubsources import github_reconciler
-
-                counter = self.metrics.reconciles
-                github = github_reconciler(
-                    cache.client,
-                    settings,
-                    counted=lambda outcome: counter.labels("GitHubSource", outcome).inc(),
-                )
-                if github is not None:
-                    resync = settings.resync.total_seconds()
-                    tasks.append(asyncio.create_task(github.run(resync), name="githubsources"))
             await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.metrics.leader.set(0)
+            self.metrics.leader.labels(CORE).set(0)
             queue.shut_down()
             for task in [*tasks, *ending]:
                 task.cancel()
@@ -214,7 +254,7 @@ class Controller:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await cache.stop()
-            log.info("stopped reconciling")
+            log.info("stopped reconciling", extra={"role": CORE})
 
     def client_or_fail(self) -> KubeClient:
         """The API client (set by :meth:`run`)."""

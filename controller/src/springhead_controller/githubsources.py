@@ -79,6 +79,7 @@ from springhead.kube import (
 from springhead_github.config import DEFAULT_API_URL, HookSettings
 from springhead_github.hooks import HookError, register, unregister
 
+from springhead_controller.cache import Cache
 from springhead_controller.conditions import Conditions, condition_of
 from springhead_controller.config import ControllerSettings
 from springhead_controller.containersources import child_name
@@ -885,12 +886,13 @@ class GitHubSourceReconciler:
 
 def github_reconciler(
     client: KubeClient,
+    cache: Cache,
     settings: ControllerSettings,
-    *,
-    counted: Callable[[str], None] = lambda outcome: None,
+    counted: Callable[[str, str], None] = lambda kind, outcome: None,
 ) -> GitHubSourceReconciler | None:
-    """The GitHubSource reconciler the settings ask for (None without
-    ``CONTROLLER_GITHUB_IMAGE``)."""
+    """The github role's factory (:data:`springhead_controller.roles.ROLES`): the GitHubSource
+    reconciler the settings ask for (None without ``CONTROLLER_GITHUB_IMAGE``). It resolves
+    sinks itself, so ``cache`` is not used."""
     if not settings.github_image:
         return None
     options = GitHubSourceOptions(
@@ -899,4 +901,6 @@ def github_reconciler(
         api_url=settings.github_api_url,
         workers=settings.workers,
     )
-    return GitHubSourceReconciler(client, options, counted=counted)
+    return GitHubSourceReconciler(
+        client, options, counted=lambda outcome: counted("GitHubSource", outcome)
+    )

@@ -12,6 +12,7 @@ cache keeps unchanged layers between sessions. The images tier and the e2e tier 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import re
@@ -33,6 +34,8 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[3]
 #: The one Dockerfile every service's image is built from.
 DOCKERFILE = REPO / "Dockerfile"
+#: The checkout's tag for its test images (a digest of its path).
+CHECKOUT = "c" + hashlib.sha256(str(REPO).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,10 @@ class Service:
 
     @property
     def tag(self) -> str:
-        """The name its test image gets."""
-        return f"localhost/springhead-test-{self.name}:latest"
+        """The name its test image gets: tagged with the checkout it is built from, so that two
+        checkouts (git worktrees) sharing the cache's podman storage never test each other's
+        image."""
+        return f"localhost/springhead-test-{self.name}:{CHECKOUT}"
 
     def __str__(self) -> str:
         return self.name
