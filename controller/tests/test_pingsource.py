@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from cloudevents.core.base import BaseCloudEvent
+from springhead.kube import KubeApiError, KubeClient
 from springhead_ping.replicas import CATCHUP_EXTENSION
 from springhead_testinfra.kube import KubeCluster
 from springhead_testing import RecordingSink, SourceProcess
-from springhead_testing.kube import custom_resource_definition
+from springhead_testing.kube import custom_resource_definition, service_account_kubeconfig
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -334,6 +335,147 @@ async def test_pingsources_created_changed_and_deleted_while_it_runs(
         first_new = next(i for i, e in enumerate(events) if e.get_data() != f"first {name}")
         assert all(e.get_data() == f"second {name}" for e in events[first_new:])
         assert_contiguous(events)
+
+
+# -- a namespace selection, with the least RBAC it needs --------------------------------------
+
+RBAC = "rbac.authorization.k8s.io/v1"
+PINGSOURCE_RULE = {
+    "apiGroups": ["sources.knative.dev"],
+    "resources": ["pingsources"],
+    "verbs": ["list", "watch"],
+}
+NAMESPACE_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+
+
+async def grant(
+    cluster: Cluster, name: str, namespace: str | None, rules: list[dict[str, Any]], home: str
+) -> None:
+    """A Role in ``namespace`` (None: a ClusterRole) with ``rules``, bound to the ServiceAccount
+    ``name`` of ``home``: the RBAC the ping chart renders (tests/charts holds the chart to it)."""
+    kind = "Role" if namespace else "ClusterRole"
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    await cluster.create({"apiVersion": RBAC, "kind": kind, "metadata": metadata, "rules": rules})
+    await cluster.create(
+        {
+            "apiVersion": RBAC,
+            "kind": f"{kind}Binding",
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": home}],
+        }
+    )
+
+
+async def least_privileged(
+    cluster: Cluster, lease: str, tmp_path: Path, grants: list[tuple[str | None, list[Any]]]
+) -> tuple[str, Path]:
+    """A namespace of its own for the ping and a kubeconfig acting as its ServiceAccount, which
+    may use the Lease there and holds ``grants`` (namespace or None, rules) and nothing else."""
+    home = await cluster.new_namespace("mtping")
+    account = f"mtping-{uuid.uuid4().hex[:8]}"
+    kubeconfig = await cluster.call(
+        service_account_kubeconfig, cluster.client, home, account, tmp_path
+    )
+    lease_rules = [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [lease],
+            "verbs": ["get", "update"],
+        },
+    ]
+    await grant(cluster, account, home, lease_rules, home)
+    for namespace, rules in grants:
+        await grant(cluster, account, namespace, rules, home)
+    return home, kubeconfig
+
+
+def count_of(sink: RecordingSink, namespace: str, name: str) -> int:
+    return len(by_source(sink).get(source_of(namespace, name), []))
+
+
+async def test_listed_namespaces_fire_and_others_never_with_a_role_in_each(
+    cluster: Cluster, sink: RecordingSink, kube: KubeCluster, lease: str, tmp_path: Path
+) -> None:
+    listed = [await cluster.new_namespace("listed") for _ in range(2)]
+    other = await cluster.new_namespace("other")
+    await asyncio.gather(*(create_ready(cluster, n, sink, ["p"]) for n in [*listed, other]))
+    home, kubeconfig = await least_privileged(
+        cluster, lease, tmp_path, [(n, [PINGSOURCE_RULE]) for n in listed]
+    )
+    # The ServiceAccount cannot read PingSources anywhere else: the Roles are all it has.
+    restricted = await cluster.call(KubeClient.from_kubeconfig, str(kubeconfig))
+    try:
+        for path in (
+            "/apis/sources.knative.dev/v1/pingsources",
+            f"/apis/sources.knative.dev/v1/namespaces/{other}/pingsources",
+        ):
+            with pytest.raises(KubeApiError) as denied:
+                await cluster.call(restricted.get, path)
+            assert denied.value.status == 403
+    finally:
+        restricted.close()
+    env = mt_env(kube, lease, NAMESPACE=home, PING_KUBECONFIG=str(kubeconfig))
+    env["PING_NAMESPACES"] = ",".join(listed)
+    async with SourceProcess("springhead_ping", env) as ping:
+        await ping.wait_for_log("became the leader", timeout=60)
+        await until(
+            cluster,
+            lambda: all(count_of(sink, n, "p") >= 3 for n in listed),
+            "both listed namespaces firing",
+        )
+    assert count_of(sink, other, "p") == 0, "a PingSource outside the selection fired"
+    assert not [e for e in ping.logs if "permission denied" in str(e.get("msg"))]
+    assert_once_each(sink)
+    for namespace in listed:
+        assert_contiguous(by_source(sink)[source_of(namespace, "p")])
+
+
+async def test_a_namespace_selector_follows_labels_and_never_fires_outside_it(
+    cluster: Cluster, sink: RecordingSink, kube: KubeCluster, lease: str, tmp_path: Path
+) -> None:
+    label = f"pings-{uuid.uuid4().hex[:8]}"
+    selected = await cluster.new_namespace("on", **{label: "on"})
+    never = await cluster.new_namespace("never", **{label: "off"})
+    later = await cluster.new_namespace("later")
+    await asyncio.gather(*(create_ready(cluster, n, sink, ["p"]) for n in (selected, never, later)))
+    home, kubeconfig = await least_privileged(
+        cluster, lease, tmp_path, [(None, [PINGSOURCE_RULE, NAMESPACE_RULE])]
+    )
+    env = mt_env(kube, lease, NAMESPACE=home, PING_KUBECONFIG=str(kubeconfig))
+    env["PING_NAMESPACE_SELECTOR"] = f'{{"matchLabels": {{"{label}": "on"}}}}'
+    async with SourceProcess("springhead_ping", env) as ping:
+        await ping.wait_for_log("became the leader", timeout=60)
+        await until(cluster, lambda: count_of(sink, selected, "p") >= 2, "the selected firing")
+        # Labelled: selected from then on, its existing PingSource fires.
+        await cluster.merge_patch(
+            "v1", "Namespace", None, later, {"metadata": {"labels": {label: "on"}}}
+        )
+        await until(cluster, lambda: count_of(sink, later, "p") >= 2, "the newly labelled firing")
+        # Unlabelled: no longer selected, its PingSource stops.
+        await cluster.merge_patch(
+            "v1", "Namespace", None, selected, {"metadata": {"labels": {label: None}}}
+        )
+
+        def unselected() -> bool:
+            return any(
+                e.get("msg") == "namespace no longer selected" and e.get("namespace") == selected
+                for e in ping.logs
+            )
+
+        await until(cluster, unselected, "the unlabelled namespace dropped")
+        dropped_at = datetime.now(UTC)
+        fired = count_of(sink, later, "p")
+        await until(cluster, lambda: count_of(sink, later, "p") >= fired + 3, "firing on")
+    grouped = by_source(sink)
+    assert source_of(never, "p") not in grouped, "a PingSource outside the selection fired"
+    late = [e for e in grouped[source_of(selected, "p")] if tick_of(e) > dropped_at]
+    assert not late, "a PingSource fired after its namespace was unselected"
+    assert_once_each(sink)
+    for namespace in (selected, later):
+        assert_contiguous(grouped[source_of(namespace, "p")])
 
 
 # -- two replicas ---------------------------------------------------------------------------
