@@ -1,7 +1,7 @@
 """The multi-tenant ping against Knative's mtping, measured in one run on one machine.
 
     uv run python bench/mtping.py [--counts 1,100,1000] [--seconds 120] [--output FILE]
-                                  [--only springhead|mtping] [--knative-binary PATH]
+                                  [--only springhead,mtping,floor] [--knative-binary PATH]
                                   [--separate-sink]
 
 Knative's mtping is built from the Go module proxy (``knative.dev/eventing``'s ``cmd/mtping`` at
@@ -18,6 +18,12 @@ controller would). Each implementation runs alone, leader election on (one repli
 - missed and duplicated ticks: per PingSource, every tick of the window must arrive once. mtping
   sends a random id per event and no ``time``, so a tick is told by its source and the schedule
   period the receipt falls in (lateness stays far below the period).
+
+The floor (``floor``): the same sink receiving, at the same instants, N POSTs fired together from
+a bare aiohttp client in a process of its own (``bench/burst_sender.py``; no Kubernetes, no
+schedule, requests built before the tick): the least any Python sender on this stack costs for a
+burst of N. The table's last column is the implementation's lateness p99 divided by the floor's
+at the same N.
 
 Prints a Markdown table; ``--output`` also writes it to a file.
 """
@@ -242,6 +248,9 @@ async def measure(
     lease = f"bench-{which}-{count}-{int(time.time())}"
     if which == "springhead":
         process = springhead_process(kube, lease)
+    elif which == "floor":
+        command = [sys.executable, str(Path(__file__).parent / "burst_sender.py"), str(count)]
+        process = SourceProcess("floor", {}, command=[*command, sink.url], inherit=())
     else:
         command, env = mtping_command(kube)
         process = SourceProcess("mtping", env, command=command, inherit=())
@@ -249,7 +258,7 @@ async def measure(
     if which == "springhead":
         await process.start(timeout=120)
     else:
-        await mtping_start(process)
+        await mtping_start(process)  # (the floor too: neither logs Springhead's JSON)
     try:
         # The first full round: every PingSource fired once.
         await sink.wait_for(already + count, timeout=120)
@@ -285,16 +294,19 @@ async def mtping_start(process: SourceProcess) -> None:
 def table(results: dict[str, list[dict[str, float]]]) -> str:
     lines = [
         "| N PingSources | implementation | RSS MiB (peak) | lateness p50 / p99 / max ms | "
-        "ticks in window | missed | duplicated |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "ticks in window | missed | duplicated | p99 ÷ floor's |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
+    floor = {row["n"]: row["p99"] for row in results.get("floor", [])}
     for which, rows in results.items():
         for row in rows:
+            base = floor.get(row["n"])
+            ratio = f"{row['p99'] / base:.2f}" if base and which != "floor" else "-"
             lines.append(
                 f"| {row['n']:,.0f} | {which} | {row['rss']:.1f} ({row['peak']:.1f}) | "
                 f"{row['p50']:.1f} / {row['p99']:.1f} / {row['max']:.1f} | "
                 f"{row['ticks']:,.0f} of {row['expected']:,.0f} | {row['missed']:.0f} | "
-                f"{row['duplicated']:.0f} |"
+                f"{row['duplicated']:.0f} | {ratio} |"
             )
     return "\n".join(lines)
 
@@ -349,7 +361,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="1,100,1000")
     parser.add_argument("--seconds", type=int, default=120)
-    parser.add_argument("--only", default="springhead,mtping")
+    parser.add_argument("--only", default="springhead,mtping,floor")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--knative-binary", type=Path)
     parser.add_argument(
