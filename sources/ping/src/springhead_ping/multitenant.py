@@ -30,6 +30,7 @@ This module loads the Kubernetes client: the ping source imports it only in this
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import itertools
 import logging
@@ -249,13 +250,24 @@ class MultiTenantPingAdapter(LeasedFiring):
             asyncio.create_task(w.run(), name=f"informer {w.selection.describe()}")
             for w in self._watches()
         ]
+        watching.append(asyncio.create_task(self._freeze_when_synced(), name="gc freeze"))
         try:
             await super().run()
         finally:
             for watch in self._watches():
                 await watch.stop()
+            watching[-1].cancel()
             await asyncio.gather(*watching, return_exceptions=True)
             await asyncio.to_thread(client.close)
+
+    async def _freeze_when_synced(self) -> None:
+        await self._synced()
+        # What exists now (the Kubernetes client's modules, the first lists) lives as long as
+        # the process: keep the cyclic garbage collector from walking it again and again. A
+        # tick of N PingSources allocates enough to trigger full collections, each a walk of
+        # that heap, which the tick's events wait behind (at N = 1,000 about a quarter of the
+        # burst's time; bench/MTPING.md).
+        gc.freeze()
 
     async def _synced(self) -> None:
         for watch in self._watches():
@@ -417,15 +429,30 @@ class MultiTenantPingAdapter(LeasedFiring):
             # tick, and their events should not wait for each other's schedules.
             await asyncio.sleep(0)
             now = self.clock()
+            # PingSources sharing a schedule and a tick share the next tick: work it out once
+            # (a cron trigger's next fire time costs tens of microseconds).
+            known: dict[tuple[str, str, datetime], datetime] = {}
             for tick, target in due:
                 if self._current(target):
-                    self._push(target, self._following(target, tick, now))
+                    self._push(target, self._following(target, tick, now, known))
 
-    def _following(self, target: PingTarget, tick: datetime, now: datetime) -> datetime:
+    def _following(
+        self,
+        target: PingTarget,
+        tick: datetime,
+        now: datetime,
+        known: dict[tuple[str, str, datetime], datetime] | None = None,
+    ) -> datetime:
         """The target's tick after ``tick``; ticks already too late are caught up (with a
-        window) or skipped with a warning."""
+        window) or skipped with a warning. ``known`` remembers next ticks by schedule
+        (expression, zone) and tick."""
         schedule = target.spec.schedule
-        following = schedule.next_tick(tick, now)
+        key = (schedule.expression, schedule.timezone.key, tick)
+        following = known.get(key) if known is not None else None
+        if following is None:
+            following = schedule.next_tick(tick, now)
+            if known is not None:
+                known[key] = following
         if following >= now - MISSED_AFTER:
             return following
         if self.catchup_window is not None:
