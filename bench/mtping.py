@@ -13,6 +13,9 @@ controller would). Each implementation runs alone, leader election on (one repli
 ``--seconds``; then:
 
 - RSS of the process at the end (and its peak, VmHWM);
+- CPU time of the process (user + system) per tick over the window: what one burst of N costs
+  it, idle work between ticks included. Unlike lateness it hardly depends on what else runs on
+  the machine;
 - lateness: sink receipt minus the scheduled tick, p50 / p99 / max, for every tick in the
   measured window (after the first full round, before the last second);
 - missed and duplicated ticks: per PingSource, every tick of the window must arrive once. mtping
@@ -34,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -79,6 +83,12 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no {field} for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ensure(client: KubeClient, path: str, body: dict[str, Any]) -> None:
@@ -265,15 +275,21 @@ async def measure(
         first_round = (await sink.all())[already : already + count]
         window_start = (int(max(wall for _, wall in first_round) // PERIOD) + 1) * PERIOD
         log(f"{which} N={count}: loaded {time.time() - started:.1f}s after start; measuring")
-        await asyncio.sleep(max(0.0, window_start + seconds - time.time()))  # the measured run
         assert process.process is not None
-        rss, peak = rss_mib(process.process.pid), rss_mib(process.process.pid, "VmHWM")
+        pid = process.process.pid
+        # CPU between ticks: half a period before the window's first, after its last.
+        await asyncio.sleep(max(0.0, window_start - PERIOD / 2 - time.time()))
+        cpu_before = cpu_seconds(pid)
+        await asyncio.sleep(max(0.0, window_start + seconds - time.time()))  # the measured run
+        rss, peak = rss_mib(pid), rss_mib(pid, "VmHWM")
         window_end = int(time.time() // PERIOD) * PERIOD - PERIOD
+        await asyncio.sleep(max(0.0, window_end + PERIOD / 2 - time.time()))
+        cpu = (cpu_seconds(pid) - cpu_before) / ((window_end - window_start) // PERIOD + 1)
         await asyncio.sleep(max(0.0, window_end + PERIOD + 1 - time.time()))  # its last ticks in
     finally:
         await process.stop()
     result = analyse((await sink.all())[already:], count, window_start, window_end)
-    result.update(rss=rss, peak=peak, n=float(count))
+    result.update(rss=rss, peak=peak, n=float(count), cpu=cpu * 1000)
     log(f"{which} N={count}: {result}")
     return result
 
@@ -294,8 +310,8 @@ async def mtping_start(process: SourceProcess) -> None:
 def table(results: dict[str, list[dict[str, float]]]) -> str:
     lines = [
         "| N PingSources | implementation | RSS MiB (peak) | lateness p50 / p99 / max ms | "
-        "ticks in window | missed | duplicated | p99 ÷ floor's |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "ticks in window | missed | duplicated | p99 ÷ floor's | CPU ms per tick |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     floor = {row["n"]: row["p99"] for row in results.get("floor", [])}
     for which, rows in results.items():
@@ -306,7 +322,7 @@ def table(results: dict[str, list[dict[str, float]]]) -> str:
                 f"| {row['n']:,.0f} | {which} | {row['rss']:.1f} ({row['peak']:.1f}) | "
                 f"{row['p50']:.1f} / {row['p99']:.1f} / {row['max']:.1f} | "
                 f"{row['ticks']:,.0f} of {row['expected']:,.0f} | {row['missed']:.0f} | "
-                f"{row['duplicated']:.0f} | {ratio} |"
+                f"{row['duplicated']:.0f} | {ratio} | {row['cpu']:.0f} |"
             )
     return "\n".join(lines)
 
