@@ -1,7 +1,7 @@
 """The multi-tenant ping against Knative's mtping, measured in one run on one machine.
 
     uv run python bench/mtping.py [--counts 1,100,1000] [--seconds 120] [--output FILE]
-                                  [--only springhead|mtping] [--knative-binary PATH]
+                                  [--only springhead,mtping,floor] [--knative-binary PATH]
                                   [--separate-sink]
 
 Knative's mtping is built from the Go module proxy (``knative.dev/eventing``'s ``cmd/mtping`` at
@@ -13,11 +13,20 @@ controller would). Each implementation runs alone, leader election on (one repli
 ``--seconds``; then:
 
 - RSS of the process at the end (and its peak, VmHWM);
+- CPU time of the process (user + system) per tick over the window: what one burst of N costs
+  it, idle work between ticks included. Unlike lateness it hardly depends on what else runs on
+  the machine;
 - lateness: sink receipt minus the scheduled tick, p50 / p99 / max, for every tick in the
   measured window (after the first full round, before the last second);
 - missed and duplicated ticks: per PingSource, every tick of the window must arrive once. mtping
   sends a random id per event and no ``time``, so a tick is told by its source and the schedule
   period the receipt falls in (lateness stays far below the period).
+
+The floor (``floor``): the same sink receiving, at the same instants, N POSTs fired together from
+a bare aiohttp client in a process of its own (``bench/burst_sender.py``; no Kubernetes, no
+schedule, requests built before the tick): the least any Python sender on this stack costs for a
+burst of N. The table's last column is the implementation's lateness p99 divided by the floor's
+at the same N.
 
 Prints a Markdown table; ``--output`` also writes it to a file.
 """
@@ -28,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -73,6 +83,12 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no {field} for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ensure(client: KubeClient, path: str, body: dict[str, Any]) -> None:
@@ -242,6 +258,9 @@ async def measure(
     lease = f"bench-{which}-{count}-{int(time.time())}"
     if which == "springhead":
         process = springhead_process(kube, lease)
+    elif which == "floor":
+        command = [sys.executable, str(Path(__file__).parent / "burst_sender.py"), str(count)]
+        process = SourceProcess("floor", {}, command=[*command, sink.url], inherit=())
     else:
         command, env = mtping_command(kube)
         process = SourceProcess("mtping", env, command=command, inherit=())
@@ -249,22 +268,28 @@ async def measure(
     if which == "springhead":
         await process.start(timeout=120)
     else:
-        await mtping_start(process)
+        await mtping_start(process)  # (the floor too: neither logs Springhead's JSON)
     try:
         # The first full round: every PingSource fired once.
         await sink.wait_for(already + count, timeout=120)
         first_round = (await sink.all())[already : already + count]
         window_start = (int(max(wall for _, wall in first_round) // PERIOD) + 1) * PERIOD
         log(f"{which} N={count}: loaded {time.time() - started:.1f}s after start; measuring")
-        await asyncio.sleep(max(0.0, window_start + seconds - time.time()))  # the measured run
         assert process.process is not None
-        rss, peak = rss_mib(process.process.pid), rss_mib(process.process.pid, "VmHWM")
+        pid = process.process.pid
+        # CPU between ticks: half a period before the window's first, after its last.
+        await asyncio.sleep(max(0.0, window_start - PERIOD / 2 - time.time()))
+        cpu_before = cpu_seconds(pid)
+        await asyncio.sleep(max(0.0, window_start + seconds - time.time()))  # the measured run
+        rss, peak = rss_mib(pid), rss_mib(pid, "VmHWM")
         window_end = int(time.time() // PERIOD) * PERIOD - PERIOD
+        await asyncio.sleep(max(0.0, window_end + PERIOD / 2 - time.time()))
+        cpu = (cpu_seconds(pid) - cpu_before) / ((window_end - window_start) // PERIOD + 1)
         await asyncio.sleep(max(0.0, window_end + PERIOD + 1 - time.time()))  # its last ticks in
     finally:
         await process.stop()
     result = analyse((await sink.all())[already:], count, window_start, window_end)
-    result.update(rss=rss, peak=peak, n=float(count))
+    result.update(rss=rss, peak=peak, n=float(count), cpu=cpu * 1000)
     log(f"{which} N={count}: {result}")
     return result
 
@@ -285,16 +310,19 @@ async def mtping_start(process: SourceProcess) -> None:
 def table(results: dict[str, list[dict[str, float]]]) -> str:
     lines = [
         "| N PingSources | implementation | RSS MiB (peak) | lateness p50 / p99 / max ms | "
-        "ticks in window | missed | duplicated |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "ticks in window | missed | duplicated | p99 ÷ floor's | CPU ms per tick |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    floor = {row["n"]: row["p99"] for row in results.get("floor", [])}
     for which, rows in results.items():
         for row in rows:
+            base = floor.get(row["n"])
+            ratio = f"{row['p99'] / base:.2f}" if base and which != "floor" else "-"
             lines.append(
                 f"| {row['n']:,.0f} | {which} | {row['rss']:.1f} ({row['peak']:.1f}) | "
                 f"{row['p50']:.1f} / {row['p99']:.1f} / {row['max']:.1f} | "
                 f"{row['ticks']:,.0f} of {row['expected']:,.0f} | {row['missed']:.0f} | "
-                f"{row['duplicated']:.0f} |"
+                f"{row['duplicated']:.0f} | {ratio} | {row['cpu']:.0f} |"
             )
     return "\n".join(lines)
 
@@ -349,7 +377,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="1,100,1000")
     parser.add_argument("--seconds", type=int, default=120)
-    parser.add_argument("--only", default="springhead,mtping")
+    parser.add_argument("--only", default="springhead,mtping,floor")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--knative-binary", type=Path)
     parser.add_argument(

@@ -323,6 +323,8 @@ CHARTED: dict[str, Charted] = {
         by_hand=frozenset(
             {
                 "PING_MULTI_TENANT",
+                "PING_NAMESPACES",
+                "PING_NAMESPACE_SELECTOR",
                 "PING_LEADER_ELECTION",
                 "PING_LEASE_NAME",
                 "PING_LEASE_DURATION",
@@ -1169,6 +1171,14 @@ def ping_schema() -> Schema:
                 "fire every PingSource object instead of the spec above (K_SINK and the spec "
                 "values unused; leader election on; a ClusterRole to list and watch PingSources)"
             ),
+            "namespaces": {
+                "type": "array",
+                "description": "a Role in each instead of the ClusterRole",
+                "items": {"type": "string", "pattern": DNS_LABEL_PATTERN},
+            },
+            "namespaceSelector": label_selector(
+                "a LabelSelector object or text; not with namespaces"
+            ),
         },
     )
     leading = {"properties": {"ping": {"properties": {"leaderElection": {"properties": {
@@ -1179,7 +1189,7 @@ def ping_schema() -> Schema:
             "ping": {"required": ["schedule"], "properties": {"schedule": {"minLength": 1}}}
         }
     }
-    rules = [
+    rules: list[Schema] = [
         {"if": multi_tenant, "else": {"allOf": [one_schedule, *sink_rules()]}},
         {
             "if": {"properties": {"ping": {"properties": {"data": {"minLength": 1}}}}},
@@ -1193,13 +1203,27 @@ def ping_schema() -> Schema:
             "if": {"properties": {"ping": {"properties": {"catchupWindow": {"minLength": 1}}}}},
             "then": {"anyOf": [leading, multi_tenant]},
         },
+        {
+            "properties": {
+                "ping": {
+                    "not": {
+                        "required": ["namespaces", "namespaceSelector"],
+                        "properties": {
+                            "namespaces": {"minItems": 1},
+                            "namespaceSelector": {"type": ["object", "string"]},
+                        },
+                    }
+                }
+            }
+        },
     ]
     return _chart(
         {
             **common_source("ghcr.io/springhead/springhead-ping"),
             "ping": ping,
             "rbac": obj(
-                "RBAC for the Lease (and, with multiTenant, for PingSources)",
+                "RBAC for the Lease (and, with multiTenant, for PingSources: a Role in each of "
+                "ping.namespaces, else a ClusterRole)",
                 {"create": boolean("Create the Role, the ClusterRole and their bindings")},
             ),
         },

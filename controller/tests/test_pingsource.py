@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from cloudevents.core.base import BaseCloudEvent
+from springhead.kube import KubeApiError, KubeClient
 from springhead_ping.replicas import CATCHUP_EXTENSION
 from springhead_testinfra.kube import KubeCluster
 from springhead_testing import RecordingSink, SourceProcess
-from springhead_testing.kube import custom_resource_definition
+from springhead_testing.kube import custom_resource_definition, service_account_kubeconfig
 
 if TYPE_CHECKING:
     from conftest import Cluster
@@ -36,9 +37,9 @@ DATA = Path(__file__).parent / "data" / "knative-docs"
 SOURCES = "sources.knative.dev/v1"
 SECOND = timedelta(seconds=1)
 EVERY_SECOND = "* * * * * *"
-#: PingSources created, changed and deleted while the multi-tenant ping runs (CI's share of the
-#: issue's 200; the bench runs 1,000).
-MANY = (40,)
+#: PingSources created, changed and deleted while the multi-tenant ping runs (the issue's 200;
+#: the bench runs 1,000).
+MANY = (200,)
 
 
 def ping_source(name: str, sink: str, **spec: Any) -> dict[str, Any]:
@@ -253,17 +254,70 @@ async def until(cluster: Cluster, check: Callable[[], bool], what: str) -> None:
     await cluster.eventually(poll, what, timeout=120)
 
 
+class Tally:
+    """The sink's events by source, parsed once each as they arrive (the checks poll often)."""
+
+    def __init__(self, sink: RecordingSink) -> None:
+        self.sink = sink
+        self.seen = 0
+        self.groups: dict[str, list[BaseCloudEvent]] = defaultdict(list)
+
+    def __call__(self) -> dict[str, list[BaseCloudEvent]]:
+        requests = self.sink.requests
+        for request in requests[self.seen :]:
+            if request.accepted:
+                event = request.event
+                self.groups[event.get_source()].append(event)
+        self.seen = len(requests)
+        return self.groups
+
+
 @pytest.mark.parametrize("count", MANY)
-async def test_pingsources_created_changed_and_deleted_while_it_runs(
+async def test_pingsources_created_changed_and_deleted_while_it_runs_across_a_leader_change(
     cluster: Cluster,
     namespace: str,
     sink: RecordingSink,
-    start_ping: Callable[..., contextlib.AbstractAsyncContextManager[SourceProcess]],
+    kube: KubeCluster,
+    lease: str,
     count: int,
 ) -> None:
+    """``count`` PingSources, each firing every second: created one after another while two
+    replicas run, then the leader stops (the standby takes over), then half are changed and half
+    deleted. Every PingSource fires every tick from its first one on, exactly once, across the
+    leader change; a changed one fires its new data from some tick on, a deleted one no more."""
     names = [f"p{i:04d}" for i in range(count)]
     sources = {source_of(namespace, n): n for n in names}
-    async with start_ping() as ping:
+    tally = Tally(sink)
+
+    def counts() -> dict[str, int]:
+        grouped = tally()
+        return {n: len(grouped.get(source_of(namespace, n), ())) for n in names}
+
+    def each_fired(
+        times: int, among: set[str], after: dict[str, int] | None = None
+    ) -> Callable[[], bool]:
+        def check() -> bool:
+            now = counts()
+            return all(now[n] >= (after or {}).get(n, 0) + times for n in among)
+
+        return check
+
+    # The Lease's default timings: a loaded machine must not make the leader miss renewals and
+    # hand over mid-term (short leases did, under a load average of 15: ticks were then fired
+    # again, marked as caught up). The handover tested here is the stopped leader's release,
+    # which the standby takes at its next retry.
+    env = mt_env(
+        kube,
+        lease,
+        PING_CATCHUP_WINDOW="PT1M",
+        PING_LEASE_DURATION="PT15S",
+        PING_LEASE_RENEW_DEADLINE="PT10S",
+        PING_LEASE_RETRY_PERIOD="PT1S",
+    )
+    first, second = SourceProcess("springhead_ping", env), SourceProcess("springhead_ping", env)
+    async with first, second:
+        leader = await leader_of([first, second])
+        standby = second if leader is first else first
         created = {}
         for name in names:
             obj = await cluster.create(
@@ -277,21 +331,15 @@ async def test_pingsources_created_changed_and_deleted_while_it_runs(
                 namespace,
             )
             created[name] = datetime.fromisoformat(obj["metadata"]["creationTimestamp"])
-
-        def each_fired(times: int, among: set[str]) -> Callable[[], bool]:
-            def check() -> bool:
-                grouped = by_source(sink)
-                return all(len(grouped.get(source_of(namespace, n), [])) >= times for n in among)
-
-            return check
-
         await until(cluster, each_fired(2, set(names)), f"all {count} PingSources firing")
-        grouped = by_source(sink)
-        for source, events in grouped.items():
-            name = sources[source]
-            assert min(tick_of(e) for e in events) >= created[name], "a tick before creation"
-            assert all(e.get_data() == f"first {name}" for e in events)
-            assert all(e.get_extension("pingname") == name for e in events)
+
+        # The leader stops while every PingSource fires: the standby goes on from its last tick.
+        leader.signal(signal.SIGTERM)
+        await leader.wait(timeout=60)
+        await standby.wait_for_log("became the leader", timeout=60)
+        await until(
+            cluster, each_fired(2, set(names), counts()), "all firing on after the leader change"
+        )
 
         changed, deleted = set(names[::2]), set(names[1::2])
         for name in sorted(changed):
@@ -303,9 +351,9 @@ async def test_pingsources_created_changed_and_deleted_while_it_runs(
 
         def changes_seen() -> bool:
             removed = {
-                e.get("pingsource") for e in ping.logs if e.get("msg") == "pingsource removed"
+                e.get("pingsource") for e in standby.logs if e.get("msg") == "pingsource removed"
             }
-            grouped = by_source(sink)
+            grouped = tally()
             fired_new = all(
                 any(e.get_data() == f"second {n}" for e in grouped.get(source_of(namespace, n), []))
                 for n in changed
@@ -314,26 +362,172 @@ async def test_pingsources_created_changed_and_deleted_while_it_runs(
 
         await until(cluster, changes_seen, "changes fired and deletes taken in")
         removed_at = datetime.now(UTC)
-        already = {s: len(e) for s, e in by_source(sink).items()}
+        await until(cluster, each_fired(2, changed, counts()), "the changed PingSources firing on")
+    grouped = tally()
+    assert set(grouped) == set(sources)
+    terms = [
+        (replica, e.get("msg"), e.get("reason"))
+        for replica, process in enumerate((first, second))
+        for e in process.logs
+        if e.get("msg") in ("became the leader", "no longer the leader")
+    ]
+    became = [t for t in terms if t[1] == "became the leader"]
+    assert len(became) == 2, f"leadership changed hands more than once: {terms}"
+    assert_once_each(sink)
+    for source, events in grouped.items():
+        name = sources[source]
+        assert min(tick_of(e) for e in events) >= created[name], "a tick before creation"
+        assert all(e.get_extension("pingname") == name for e in events)
+        assert_contiguous(events)  # no tick missed, across the leader change too
+        if name in deleted:
+            late = [e for e in events if tick_of(e) > removed_at]
+            assert not late, f"{name} fired after it was deleted"
+            assert all(e.get_data() == f"first {name}" for e in events)
+        else:
+            events = sorted(events, key=tick_of)
+            first_new = next(i for i, e in enumerate(events) if e.get_data() != f"first {name}")
+            assert all(e.get_data() == f"second {name}" for e in events[first_new:])
 
-        def two_more() -> bool:
-            grouped = by_source(sink)
-            return all(
-                len(grouped[source_of(namespace, n)]) >= already[source_of(namespace, n)] + 2
-                for n in changed
+
+# -- a namespace selection, with the least RBAC it needs --------------------------------------
+
+RBAC = "rbac.authorization.k8s.io/v1"
+PINGSOURCE_RULE = {
+    "apiGroups": ["sources.knative.dev"],
+    "resources": ["pingsources"],
+    "verbs": ["list", "watch"],
+}
+NAMESPACE_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+
+
+async def grant(
+    cluster: Cluster, name: str, namespace: str | None, rules: list[dict[str, Any]], home: str
+) -> None:
+    """A Role in ``namespace`` (None: a ClusterRole) with ``rules``, bound to the ServiceAccount
+    ``name`` of ``home``: the RBAC the ping chart renders (tests/charts holds the chart to it)."""
+    kind = "Role" if namespace else "ClusterRole"
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    await cluster.create({"apiVersion": RBAC, "kind": kind, "metadata": metadata, "rules": rules})
+    await cluster.create(
+        {
+            "apiVersion": RBAC,
+            "kind": f"{kind}Binding",
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": home}],
+        }
+    )
+
+
+async def least_privileged(
+    cluster: Cluster, lease: str, tmp_path: Path, grants: list[tuple[str | None, list[Any]]]
+) -> tuple[str, Path]:
+    """A namespace of its own for the ping and a kubeconfig acting as its ServiceAccount, which
+    may use the Lease there and holds ``grants`` (namespace or None, rules) and nothing else."""
+    home = await cluster.new_namespace("mtping")
+    account = f"mtping-{uuid.uuid4().hex[:8]}"
+    kubeconfig = await cluster.call(
+        service_account_kubeconfig, cluster.client, home, account, tmp_path
+    )
+    lease_rules = [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [lease],
+            "verbs": ["get", "update"],
+        },
+    ]
+    await grant(cluster, account, home, lease_rules, home)
+    for namespace, rules in grants:
+        await grant(cluster, account, namespace, rules, home)
+    return home, kubeconfig
+
+
+def count_of(sink: RecordingSink, namespace: str, name: str) -> int:
+    return len(by_source(sink).get(source_of(namespace, name), []))
+
+
+async def test_listed_namespaces_fire_and_others_never_with_a_role_in_each(
+    cluster: Cluster, sink: RecordingSink, kube: KubeCluster, lease: str, tmp_path: Path
+) -> None:
+    listed = [await cluster.new_namespace("listed") for _ in range(2)]
+    other = await cluster.new_namespace("other")
+    await asyncio.gather(*(create_ready(cluster, n, sink, ["p"]) for n in [*listed, other]))
+    home, kubeconfig = await least_privileged(
+        cluster, lease, tmp_path, [(n, [PINGSOURCE_RULE]) for n in listed]
+    )
+    # The ServiceAccount cannot read PingSources anywhere else: the Roles are all it has.
+    restricted = await cluster.call(KubeClient.from_kubeconfig, str(kubeconfig))
+    try:
+        for path in (
+            "/apis/sources.knative.dev/v1/pingsources",
+            f"/apis/sources.knative.dev/v1/namespaces/{other}/pingsources",
+        ):
+            with pytest.raises(KubeApiError) as denied:
+                await cluster.call(restricted.get, path)
+            assert denied.value.status == 403
+    finally:
+        restricted.close()
+    env = mt_env(kube, lease, NAMESPACE=home, PING_KUBECONFIG=str(kubeconfig))
+    env["PING_NAMESPACES"] = ",".join(listed)
+    async with SourceProcess("springhead_ping", env) as ping:
+        await ping.wait_for_log("became the leader", timeout=60)
+        await until(
+            cluster,
+            lambda: all(count_of(sink, n, "p") >= 3 for n in listed),
+            "both listed namespaces firing",
+        )
+    assert count_of(sink, other, "p") == 0, "a PingSource outside the selection fired"
+    assert not [e for e in ping.logs if "permission denied" in str(e.get("msg"))]
+    assert_once_each(sink)
+    for namespace in listed:
+        assert_contiguous(by_source(sink)[source_of(namespace, "p")])
+
+
+async def test_a_namespace_selector_follows_labels_and_never_fires_outside_it(
+    cluster: Cluster, sink: RecordingSink, kube: KubeCluster, lease: str, tmp_path: Path
+) -> None:
+    label = f"pings-{uuid.uuid4().hex[:8]}"
+    selected = await cluster.new_namespace("on", **{label: "on"})
+    never = await cluster.new_namespace("never", **{label: "off"})
+    later = await cluster.new_namespace("later")
+    await asyncio.gather(*(create_ready(cluster, n, sink, ["p"]) for n in (selected, never, later)))
+    home, kubeconfig = await least_privileged(
+        cluster, lease, tmp_path, [(None, [PINGSOURCE_RULE, NAMESPACE_RULE])]
+    )
+    env = mt_env(kube, lease, NAMESPACE=home, PING_KUBECONFIG=str(kubeconfig))
+    env["PING_NAMESPACE_SELECTOR"] = f'{{"matchLabels": {{"{label}": "on"}}}}'
+    async with SourceProcess("springhead_ping", env) as ping:
+        await ping.wait_for_log("became the leader", timeout=60)
+        await until(cluster, lambda: count_of(sink, selected, "p") >= 2, "the selected firing")
+        # Labelled: selected from then on, its existing PingSource fires.
+        await cluster.merge_patch(
+            "v1", "Namespace", None, later, {"metadata": {"labels": {label: "on"}}}
+        )
+        await until(cluster, lambda: count_of(sink, later, "p") >= 2, "the newly labelled firing")
+        # Unlabelled: no longer selected, its PingSource stops.
+        await cluster.merge_patch(
+            "v1", "Namespace", None, selected, {"metadata": {"labels": {label: None}}}
+        )
+
+        def unselected() -> bool:
+            return any(
+                e.get("msg") == "namespace no longer selected" and e.get("namespace") == selected
+                for e in ping.logs
             )
 
-        await until(cluster, two_more, "the changed PingSources firing on")
-    assert_once_each(sink)
+        await until(cluster, unselected, "the unlabelled namespace dropped")
+        dropped_at = datetime.now(UTC)
+        fired = count_of(sink, later, "p")
+        await until(cluster, lambda: count_of(sink, later, "p") >= fired + 3, "firing on")
     grouped = by_source(sink)
-    for name in deleted:
-        late = [e for e in grouped[source_of(namespace, name)] if tick_of(e) > removed_at]
-        assert not late, f"{name} fired after it was deleted"
-    for name in changed:
-        events = sorted(grouped[source_of(namespace, name)], key=tick_of)
-        first_new = next(i for i, e in enumerate(events) if e.get_data() != f"first {name}")
-        assert all(e.get_data() == f"second {name}" for e in events[first_new:])
-        assert_contiguous(events)
+    assert source_of(never, "p") not in grouped, "a PingSource outside the selection fired"
+    late = [e for e in grouped[source_of(selected, "p")] if tick_of(e) > dropped_at]
+    assert not late, "a PingSource fired after its namespace was unselected"
+    assert_once_each(sink)
+    for namespace in (selected, later):
+        assert_contiguous(grouped[source_of(namespace, "p")])
 
 
 # -- two replicas ---------------------------------------------------------------------------

@@ -136,6 +136,80 @@ def test_multi_tenant_ping_watches_pingsources_with_leader_election(charts: Any)
     assert {"Role", "RoleBinding", "ClusterRoleBinding"} <= set(charts.kinds(docs))
 
 
+#: The rules the multi-tenant ping needs on PingSources (wherever it watches them).
+PINGSOURCE_RULE = {
+    "apiGroups": ["sources.knative.dev"],
+    "resources": ["pingsources"],
+    "verbs": ["list", "watch"],
+}
+NAMESPACE_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+
+
+def test_a_multi_tenant_ping_limited_to_namespaces_gets_a_role_in_each_and_no_cluster_role(
+    charts: Any,
+) -> None:
+    docs = charts.render(
+        "ping", "--values", str(CHARTS / "ping/ci/multitenant-values.yaml"),
+        "--set", "ping.namespaces={team-a,springhead}",
+    )  # fmt: skip
+    validate_manifests(builtin_manifests(docs))
+    env = charts.container_env(charts.find(docs, "Deployment", "demo"))
+    assert env["PING_NAMESPACES"] == "team-a,springhead"
+    assert "PING_NAMESPACE_SELECTOR" not in env
+    assert not {"ClusterRole", "ClusterRoleBinding"} & set(charts.kinds(docs))
+    roles = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d for d in docs if d["kind"] == "Role"
+    }
+    assert set(roles) == {
+        ("team-a", "demo-pingsources"),
+        ("springhead", "demo-pingsources"),
+        ("springhead", "demo"),  # the Lease's
+    }
+    for namespace in ("team-a", "springhead"):
+        assert roles[(namespace, "demo-pingsources")]["rules"] == [PINGSOURCE_RULE]
+        binding = charts.find(
+            [d for d in docs if d["metadata"].get("namespace") == namespace],
+            "RoleBinding",
+            "demo-pingsources",
+        )
+        assert binding["roleRef"]["name"] == "demo-pingsources"
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "demo", "namespace": "springhead"}
+        ]
+
+
+@pytest.mark.parametrize(
+    ("selector", "variable", "rules"),
+    [
+        ("{matchLabels: {pings: 'on'}}", '{"matchLabels":{"pings":"on"}}', "namespaces"),
+        ("env in (prod)", "env in (prod)", "namespaces"),
+        ("{}", "{}", "pingsources only"),
+    ],
+)
+def test_a_multi_tenant_ping_with_a_namespace_selector_watches_namespaces_when_it_filters(
+    charts: Any, tmp_path: Path, selector: str, variable: str, rules: str
+) -> None:
+    values = tmp_path / "selector.yaml"
+    values.write_text(f"ping:\n  namespaceSelector: {selector}\n")
+    docs = charts.render(
+        "ping", "--values", str(CHARTS / "ping/ci/multitenant-values.yaml"),
+        "--values", str(values),
+    )  # fmt: skip
+    validate_manifests(builtin_manifests(docs))
+    env = charts.container_env(charts.find(docs, "Deployment", "demo"))
+    assert env["PING_NAMESPACE_SELECTOR"] == variable
+    expected = [PINGSOURCE_RULE, NAMESPACE_RULE] if rules == "namespaces" else [PINGSOURCE_RULE]
+    assert charts.find(docs, "ClusterRole", "demo")["rules"] == expected
+
+
+def test_a_ping_namespace_selection_is_one_or_the_other(charts: Any) -> None:
+    error = charts.failure(
+        "ping", "--values", str(CHARTS / "ping/ci/multitenant-values.yaml"),
+        "--set", "ping.namespaces={a}", "--set", "ping.namespaceSelector=env=prod",
+    )  # fmt: skip
+    assert "values don't meet the specifications of the schema" in error
+
+
 def test_a_single_ping_still_needs_a_schedule_and_a_sink(charts: Any) -> None:
     completed = charts.helm.run("template", "x", charts.path("ping"), check=False)
     assert completed.returncode != 0

@@ -8,12 +8,24 @@
 {{- if or .Values.ping.leaderElection.enabled .Values.ping.multiTenant }}true{{ end -}}
 {{- end -}}
 
+{{/* "true" when ping.namespaceSelector selects some namespaces only ({} and "" select all). */}}
+{{- define "springhead-ping.filtersNamespaces" -}}
+{{- $selector := .Values.ping.namespaceSelector -}}
+{{- if kindIs "map" $selector -}}
+{{- if or (not (empty $selector.matchLabels)) (not (empty $selector.matchExpressions)) }}true{{ end -}}
+{{- else if and (kindIs "string" $selector) (ne (trim $selector) "") }}true{{ end -}}
+{{- end -}}
+
 {{- define "springhead-ping.env" -}}
 {{- $leader := .Values.ping.leaderElection -}}
 {{- if .Values.ping.multiTenant }}
+{{- $selector := .Values.ping.namespaceSelector -}}
+{{- if kindIs "map" $selector }}{{ $selector = toJson $selector }}{{ end -}}
 {{- include "springhead-common.envFromDict" (dict
       "PING_MULTI_TENANT" "true"
-      "PING_CATCHUP_WINDOW" .Values.ping.catchupWindow) }}
+      "PING_CATCHUP_WINDOW" .Values.ping.catchupWindow
+      "PING_NAMESPACES" (join "," (.Values.ping.namespaces | default list))
+      "PING_NAMESPACE_SELECTOR" $selector) }}
 {{- else }}
 {{- include "springhead-ping.settingsEnv" . }}
 {{- end }}

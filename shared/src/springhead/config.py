@@ -58,7 +58,10 @@ __all__ = [
     "SourceSettings",
     "empty_as_unset",
     "http_url",
+    "label_selector_text",
     "load_settings",
+    "namespace_names",
+    "namespace_selector_text",
     "source_variables_in",
 ]
 
@@ -164,6 +167,86 @@ def http_url(value: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"must be an absolute http:// or https:// URL, got {value!r}")
     return value
+
+
+def _json_text(value: Any) -> Any:
+    """``value`` parsed as JSON when it is text (blank text: None); other values unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+
+
+_SELECTOR_OPERATORS = {"In": "in", "NotIn": "notin"}
+
+
+def label_selector_text(value: Any) -> str:
+    """A label selector as Kubernetes' text form.
+
+    Accepts the text form itself (``app=web,tier!=db``) or a ``LabelSelector`` object
+    (``{"matchLabels": {...}, "matchExpressions": [{"key", "operator", "values"}]}``), as
+    Knative's ``selector`` and ``namespaceSelector`` fields hold.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if not isinstance(value, dict):
+        raise ValueError("a label selector is a string or a {matchLabels, matchExpressions} object")
+    unknown = set(value) - {"matchLabels", "matchExpressions"}
+    if unknown:
+        raise ValueError(f"unknown label selector field(s): {', '.join(sorted(unknown))}")
+    parts = [f"{k}={v}" for k, v in sorted((value.get("matchLabels") or {}).items())]
+    for expression in value.get("matchExpressions") or ():
+        if not isinstance(expression, dict) or not expression.get("key"):
+            raise ValueError("each matchExpressions entry needs a key and an operator")
+        key, operator = str(expression["key"]), expression.get("operator")
+        values = [str(v) for v in expression.get("values") or ()]
+        if operator in _SELECTOR_OPERATORS:
+            if not values:
+                raise ValueError(f"operator {operator} on {key!r} needs values")
+            parts.append(f"{key} {_SELECTOR_OPERATORS[operator]} ({','.join(values)})")
+        elif operator == "Exists":
+            parts.append(key)
+        elif operator == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:
+            raise ValueError(
+                f"operator {operator!r} on {key!r}: expected In, NotIn, Exists or DoesNotExist"
+            )
+    return ",".join(parts)
+
+
+def namespace_names(value: Any) -> Any:
+    """A ``BeforeValidator`` for a list of namespaces: comma-separated text or a JSON list;
+    blank text is unset (None). Checking the names is the setting's business."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text.startswith("["):
+            return _json_text(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def namespace_selector_text(value: Any) -> Any:
+    """A ``BeforeValidator`` for a label selector on namespaces: Kubernetes' text form, or a
+    ``LabelSelector`` JSON object made text (:func:`label_selector_text`; ``{}`` gives ``""``,
+    every namespace); blank text is unset (None)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if not text.startswith("{"):
+            return text
+        value = _json_text(text)
+    return value if value is None else label_selector_text(value)
 
 
 def _parse_overrides(value: Any) -> dict[str, str]:

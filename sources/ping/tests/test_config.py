@@ -108,3 +108,70 @@ def test_a_bad_sink_is_refused_in_either_mode() -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings(PingSettings, {**env, "K_SINK": "not-a-url"})
         assert caught.value.variable == "K_SINK"
+
+
+MULTI_TENANT = {"NAMESPACE": "ns", "PING_MULTI_TENANT": "true", "PING_LEADER_ELECTION": "true"}
+
+
+@pytest.mark.parametrize(
+    ("env", "namespaces", "selector"),
+    [
+        ({}, None, None),
+        ({"PING_NAMESPACES": "a, b"}, ["a", "b"], None),
+        ({"PING_NAMESPACES": '["a", "b"]'}, ["a", "b"], None),
+        ({"PING_NAMESPACES": " "}, None, None),
+        ({"PING_NAMESPACE_SELECTOR": "env=prod,!legacy"}, None, "env=prod,!legacy"),
+        (
+            {"PING_NAMESPACE_SELECTOR": '{"matchLabels": {"env": "prod"}}'},
+            None,
+            "env=prod",
+        ),
+        ({"PING_NAMESPACE_SELECTOR": "{}"}, None, ""),
+    ],
+)
+def test_the_multi_tenant_namespace_selection(
+    env: dict[str, str], namespaces: list[str] | None, selector: str | None
+) -> None:
+    settings = load_settings(PingSettings, {**MULTI_TENANT, **env})
+    assert settings.namespaces == namespaces
+    assert settings.namespace_selector == selector
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "reason"),
+    [
+        ({"PING_NAMESPACES": "a,B_c"}, "PING_NAMESPACES", "'B_c' is not a valid namespace name"),
+        ({"PING_NAMESPACES": "[]"}, "PING_NAMESPACES", "at least one namespace"),
+        ({"PING_NAMESPACES": "[1"}, "PING_NAMESPACES", "not valid JSON"),
+        (
+            {"PING_NAMESPACES": "a", "PING_NAMESPACE_SELECTOR": "env=prod"},
+            "PING_NAMESPACE_SELECTOR",
+            "cannot be combined with PING_NAMESPACES",
+        ),
+        (
+            {"PING_NAMESPACE_SELECTOR": '{"matchExpressions": [{"key": "a", "operator": "In"}]}'},
+            "PING_NAMESPACE_SELECTOR",
+            "needs values",
+        ),
+        (
+            {"PING_NAMESPACE_SELECTOR": '{"matchLabels": {}, "other": 1}'},
+            "PING_NAMESPACE_SELECTOR",
+            "unknown label selector field",
+        ),
+    ],
+)
+def test_a_bad_namespace_selection_is_refused(
+    env: dict[str, str], variable: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(PingSettings, {**MULTI_TENANT, **env})
+    assert caught.value.variable == variable
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("variable", ["PING_NAMESPACES", "PING_NAMESPACE_SELECTOR"])
+def test_a_namespace_selection_needs_the_multi_tenant_mode(variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(PingSettings, {**BASE, variable: "a"})
+    assert caught.value.variable == variable
+    assert "PING_MULTI_TENANT=true" in caught.value.reason

@@ -9,7 +9,15 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_settings import NoDecode
-from springhead.config import ConfigError, IsoDuration, KubeAccess, SourceSettings
+from springhead.config import (
+    ConfigError,
+    IsoDuration,
+    KubeAccess,
+    SourceSettings,
+    label_selector_text,
+    namespace_names,
+    namespace_selector_text,
+)
 from springhead.names import is_dns_label, is_dns_subdomain
 
 __all__ = [
@@ -24,45 +32,6 @@ __all__ = [
 
 #: ``APISERVER_NAMESPACES`` value meaning every namespace.
 ALL_NAMESPACES = "*"
-
-_OPERATORS = {"In": "in", "NotIn": "notin"}
-
-
-def label_selector_text(value: Any) -> str:
-    """A label selector as Kubernetes' text form.
-
-    Accepts the text form itself (``app=web,tier!=db``) or a ``LabelSelector`` object
-    (``{"matchLabels": {...}, "matchExpressions": [{"key", "operator", "values"}]}``), as
-    Knative's ``selector`` and ``namespaceSelector`` fields hold.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if not isinstance(value, dict):
-        raise ValueError("a label selector is a string or a {matchLabels, matchExpressions} object")
-    unknown = set(value) - {"matchLabels", "matchExpressions"}
-    if unknown:
-        raise ValueError(f"unknown label selector field(s): {', '.join(sorted(unknown))}")
-    parts = [f"{k}={v}" for k, v in sorted((value.get("matchLabels") or {}).items())]
-    for expression in value.get("matchExpressions") or ():
-        if not isinstance(expression, dict) or not expression.get("key"):
-            raise ValueError("each matchExpressions entry needs a key and an operator")
-        key, operator = str(expression["key"]), expression.get("operator")
-        values = [str(v) for v in expression.get("values") or ()]
-        if operator in _OPERATORS:
-            if not values:
-                raise ValueError(f"operator {operator} on {key!r} needs values")
-            parts.append(f"{key} {_OPERATORS[operator]} ({','.join(values)})")
-        elif operator == "Exists":
-            parts.append(key)
-        elif operator == "DoesNotExist":
-            parts.append(f"!{key}")
-        else:
-            raise ValueError(
-                f"operator {operator!r} on {key!r}: expected In, NotIn, Exists or DoesNotExist"
-            )
-    return ",".join(parts)
 
 
 class EventMode(StrEnum):
@@ -149,29 +118,6 @@ def _resources(value: Any) -> Any:
     return parsed
 
 
-def _stripped(value: Any) -> Any:
-    """A text value without surrounding blanks, None for blank text; other values unchanged."""
-    if isinstance(value, str):
-        return value.strip() or None
-    return value
-
-
-def _namespaces(value: Any) -> Any:
-    value = _stripped(value)
-    if isinstance(value, str):
-        if value.startswith("["):
-            return _json_value(value)
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def _namespace_selector(value: Any) -> Any:
-    value = _stripped(value)
-    if value is None or (isinstance(value, str) and not value.startswith("{")):
-        return value
-    return label_selector_text(_json_value(value))
-
-
 def _owner(value: Any) -> Any:
     parsed = _json_value(value)
     if isinstance(parsed, dict) and not any(parsed.values()):
@@ -192,15 +138,15 @@ class WatchSettings(KubeAccess):
     "fieldSelector"}`` (Knative's ``selector`` object is accepted for ``labelSelector``);
     required, at least one."""
 
-    namespaces: Annotated[list[str] | None, NoDecode, BeforeValidator(_namespaces)] = Field(
+    namespaces: Annotated[list[str] | None, NoDecode, BeforeValidator(namespace_names)] = Field(
         default=None, validation_alias="APISERVER_NAMESPACES"
     )
     """Namespaces to watch, comma-separated or a JSON list; ``*`` = all namespaces.
     Unset: the source's own namespace (``NAMESPACE``)."""
 
-    namespace_selector: Annotated[str | None, NoDecode, BeforeValidator(_namespace_selector)] = (
-        Field(default=None, validation_alias="APISERVER_NAMESPACE_SELECTOR")
-    )
+    namespace_selector: Annotated[
+        str | None, NoDecode, BeforeValidator(namespace_selector_text)
+    ] = Field(default=None, validation_alias="APISERVER_NAMESPACE_SELECTOR")
     """Watch the namespaces whose labels match (text ``env=prod`` or a LabelSelector JSON
     object; ``{}`` = all), following namespaces as they are labelled and unlabelled, through
     one cluster-wide watch per resource. Exclusive with ``APISERVER_NAMESPACES``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic_settings import NoDecode
 from springhead.config import (
     ConfigError,
     IsoDuration,
@@ -12,7 +13,10 @@ from springhead.config import (
     LeaseSettings,
     SourceSettings,
     http_url,
+    namespace_names,
+    namespace_selector_text,
 )
+from springhead.names import is_dns_label
 
 from springhead_ping.schedule import Schedule
 from springhead_ping.spec import PingSpec, PingSpecError, parse_ping_spec, ping_source_uri
@@ -78,6 +82,21 @@ class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
     replica fires) and API access to list and watch PingSources; ``K_SINK`` and the ``PING_*``
     spec variables are then not used."""
 
+    namespaces: Annotated[list[str] | None, NoDecode, BeforeValidator(namespace_names)] = Field(
+        default=None, validation_alias="PING_NAMESPACES"
+    )
+    """With ``PING_MULTI_TENANT``: serve only the PingSources in these namespaces
+    (comma-separated or a JSON list), watched one namespace at a time, so a Role in each is all
+    the access needed. Unset: every namespace."""
+
+    namespace_selector: Annotated[
+        str | None, NoDecode, BeforeValidator(namespace_selector_text)
+    ] = Field(default=None, validation_alias="PING_NAMESPACE_SELECTOR")
+    """With ``PING_MULTI_TENANT``: serve only the PingSources in namespaces whose labels match
+    (text ``env=prod`` or a LabelSelector JSON object; ``{}`` = all), following namespaces as
+    they are labelled and unlabelled (needs list and watch on namespaces). Exclusive with
+    ``PING_NAMESPACES``."""
+
     sink: Annotated[str, BeforeValidator(_unset_as_empty), AfterValidator(_sink_url)] = Field(
         default="", validation_alias="K_SINK"
     )
@@ -85,6 +104,7 @@ class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
 
     @model_validator(mode="after")
     def _check_spec(self) -> Self:
+        self._check_namespaces()
         if self.multi_tenant:
             if not self.leader_election:
                 raise ConfigError(
@@ -99,6 +119,26 @@ class PingSettings(SourceSettings, LeaseSettings, KubeAccess):
         except PingSpecError as exc:
             raise ConfigError(_VARIABLES[exc.field], exc.reason) from None
         return self
+
+    def _check_namespaces(self) -> None:
+        for variable, value in (
+            ("PING_NAMESPACES", self.namespaces),
+            ("PING_NAMESPACE_SELECTOR", self.namespace_selector),
+        ):
+            if value is not None and not self.multi_tenant:
+                raise ConfigError(
+                    variable, "selects PingSource objects: set PING_MULTI_TENANT=true"
+                )
+        if self.namespaces is not None and self.namespace_selector is not None:
+            raise ConfigError(
+                "PING_NAMESPACE_SELECTOR",
+                "cannot be combined with PING_NAMESPACES; use one of them",
+            )
+        if self.namespaces is not None and not self.namespaces:
+            raise ConfigError("PING_NAMESPACES", "name at least one namespace")
+        for namespace in self.namespaces or ():
+            if not is_dns_label(namespace):
+                raise ConfigError("PING_NAMESPACES", f"{namespace!r} is not a valid namespace name")
 
     def _spec(self) -> PingSpec:
         return parse_ping_spec(

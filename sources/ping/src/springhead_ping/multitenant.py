@@ -1,11 +1,15 @@
 """The multi-tenant ping (``PING_MULTI_TENANT``): one process fires every PingSource.
 
-It watches ``sources.knative.dev/v1`` PingSources cluster-wide through the shared informer
-(:mod:`springhead.kube.informer`) and keeps one schedule per PingSource that is Ready and has a
-``status.sinkUri`` (the controller resolves the sink and sets both; as Knative's mtping, it skips
-the others). A PingSource added, changed or deleted takes effect at once, without a restart: an
-added one fires from its first tick after it was seen, a changed one fires its new schedule and
-data from the first tick after the change, a deleted one no longer fires.
+It watches ``sources.knative.dev/v1`` PingSources through the shared informer
+(:mod:`springhead.kube.informer`): cluster-wide; or, with ``PING_NAMESPACES``, in each of those
+namespaces (a Role per namespace is all it needs); or, with ``PING_NAMESPACE_SELECTOR``,
+cluster-wide but only in the namespaces whose labels match, followed as namespaces are labelled,
+unlabelled, created and deleted (a PingSource outside the selection never fires). It keeps one
+schedule per PingSource that is Ready and has a ``status.sinkUri`` (the controller resolves the
+sink and sets both; as Knative's mtping, it skips the others). A PingSource added, changed or
+deleted takes effect at once, without a restart: an added one fires from its first tick after it
+was seen, a changed one fires its new schedule and data from the first tick after the change, a
+deleted one no longer fires.
 
 Each tick's event is the single-schedule ping's (:func:`~springhead_ping.adapter.ping_event`):
 type ``dev.knative.sources.ping``, source ``/apis/v1/namespaces/<ns>/pingsources/<name>``, an id
@@ -26,10 +30,11 @@ This module loads the Kubernetes client: the ping source imports it only in this
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,12 +62,14 @@ from springhead_ping.spec import (
     ping_source_uri,
 )
 
-__all__ = ["MultiTenantPingAdapter", "PING_SOURCES", "PingTarget", "ping_target"]
+__all__ = ["MultiTenantPingAdapter", "NAMESPACES", "PING_SOURCES", "PingTarget", "ping_target"]
 
 log = logging.getLogger("springhead.ping")
 
 #: The resource the multi-tenant ping watches.
 PING_SOURCES = ApiResource("sources.knative.dev/v1", "PingSource", "pingsources", True)
+#: Followed with ``PING_NAMESPACE_SELECTOR``: which namespaces are selected.
+NAMESPACES = ApiResource("v1", "Namespace", "namespaces", False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,7 +160,10 @@ def ping_target(obj: Mapping[str, Any]) -> PingTarget | None:
 class MultiTenantPingAdapter(LeasedFiring):
     """Every Ready PingSource's schedule, fired while the Lease is held (``PING_MULTI_TENANT``).
 
-    ``connect_api`` builds the client the informer watches with (called in a thread).
+    ``connect_api`` builds the client the informers watch with (called in a thread).
+    ``namespaces`` limits the PingSources served to those namespaces (one watch each);
+    ``namespace_selector`` (label selector text; ``""`` or None: every namespace) to the
+    namespaces whose labels match. Only one of them may be given.
     """
 
     def __init__(
@@ -164,11 +174,24 @@ class MultiTenantPingAdapter(LeasedFiring):
         connect_api: Callable[[], KubeClient],
         catchup_window: timedelta | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        namespaces: Sequence[str] | None = None,
+        namespace_selector: str | None = None,
     ) -> None:
         super().__init__(sender=sender, connect=connect, catchup_window=catchup_window, clock=clock)
+        if namespaces and namespace_selector:
+            raise ValueError("give namespaces or a namespace selector, not both")
         self.connect_api = connect_api
+        self.namespaces = list(namespaces) if namespaces else None
+        self.namespace_selector = namespace_selector or None
         self.targets: dict[tuple[str, str], PingTarget] = {}
-        self.informer: Informer | None = None
+        self.informers: list[Informer] = []
+        """The PingSource watches: one cluster-wide, or one per namespace in ``namespaces``."""
+        self.namespace_informer: Informer | None = None
+        """With a namespace selector: the watch of the namespaces it selects."""
+        self._selected: set[str] = set()
+        self._seen: dict[tuple[str, str], Mapping[str, Any]] = {}
+        """With a namespace selector: every PingSource watched, selected or not, so that one in
+        a namespace selected later is served at once."""
         self._queue: list[tuple[datetime, int, PingTarget]] = []
         self._fired_through: dict[tuple[str, str], datetime] = {}
         """Per PingSource, the last tick fired in this term."""
@@ -184,33 +207,105 @@ class MultiTenantPingAdapter(LeasedFiring):
             connect=elector_factory(settings),
             connect_api=lambda: KubeClient.from_kubeconfig(settings.kubeconfig),
             catchup_window=settings.catchup_window,
+            namespaces=settings.namespaces,
+            namespace_selector=settings.namespace_selector,
         )
 
     def describe(self) -> dict[str, object]:
         """What is watched."""
-        return {"multi_tenant": True, "watching": PING_SOURCES.plural}
+        where: dict[str, object] = {}
+        if self.namespaces:
+            where["namespaces"] = self.namespaces
+        if self.namespace_selector:
+            where["namespace_selector"] = self.namespace_selector
+        return {"multi_tenant": True, "watching": PING_SOURCES.plural, **where}
+
+    def _watches(self) -> list[Informer]:
+        extra = [self.namespace_informer] if self.namespace_informer is not None else []
+        return [*self.informers, *extra]
 
     def is_ready(self) -> bool:
-        """Ready once the first list of PingSources is in (a standby is ready too)."""
-        return self.informer is not None and self.informer.synced
+        """Ready once the first lists (PingSources, and the selected namespaces) are in (a
+        standby is ready too)."""
+        watches = self._watches()
+        return bool(watches) and all(w.synced for w in watches)
 
     async def run(self) -> None:
         """Watch PingSources; campaign and fire while leading, until stopped."""
         client = await asyncio.to_thread(self.connect_api)
-        informer = Informer(client, Selection(PING_SOURCES), self._on_change, emit_existing=True)
-        self.informer = informer
-        watching = asyncio.create_task(informer.run(), name="informer pingsources")
+        namespaces: list[str | None] = [*self.namespaces] if self.namespaces else [None]
+        selections = [Selection(PING_SOURCES, namespace) for namespace in namespaces]
+        self.informers = [
+            Informer(client, selection, self._on_change, emit_existing=True)
+            for selection in selections
+        ]
+        if self.namespace_selector is not None:
+            self.namespace_informer = Informer(
+                client,
+                Selection(NAMESPACES, None, self.namespace_selector),
+                self._on_namespace,
+                emit_existing=True,
+            )
+        watching = [
+            asyncio.create_task(w.run(), name=f"informer {w.selection.describe()}")
+            for w in self._watches()
+        ]
+        watching.append(asyncio.create_task(self._freeze_when_synced(), name="gc freeze"))
         try:
             await super().run()
         finally:
-            await informer.stop()
-            await asyncio.gather(watching, return_exceptions=True)
+            for watch in self._watches():
+                await watch.stop()
+            watching[-1].cancel()
+            await asyncio.gather(*watching, return_exceptions=True)
             await asyncio.to_thread(client.close)
+
+    async def _freeze_when_synced(self) -> None:
+        await self._synced()
+        # What exists now (the Kubernetes client's modules, the first lists) lives as long as
+        # the process: keep the cyclic garbage collector from walking it again and again. A
+        # tick of N PingSources allocates enough to trigger full collections, each a walk of
+        # that heap, which the tick's events wait behind (at N = 1,000 about a quarter of the
+        # burst's time; bench/MTPING.md).
+        gc.freeze()
+
+    async def _synced(self) -> None:
+        for watch in self._watches():
+            await watch.wait_synced()
+
+    async def _on_namespace(self, change: Change) -> None:
+        # The watch has a label selector: a namespace whose labels stop (start) matching is
+        # reported deleted (added).
+        name = str((change.object.get("metadata") or {}).get("name", ""))
+        if change.type is ChangeType.DELETE:
+            if name not in self._selected:
+                return
+            self._selected.discard(name)
+            log.info("namespace no longer selected", extra={"namespace": name})
+            for key in [key for key in self.targets if key[0] == name]:
+                self._serve(key, None)
+        elif name not in self._selected:
+            self._selected.add(name)
+            log.info("namespace selected", extra={"namespace": name})
+            for key, obj in [(k, o) for k, o in self._seen.items() if k[0] == name]:
+                self._serve(key, obj)
 
     async def _on_change(self, change: Change) -> None:
         metadata = change.object.get("metadata") or {}
         key = (str(metadata.get("namespace")), str(metadata.get("name")))
-        target = None if change.type is ChangeType.DELETE else ping_target(change.object)
+        obj = None if change.type is ChangeType.DELETE else change.object
+        if self.namespace_selector is not None:
+            if obj is None:
+                self._seen.pop(key, None)
+            else:
+                self._seen[key] = obj
+            if key[0] not in self._selected:
+                return
+        self._serve(key, obj)
+
+    def _serve(self, key: tuple[str, str], obj: Mapping[str, Any] | None) -> None:
+        """Fire the PingSource ``obj`` from now on (None: no more)."""
+        target = None if obj is None else ping_target(obj)
         known = self.targets.get(key)
         if target is None:
             self._fired_through.pop(key, None)
@@ -278,10 +373,9 @@ class MultiTenantPingAdapter(LeasedFiring):
     ) -> None:
         """Catch up (with a window), then fire every target's ticks in time order until the
         term ends; targets added or changed meanwhile join the queue. Nothing is fired before
-        the first list of PingSources is in."""
-        informer = self.informer
-        if informer is not None and not informer.synced:
-            synced = asyncio.ensure_future(informer.wait_synced())
+        the first lists (PingSources, selected namespaces) are in."""
+        if not self.is_ready():
+            synced = asyncio.ensure_future(self._synced())
             await asyncio.wait({synced, lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not synced.done():
                 synced.cancel()
@@ -335,15 +429,30 @@ class MultiTenantPingAdapter(LeasedFiring):
             # tick, and their events should not wait for each other's schedules.
             await asyncio.sleep(0)
             now = self.clock()
+            # PingSources sharing a schedule and a tick share the next tick: work it out once
+            # (a cron trigger's next fire time costs tens of microseconds).
+            known: dict[tuple[str, str, datetime], datetime] = {}
             for tick, target in due:
                 if self._current(target):
-                    self._push(target, self._following(target, tick, now))
+                    self._push(target, self._following(target, tick, now, known))
 
-    def _following(self, target: PingTarget, tick: datetime, now: datetime) -> datetime:
+    def _following(
+        self,
+        target: PingTarget,
+        tick: datetime,
+        now: datetime,
+        known: dict[tuple[str, str, datetime], datetime] | None = None,
+    ) -> datetime:
         """The target's tick after ``tick``; ticks already too late are caught up (with a
-        window) or skipped with a warning."""
+        window) or skipped with a warning. ``known`` remembers next ticks by schedule
+        (expression, zone) and tick."""
         schedule = target.spec.schedule
-        following = schedule.next_tick(tick, now)
+        key = (schedule.expression, schedule.timezone.key, tick)
+        following = known.get(key) if known is not None else None
+        if following is None:
+            following = schedule.next_tick(tick, now)
+            if known is not None:
+                known[key] = following
         if following >= now - MISSED_AFTER:
             return following
         if self.catchup_window is not None:
