@@ -7,7 +7,10 @@ ConfigMap keys), and :class:`Pods` runs the image the Deployment names (built fr
 Dockerfile) with podman, translating the pod spec (user, read-only root, capabilities, resources,
 volumes, probes: springhead_testinfra.pods). Only what a Pod would get from its node is added: a
 free port on the host's loopback (host networking: ``SPRINGHEAD_PORT``, ``SPRINGHEAD_HOST``), and
-where the Pod would mount its ServiceAccount token, a kubeconfig acting as that account.
+where the Pod would mount its ServiceAccount token, a kubeconfig acting as that account. No
+cluster DNS or Service proxy runs either: a test names the cluster-local addresses a Pod would
+reach (``addresses``), and where they are served on the node replaces them in its environment and
+mounted files.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ from springhead_testing.kube import Cluster, token_kubeconfig
 
 #: What a Pod gets from its node rather than from its spec, here on the host's loopback.
 NODE_HOST = "127.0.0.1"
+
+
+def on_node(text: str, addresses: Mapping[str, str]) -> str:
+    """``text`` with each cluster-local address of ``addresses`` replaced by its node address."""
+    for cluster_address, node_address in addresses.items():
+        text = text.replace(cluster_address, node_address)
+    return text
 
 
 class Deployer:
@@ -138,10 +148,17 @@ class Pods:
         env: Mapping[str, str],
         *,
         kubeconfig_variable: str | None = None,
+        addresses: Mapping[str, str] | None = None,
     ) -> PodmanPod:
         """Run ``deployment``'s container with ``env`` (see :meth:`Deployer.container_env`) and
         wait until it is ready. ``kubeconfig_variable``: the setting the process reads its
-        kubeconfig from, where the Pod mounts its ServiceAccount token."""
+        kubeconfig from, where the Pod mounts its ServiceAccount token. ``addresses``: each
+        cluster-local base URL (``http://<service>.<namespace>.svc.cluster.local``) the Pod would
+        reach through cluster DNS and the Service's port, mapped to where it is served on the
+        node; replaced in the environment's values and the mounted ConfigMap and Secret files,
+        which are otherwise the objects' content as read."""
+        mapped = dict(addresses or {})
+        env = {name: on_node(value, mapped) for name, value in env.items()}
         pod = deployment["spec"]["template"]["spec"]
         spec = PodContainer.from_pod_spec(pod)
         # The chart names the image by the service's image name (springhead-ping, ...).
@@ -163,7 +180,9 @@ class Pods:
         for volume in spec.files:
             kind = "secretRef" if volume.kind == "secret" else "configMapRef"
             keys = await self.deployer.keys(namespace, {kind: {"name": volume.name}})
-            files[volume.volume] = {key: value.encode() for key, value in keys.items()}
+            files[volume.volume] = {
+                key: on_node(value, mapped).encode() for key, value in keys.items()
+            }
         # The runtime serves everything on its one port (8080, "http"): SPRINGHEAD_PORT moves it.
         [container_port] = spec.ports.values()
         [port] = free_ports(1)
