@@ -114,11 +114,20 @@ async def test_ping_events_reach_the_display_through_a_broker_and_its_trigger(
         system,
         {"broker": {"contractConfigMap": f"{system}/{contract}"}, "kafka": kafka_values},
     )
-    controller_deployment = await deployer.deployment(system, controller_release)
-    controller_env = await deployer.container_env(controller_deployment)
-    assert controller_env["BROKER_CONTRACT_CONFIGMAP"] == f"{system}/{contract}"
+    # Two Deployments: the core role (the ping's SinkBinding) and the broker role (Brokers and
+    # Triggers, on the springhead-controller-broker image), each with its own account.
+    core_deployment = await deployment_named(cluster, system, controller_release)
+    broker_role_deployment = await deployment_named(cluster, system, f"{controller_release}-broker")
+    core_env = await deployer.container_env(core_deployment)
+    broker_role_env = await deployer.container_env(broker_role_deployment)
+    assert "BROKER_CONTRACT_CONFIGMAP" not in core_env
+    assert broker_role_env["CONTROLLER_ROLES"] == "broker"
+    assert broker_role_env["BROKER_CONTRACT_CONFIGMAP"] == f"{system}/{contract}"
     controller = await pods.start(
-        controller_deployment, controller_env, kubeconfig_variable="CONTROLLER_KUBECONFIG"
+        core_deployment, core_env, kubeconfig_variable="CONTROLLER_KUBECONFIG"
+    )
+    broker_role = await pods.start(
+        broker_role_deployment, broker_role_env, kubeconfig_variable="CONTROLLER_KUBECONFIG"
     )
 
     deployer.install("display", display_release, namespace, {})
@@ -294,7 +303,7 @@ async def test_ping_events_reach_the_display_through_a_broker_and_its_trigger(
     assert counts.get("filtered", 0) >= 1, counts
     assert counts["delivered"] == 1, counts
 
-    for pod in (ping, ingress, dispatcher, display, controller):
+    for pod in (ping, ingress, dispatcher, display, broker_role, controller):
         await pods.stop(pod)
     for release, where in (
         (ping_release, namespace), (display_release, namespace),
