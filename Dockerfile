@@ -46,8 +46,12 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY shared/pyproject.toml shared/
 COPY ${SERVICE}/pyproject.toml ${SERVICE}/
+# Not tzdata from PyPI (2.8 MB; the ping source declares it for installs on a system without time
+# zone data): the base image has Debian's tzdata in /usr/share/zoneinfo, which zoneinfo reads
+# first, so the wheel would be a second copy nothing reads.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-install-workspace --project "${SERVICE}" ${EXTRA:+--extra "${EXTRA}"}
+    uv sync --no-install-workspace --no-install-package tzdata --project "${SERVICE}" \
+        ${EXTRA:+--extra "${EXTRA}"}
 # The code: every member's src/ and metadata (.dockerignore lets nothing else in), as a service may
 # use another member (the controller checks PingSources with the ping source's rules); uv installs
 # only the service's locked closure, and the builder stage is not part of the image. A code change
@@ -67,7 +71,8 @@ ARG VERSION=0.0.0
 ENV SETUPTOOLS_SCM_PRETEND_VERSION="${VERSION}"
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-editable --project "${SERVICE}" ${EXTRA:+--extra "${EXTRA}"} && \
+    uv sync --no-editable --no-install-package tzdata --project "${SERVICE}" \
+        ${EXTRA:+--extra "${EXTRA}"} && \
     script="$(python3 -c 'import sys, tomllib; [name] = tomllib.load(open(sys.argv[1], "rb"))["project"]["scripts"]; print(name)' "${SERVICE}/pyproject.toml")" && \
     ln -s "${script}" /app/.venv/bin/springhead-service && \
     find /app/.venv -name '*.so' -exec strip --strip-unneeded {} + && \

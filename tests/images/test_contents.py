@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from springhead_testinfra import versions
 from springhead_testinfra.images import RUN_FLAGS, Podman, dockerfile_args
-from springhead_testinfra.services import DOCKERFILE, REPO, ImageBuilds, Service
+from springhead_testinfra.services import DOCKERFILE, REPO, SERVICES, ImageBuilds, Service
 
 #: Clients heavy enough that a service must not carry them unless it uses them.
 HEAVY_CLIENTS = frozenset({"kubernetes", "aiokafka", "pygithub", "apscheduler", "fastapi"})
@@ -59,6 +59,32 @@ def locked_closure(package: str, extra: str = "") -> set[str]:
     return names
 
 
+#: Locked distributions the images take from the base image instead: Debian's time zone data.
+FROM_THE_BASE = frozenset({"tzdata"})
+
+
+def test_time_zones_come_from_the_base_image(image_builds: ImageBuilds) -> None:
+    """The ping source's schedules name IANA zones: the image finds them in the base's
+    /usr/share/zoneinfo (PyPI's tzdata is left out), and an unknown zone is still refused."""
+    [ping] = [s for s in SERVICES if s.package == "springhead-ping" and not s.extra]
+    shown = image_builds.python(
+        ping,
+        "import importlib.util, json, zoneinfo; from datetime import datetime; "
+        "zone = zoneinfo.ZoneInfo('America/New_York'); "
+        "missing = False\n"
+        "try: zoneinfo.ZoneInfo('Mars/Olympus_Mons')\n"
+        "except zoneinfo.ZoneInfoNotFoundError: missing = True\n"
+        "offset = datetime(2026, 1, 1, tzinfo=zone).utcoffset().total_seconds()\n"
+        "print(json.dumps({'offset': offset, "
+        "'wheel': importlib.util.find_spec('tzdata') is not None, 'missing': missing, "
+        "'path': list(zoneinfo.TZPATH)}))",
+    )
+    assert shown["offset"] == -5 * 3600
+    assert shown["wheel"] is False
+    assert shown["missing"] is True
+    assert "/usr/share/zoneinfo" in shown["path"]
+
+
 def test_the_image_holds_exactly_the_services_locked_closure(
     service: Service, image_builds: ImageBuilds
 ) -> None:
@@ -70,7 +96,7 @@ def test_the_image_holds_exactly_the_services_locked_closure(
             "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))",
         )
     }
-    assert found == locked_closure(service.package, service.extra)
+    assert found == locked_closure(service.package, service.extra) - FROM_THE_BASE
     assert not DEV_ONLY & found
     clients = HEAVY_CLIENTS & found
     assert clients <= HEAVY_CLIENTS & locked_closure(service.package, service.extra)

@@ -62,8 +62,10 @@ __all__ = [
 
 #: The Debian packages that provide the tools (crun, buildah, conmon come as dependencies).
 PACKAGES = ("podman", "mmdebstrap", "runc")
-#: What the Python base holds on top of Debian's ``apt`` variant.
-BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
+#: What the Python base holds on top of Debian's ``apt`` variant: as the official
+#: python:3.11-slim-bookworm, also Debian's time zone data (/usr/share/zoneinfo), which the
+#: images use instead of PyPI's tzdata.
+BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates", "tzdata")
 #: Documentation and translations are left out of the base, as the official slim images do.
 BASE_DPKG_OPTIONS = (
     "path-exclude=/usr/share/doc/*",
