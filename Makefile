@@ -5,6 +5,8 @@ ifeq ($(UV),)
 UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
+## test: pytest-xdist workers (tests that wait on real time and real components overlap; 2 cores)
+TEST_WORKERS ?= 2
 
 .PHONY: sync run test unit lint format infra charts images release bench mutate clean
 
@@ -102,7 +104,7 @@ unit: sync
 
 ## test: everything CI runs: lint, then every test tier against real components
 test: lint infra
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## bench: run the benchmarks and rewrite bench/RESULTS.md
 bench: sync
