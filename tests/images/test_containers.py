@@ -238,6 +238,9 @@ def _controller_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
     kafka = request.getfixturevalue("kafka")
     kubeconfig, mounts = _kubeconfig_for_the_container(kube, tmp_path / "kube")
     contract_namespace = f"broker-image-{uuid.uuid4().hex[:8]}"
+    # A class of the test's own: the session's apiserver holds other tests' Brokers (of the
+    # default class, or none), which this controller must leave alone.
+    broker_class = f"image-{uuid.uuid4().hex[:6]}"
     client = KubeClient(kube.api_client())
     try:
         install_crds(client)
@@ -260,7 +263,10 @@ def _controller_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
             broker = {
                 "apiVersion": "eventing.knative.dev/v1",
                 "kind": "Broker",
-                "metadata": {"name": "default"},
+                "metadata": {
+                    "name": "default",
+                    "annotations": {"eventing.knative.dev/broker.class": broker_class},
+                },
             }
             await cluster.create(broker, namespace)
 
@@ -285,7 +291,7 @@ def _controller_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
         "CONTROLLER_LEADER_ELECTION": "false",
         "CONTROLLER_ROLES": "broker",
         "BROKER_CONTRACT_CONFIGMAP": f"{contract_namespace}/contract",
-        "BROKER_DEFAULT_CLASS": "true",
+        "BROKER_CLASS": broker_class,
         # No ingress runs beside it here (controller/tests/test_broker_probe.py has the probe).
         "BROKER_PROBE": "false",
         "BROKER_TOPIC_PARTITIONS": "1",
