@@ -428,7 +428,7 @@ CHARTED: dict[str, Charted] = {
             }
         )
         | KAFKA_SECRETS,
-        flags={"CONTROLLER_LEADER_ELECTION": "false"},
+        flags={"CONTROLLER_LEADER_ELECTION": "false", "BROKER_PROBE": "false"},
         fixed={
             "CONTROLLER_INSTALL_CRDS": "false: the chart installs the CRDs (crds/)",
             "CONTROLLER_ROLES": "one Deployment per enabled role (roles.<role>.enabled)",
@@ -1681,6 +1681,7 @@ def controller_schema() -> Schema:
                 "ingressHost": setting(),
                 "class": setting("empty: Springhead"),
                 "defaultClass": setting(),
+                "probe": setting(),
                 "topicPartitions": setting(),
                 "topicReplication": setting(),
             },

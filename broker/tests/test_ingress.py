@@ -58,6 +58,10 @@ CASES: list[tuple[str, str, str, dict[str, str], bytes, int, str]] = [
     ("GET", "GET", "/testns/b", {}, b"", 405, "POST"),
     ("PUT", "PUT", "/testns/b", BINARY, b"{}", 405, "POST"),
     ("OPTIONS", "OPTIONS", "/testns/b", {}, b"", 200, ""),
+    # Knative's data-plane probe: 200 on a broker served, 404 elsewhere; not counted.
+    ("probe", "GET", "/testns/b", {"K-Network-Probe": "probe"}, b"", 200, ""),
+    ("probe, unknown broker", "GET", "/testns/nope", {"K-Network-Probe": "probe"}, b"", 404, ""),
+    ("GET, another probe", "GET", "/testns/b", {"K-Network-Probe": "queue"}, b"", 405, "POST"),
     ("too large", "POST", "/testns/b", BINARY, b"x" * 2048, 413, "larger"),
 ]  # fmt: skip
 
@@ -78,6 +82,10 @@ async def test_every_kind_of_request_gets_its_answer(memory_tools: Any) -> None:
                     assert answer_headers["Allow"] == "POST, OPTIONS", case
             await sink.wait_for(3)
             await memory_tools.wait_finished(process, "testns/all", 3)
+            answered_200 = await memory_tools.metric(
+                process, "springhead_broker_ingress_requests_total", broker="testns/b", status="200"
+            )
+    assert answered_200 == 1  # OPTIONS; the probe is not a request
     assert sorted(memory_tools.ids(sink)) == ["e1", "e2", "s1"]  # only the accepted ones
     [timed] = [r for r in sink.accepted if r.event.get_id() == "e2"]
     assert timed.header("ce-time") == "2018-04-05T03:56:24Z"

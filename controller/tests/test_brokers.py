@@ -1,7 +1,11 @@
 """Broker and Trigger reconciling against the real kube-apiserver and a real Kafka: Knative's
 documented examples (``data/knative-docs``) applied unchanged become Ready, with the address,
 conditions, topic and contract ConfigMap the data plane reads; an invalid filter is reported;
-deletion cleans up the topic and consumer group; a SinkBinding to a Broker gets its address."""
+deletion cleans up the topic and consumer group; a SinkBinding to a Broker gets its address.
+
+No ingress serves these Brokers (one test starts the data plane after the fact), so the
+controller does not probe it here (``BROKER_PROBE=false``): test_broker_probe.py shows Ready
+waiting for the probe."""
 
 from __future__ import annotations
 
@@ -106,6 +110,7 @@ async def brokers(
     async with start_controller(
         CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_PROBE="false",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="3",
         BROKER_TOPIC_REPLICATION="1",
@@ -446,6 +451,7 @@ async def test_kafka_unreachable_is_a_false_topic_condition(
     async with start_controller(
         CONTROLLER_ROLES="broker",  # the broker role alone, as its own Deployment runs it
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_PROBE="false",
         BROKER_DEFAULT_CLASS="true",
         KAFKA_BOOTSTRAP_SERVERS=closed,
     ):
@@ -468,6 +474,7 @@ async def test_a_missing_contract_configmap_is_a_false_condition(
     async with start_controller(
         CONTROLLER_ROLES="broker",
         BROKER_CONTRACT_CONFIGMAP=f"{namespace}/not-installed-contract",
+        BROKER_PROBE="false",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="1",
         BROKER_TOPIC_REPLICATION="1",
@@ -595,6 +602,7 @@ async def test_topics_are_managed_over_sasl_and_tls(
     async with start_controller(
         CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_PROBE="false",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="1",
         BROKER_TOPIC_REPLICATION="1",
@@ -626,6 +634,7 @@ async def test_refused_kafka_credentials_are_named_in_the_topic_condition(
     async with start_controller(
         CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_PROBE="false",
         BROKER_DEFAULT_CLASS="true",
         **sasl_ssl_env(kafka_secure, password="not-the-password"),
     ):
@@ -899,6 +908,7 @@ async def test_a_changed_subscriber_address_starts_a_pass_at_once(
     async with start_controller(
         CONTROLLER_ROLES="core,broker",
         BROKER_CONTRACT_CONFIGMAP=f"{contract_namespace}/{CONTRACT}",
+        BROKER_PROBE="false",
         BROKER_DEFAULT_CLASS="true",
         BROKER_TOPIC_PARTITIONS="1",
         BROKER_TOPIC_REPLICATION="1",

@@ -21,6 +21,8 @@ from springhead_testing.github import SECRET, TOKEN, FakeGitHub
 from springhead_testing.kube import (
     Cluster,
     deployment_manifest,
+    endpoint_slice,
+    node_address,
     resource_path,
     token_kubeconfig,
 )
@@ -432,8 +434,8 @@ async def test_the_broker_role_works_with_just_its_chart_rbac(
 ) -> None:
     """The broker role's Deployment of a release with only that role on, run as the real process
     with exactly its env and its own ServiceAccount: a Broker and a Trigger become Ready (topic,
-    contract ConfigMap, status, finalizers) with no denial, and its account can do nothing of
-    the core's."""
+    contract ConfigMap, status, finalizers, the ingress probed) with no denial, and its account
+    can do nothing of the core's."""
     admin = KubeClient.from_kubeconfig(str(kube.kubeconfig))
     cluster = KnativeCluster(admin)
     system = await cluster.new_namespace("broker-role")
@@ -519,8 +521,39 @@ async def test_the_broker_role_works_with_just_its_chart_rbac(
                 conditions = ((found or {}).get("status") or {}).get("conditions") or []
                 return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-            await cluster.eventually(lambda: ready("Broker", "default"), "the Broker Ready")
             await cluster.eventually(lambda: ready("Trigger", "all"), "the Trigger Ready")
+            # The Broker is Ready once the ingress serves it (ProbeSucceeded, probed through the
+            # ingress Service's EndpointSlices, which the role may list in the contract's
+            # namespace): a real ingress with the contract the role wrote, published by hand.
+            configmap = await cluster.get("v1", "ConfigMap", system, "springhead-broker-contract")
+            contract_file = tmp_path / "contract.json"
+            contract_file.write_text((configmap or {})["data"]["contract.json"])
+            host = node_address()
+            ingress_env = {
+                "NAMESPACE": system,
+                "SPRINGHEAD_PORT": "0",
+                "SPRINGHEAD_HOST": host,
+                "NAME": "springhead-broker",
+                "K_COMPONENT": "springhead-broker",
+                "BROKER_ROLE": "ingress",
+                "BROKER_BACKEND": "kafka",
+                "BROKER_CONTRACT_FILE": str(contract_file),
+                "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            }
+            async with SourceProcess("springhead_broker", ingress_env) as ingress:
+                assert ingress.port is not None
+                service = "springhead-broker-ingress"
+                await cluster.create(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "metadata": {"name": service},
+                        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+                    },
+                    system,
+                )
+                await cluster.create(endpoint_slice(service, host, ingress.port), system)
+                await cluster.eventually(lambda: ready("Broker", "default"), "the Broker Ready")
             lease = await cluster.get(
                 "coordination.k8s.io/v1", "Lease", system, f"{release}-broker"
             )

@@ -652,14 +652,19 @@ def test_controller_broker_values_run_the_broker_role_apart(charts: Any) -> None
     ]
     assert role["metadata"]["name"] == "c1-broker-contract"
     assert role["metadata"]["namespace"] == "default"
-    assert role["rules"] == [
-        {
-            "apiGroups": [""],
-            "resources": ["configmaps"],
-            "resourceNames": ["springhead-broker-contract"],
-            "verbs": ["get", "update"],
-        }
-    ]
+    contract_rule = {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["springhead-broker-contract"],
+        "verbs": ["get", "update"],
+    }
+    # The ingress Service's endpoints, probed for each Broker's ProbeSucceeded (broker.probe).
+    probe_rule = {
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["list"],
+    }
+    assert role["rules"] == [contract_rule, probe_rule]
     [binding] = [
         d
         for d in docs
@@ -683,6 +688,7 @@ def test_controller_broker_values_run_the_broker_role_apart(charts: Any) -> None
     assert env["CONTROLLER_LEASE_NAME"] == "c1"  # the process leads on c1-broker
     assert env["BROKER_CONTRACT_CONFIGMAP"] == "default/springhead-broker-contract"
     assert env["BROKER_DEFAULT_CLASS"] == "true"
+    assert env["BROKER_PROBE"] == "true"
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092,kafka-1.kafka:9092"
     assert pod_spec(broker)["serviceAccountName"] == "c1-broker"
     assert pod_spec(core)["serviceAccountName"] == "c1"
@@ -697,6 +703,21 @@ def test_controller_broker_values_run_the_broker_role_apart(charts: Any) -> None
         "app.kubernetes.io/name": "springhead-controller",
         "app.kubernetes.io/instance": "c1",
     }
+
+
+def test_controller_broker_probe_off_needs_no_endpointslices(charts: Any) -> None:
+    docs = charts.render(
+        "controller", "--values", str(CHARTS / "controller/ci/broker-values.yaml"),
+        "--set", "broker.probe=false", release="c1",
+    )  # fmt: skip
+    [role] = [
+        d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "c1-broker-contract"
+    ]
+    assert [r["resources"] for r in role["rules"]] == [["configmaps"]]
+    [broker] = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "c1-broker"
+    ]
+    assert charts.container_env(broker)["BROKER_PROBE"] == "false"
 
 
 def test_controller_roles_are_turned_on_and_off_by_values(charts: Any) -> None:

@@ -149,6 +149,7 @@ class Pods:
         *,
         kubeconfig_variable: str | None = None,
         addresses: Mapping[str, str] | None = None,
+        all_addresses: bool = False,
     ) -> PodmanPod:
         """Run ``deployment``'s container with ``env`` (see :meth:`Deployer.container_env`) and
         wait until it is ready. ``kubeconfig_variable``: the setting the process reads its
@@ -156,7 +157,9 @@ class Pods:
         cluster-local base URL (``http://<service>.<namespace>.svc.cluster.local``) the Pod would
         reach through cluster DNS and the Service's port, mapped to where it is served on the
         node; replaced in the environment's values and the mounted ConfigMap and Secret files,
-        which are otherwise the objects' content as read."""
+        which are otherwise the objects' content as read. ``all_addresses``: listen on every
+        address of the node, not only loopback (for a pod reached at an EndpointSlice's address,
+        which may not be loopback)."""
         mapped = dict(addresses or {})
         env = {name: on_node(value, mapped) for name, value in env.items()}
         pod = deployment["spec"]["template"]["spec"]
@@ -186,7 +189,8 @@ class Pods:
         # The runtime serves everything on its one port (8080, "http"): SPRINGHEAD_PORT moves it.
         [container_port] = spec.ports.values()
         [port] = free_ports(1)
-        node = {"SPRINGHEAD_PORT": str(port), "SPRINGHEAD_HOST": NODE_HOST}
+        host = "0.0.0.0" if all_addresses else NODE_HOST  # noqa: S104 - the node's own network
+        node = {"SPRINGHEAD_PORT": str(port), "SPRINGHEAD_HOST": host}
         running = PodmanPod(
             self.podman,
             pod,

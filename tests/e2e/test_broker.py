@@ -15,6 +15,11 @@ Triggers (what the kubelet would mount then; the dispatcher reads the file as it
 DNS runs here: the cluster-local addresses of the display's Service (in the contract) and of the
 ingress Service (the ping source's sink) are mapped to where those pods serve on the node.
 
+The Broker is Ready once the broker role's probe of the ingress succeeds (ProbeSucceeded): the
+ingress pod's endpoint is published as the EndpointSlice controller would, on this machine's
+address (EndpointSlices refuse loopback), where the ingress container listens on the host's
+network.
+
 The ping event on the display's stream carries ``knativearrivaltime``: it went through the
 ingress. The other Trigger's filter passes only a marker event the test posts to the ingress
 after the ping event was shown; the Broker's topic has one partition and that Trigger delivers in
@@ -32,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from springhead_testing import RecordingSink
-from springhead_testing.kube import Cluster
+from springhead_testing.kube import Cluster, endpoint_slice, node_address
 
 if TYPE_CHECKING:
     from conftest import Deployer, Pods
@@ -58,17 +63,19 @@ async def first_streamed_event(url: str) -> dict[str, Any]:
     raise AssertionError("the stream ended without an event")
 
 
-async def ready(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
-    """Wait until the object's Ready condition is True; the object then."""
+async def ready(
+    cluster: Cluster, kind: str, namespace: str, name: str, condition: str = "Ready"
+) -> dict[str, Any]:
+    """Wait until the object's ``condition`` is True; the object then."""
 
     async def check() -> dict[str, Any] | None:
         found = await cluster.get(EVENTING, kind, namespace, name)
         conditions = ((found or {}).get("status") or {}).get("conditions") or []
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+        if any(c["type"] == condition and c["status"] == "True" for c in conditions):
             return found
         return None
 
-    return await cluster.eventually(check, f"{kind} {namespace}/{name} Ready")
+    return await cluster.eventually(check, f"{kind} {namespace}/{name} {condition}")
 
 
 async def deployment_named(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
@@ -192,7 +199,8 @@ async def test_ping_events_reach_the_display_through_a_broker_and_its_trigger(
         },
         namespace,
     )
-    broker = await ready(cluster, "Broker", namespace, BROKER)
+    # Addressable (and in the contract), but not Ready before an ingress serves it.
+    broker = await ready(cluster, "Broker", namespace, BROKER, "Addressable")
     ingress_service = f"http://{broker_release}-ingress.{system}.svc.cluster.local"
     broker_url = f"{ingress_service}/{namespace}/{BROKER}"
     assert broker["status"]["address"]["url"] == broker_url
@@ -224,8 +232,17 @@ async def test_ping_events_reach_the_display_through_a_broker_and_its_trigger(
         addresses={display_service: display_on_node},
     )
     ingress_deployment = await deployment_named(cluster, system, f"{broker_release}-ingress")
-    ingress = await pods.start(ingress_deployment, await deployer.container_env(ingress_deployment))
+    ingress = await pods.start(
+        ingress_deployment, await deployer.container_env(ingress_deployment), all_addresses=True
+    )
     ingress_on_node = f"http://127.0.0.1:{ingress.port}"
+    # The ingress pod's endpoint, as the EndpointSlice controller would publish it (on this
+    # machine's address: EndpointSlices refuse loopback). The broker role probes it: the Broker
+    # becomes Ready once the ingress serves it (ProbeSucceeded).
+    await cluster.create(
+        endpoint_slice(f"{broker_release}-ingress", node_address(), ingress.port), system
+    )
+    await ready(cluster, "Broker", namespace, BROKER)
 
     # The ping source's SinkBinding names the Broker; the controller resolves its address.
     deployer.install(

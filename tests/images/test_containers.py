@@ -292,6 +292,8 @@ def _controller_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
         "CONTROLLER_ROLES": "broker",
         "BROKER_CONTRACT_CONFIGMAP": f"{contract_namespace}/contract",
         "BROKER_CLASS": broker_class,
+        # No ingress runs beside it here (controller/tests/test_broker_probe.py has the probe).
+        "BROKER_PROBE": "false",
         "BROKER_TOPIC_PARTITIONS": "1",
         "BROKER_TOPIC_REPLICATION": "1",
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,

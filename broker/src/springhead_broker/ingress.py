@@ -8,6 +8,10 @@ structured mode (a batch too), or whose ``knativebrokerttl`` ran out; 503 with `
 when the backend did not store it (Kafka unreachable, or slower than ``BROKER_PRODUCE_TIMEOUT``);
 202 once it is stored (Kafka: acknowledged by every in-sync replica, ``acks=all``).
 
+A ``GET`` carrying ``K-Network-Probe: probe`` (Knative's data-plane probe, which the controller
+sends to every ingress endpoint for its Broker's ``ProbeSucceeded`` condition) is answered 200 on
+a broker this ingress serves, 404 on any other path; it is not counted as a request.
+
 Before storing, the event gets ``knativearrivaltime`` and its ``knativebrokerttl``
 (:func:`springhead_broker.events.admit`); the ``partitionkey`` extension becomes the record key.
 """
@@ -41,6 +45,8 @@ __all__ = ["Ingress"]
 log = logging.getLogger("springhead.broker")
 
 _ALLOW = {"Allow": "POST, OPTIONS"}
+#: Knative's probe header (knative.dev/pkg/network ProbeHeaderName) and the value it sends.
+_PROBE = (b"k-network-probe", b"probe")
 
 
 class Ingress:
@@ -84,6 +90,9 @@ class Ingress:
         counted: dict[int, Any] = {}
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["method"] == "GET" and _probed(scope):
+                await respond(send, 200, None, None)
+                return
             status, text, headers = await self._answer(broker, scope, receive)
             child = counted.get(status)
             if child is None:
@@ -122,6 +131,11 @@ class Ingress:
             )
             return 503, "broker unavailable; try again later\n", self._retry_after
         return 202, None, None
+
+
+def _probed(scope: Scope) -> bool:
+    """Whether a request carries Knative's data-plane probe header."""
+    return any((name, value) == _PROBE for name, value in scope["headers"])
 
 
 def _single_headers(scope: Scope) -> dict[str, str]:

@@ -10,6 +10,7 @@ computed defaults) are written in _env.tpl. */}}
       "BROKER_CONTRACT_CONFIGMAP" .Values.broker.contractConfigMap
       "BROKER_DEFAULT_CLASS" (ternary "true" "" .Values.broker.defaultClass)
       "BROKER_INGRESS_HOST" .Values.broker.ingressHost
+      "BROKER_PROBE" (ternary "true" "false" .Values.broker.probe)
       "BROKER_TOPIC_PARTITIONS" .Values.broker.topicPartitions
       "BROKER_TOPIC_REPLICATION" .Values.broker.topicReplication) }}
 {{- end -}}

@@ -22,13 +22,15 @@ Knative's Kafka broker does; read on every pass, not watched: a change is seen w
 topic is used as it is), or the annotation ``kafka.eventing.knative.dev/external.topic`` names an
 existing topic that is used instead (checked to exist, never created, never deleted);
 ``status.address.url`` is ``http://<ingress host>/<ns>/<name>``; the conditions are those of
-Knative's Kafka broker that Springhead can honestly report (Addressable, ConfigMapUpdated,
-ConfigParsed, DataPlaneAvailable, TopicReady; not ProbeSucceeded: the data plane is not probed)
-plus Ready. For each Trigger: the subscriber (ref or uri) and the dead-letter sink are resolved
-as the SinkBinding reconciler resolves sinks; the filter is validated
-(:func:`springhead.eventfilter.trigger_filter`: an invalid one makes SubscriptionReady False with
-reason ``InvalidFilter``); conditions BrokerReady, DeadLetterSinkResolved, DependencyReady,
-SubscriberResolved, SubscriptionReady and Ready; ``status.subscriberUri``,
+Knative's Kafka broker (Addressable, ConfigMapUpdated, ConfigParsed, DataPlaneAvailable,
+ProbeSucceeded, TopicReady; not EventPoliciesReady: Springhead has no EventPolicies) plus Ready.
+ProbeSucceeded is True once every endpoint of the ingress Service serves the Broker
+(:mod:`springhead_controller.probe`; ``BROKER_PROBE=false`` leaves the condition out, and Ready
+then follows the contract ConfigMap alone). For each Trigger: the subscriber (ref or uri) and
+the dead-letter sink are resolved as the SinkBinding reconciler resolves sinks; the filter is
+validated (:func:`springhead.eventfilter.trigger_filter`: an invalid one makes SubscriptionReady
+False with reason ``InvalidFilter``); conditions BrokerReady, DeadLetterSinkResolved,
+DependencyReady, SubscriberResolved, SubscriptionReady and Ready; ``status.subscriberUri``,
 ``status.deadLetterSinkUri`` and the status annotation ``group.id`` (plus ``bootstrap.servers``
 when its Broker's topic is on another cluster than ``KAFKA_BOOTSTRAP_SERVERS``: where its group
 is deleted).
@@ -72,6 +74,7 @@ from springhead.kube import (
 from springhead_controller.cache import Cache
 from springhead_controller.conditions import Conditions, condition_of
 from springhead_controller.config import ControllerSettings
+from springhead_controller.probe import IngressProber, ProbeStatus
 from springhead_controller.spec import (
     InvalidSpec,
     SinkError,
@@ -107,10 +110,12 @@ BOOTSTRAP_KEY = "bootstrap.servers"
 #: A ``kafka-broker-config`` key naming per-Broker Kafka credentials, which Springhead refuses.
 AUTH_SECRET_KEY = "auth.secret.ref.name"  # noqa: S105 - a key's name, not a secret
 CONTRACT_KEY = "contract.json"
-#: The Broker conditions Springhead reports (Knative's Kafka broker's, without ProbeSucceeded).
+#: The Broker conditions Springhead reports (Knative's Kafka broker's, without EventPoliciesReady),
+#: besides ProbeSucceeded (:data:`PROBE_CONDITION`) when the ingress is probed.
 BROKER_CONDITIONS = (
     "Addressable", "ConfigMapUpdated", "ConfigParsed", "DataPlaneAvailable", "TopicReady",
 )  # fmt: skip
+PROBE_CONDITION = "ProbeSucceeded"
 #: Trigger annotations the data plane reads.
 _DATA_PLANE_ANNOTATIONS = ("kafka.eventing.knative.dev/delivery.order",)
 _MERGE_PATCH = "application/merge-patch+json"
@@ -149,6 +154,9 @@ class BrokerOptions:
     bootstrap_servers: tuple[str, ...] = ()
     """Kafka's brokers (``KAFKA_BOOTSTRAP_SERVERS``): a Broker's cluster unless its
     ``spec.config`` names another."""
+    probe_service: str = ""
+    """The ingress Service (in ``contract_namespace``) whose endpoints are probed for each
+    Broker's ProbeSucceeded; empty: no probing, no such condition."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +270,12 @@ class BrokerReconciler:
         self._admins: dict[tuple[str, ...], KafkaAdmin] = {}
         self._topics: set[tuple[tuple[str, ...], str]] = set()
         self._dirty = asyncio.Event()
+        self.conditions: tuple[str, ...] = BROKER_CONDITIONS
+        """The Broker conditions Ready follows here."""
+        self.prober: IngressProber | None = None
+        if options.probe_service:
+            self.conditions = (*BROKER_CONDITIONS, PROBE_CONDITION)
+            self.prober = IngressProber(client, options.contract_namespace, options.probe_service)
         # The subscribers and dead-letter sinks (objects) the last pass resolved: a change to
         # one of them starts a pass at once, so a new address reaches the contract promptly.
         self._resolved: set[tuple[str, str, str, str]] = set()
@@ -331,6 +345,8 @@ class BrokerReconciler:
                     pending = True
                 if loop.time() >= next_resync:
                     self._topics.clear()
+                    if self.prober is not None:
+                        self.prober.forget()
                     next_resync = loop.time() + resync
                 wait = RETRY if pending else min(REFRESH, max(0.0, next_resync - loop.time()))
                 with contextlib.suppress(TimeoutError):
@@ -339,6 +355,8 @@ class BrokerReconciler:
             for informer in self._informers:
                 await informer.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.prober is not None:
+                await self.prober.close()
 
     # -- one pass -----------------------------------------------------------------------------
 
@@ -403,6 +421,11 @@ class BrokerReconciler:
         written = None
         if configmap is not None:
             written, problem = await self._write_contract(configmap, list(entries.values()))
+        probed: dict[str, ProbeStatus] = {}
+        if self.prober is not None and problem is None:
+            probed = await self.prober.probe(
+                _broker_path(where) for where in broker_status if where in entries
+            )
         for where, (broker, conditions, status) in broker_status.items():
             if problem is not None:
                 conditions.false("DataPlaneAvailable", "ContractConfigMapUnavailable", problem)
@@ -414,6 +437,12 @@ class BrokerReconciler:
                     "ContractUpdated",
                     f"broker in ConfigMap {self._contract_ref()}",
                 )
+                found = probed.get(_broker_path(where))
+                if found is ProbeStatus.READY:
+                    conditions.true(PROBE_CONDITION)
+                elif found is not None:
+                    # Knative's reason and message (ProbesStatusNotReady).
+                    conditions.false(PROBE_CONDITION, "ProbeStatus", f"status: {found.value}")
             pending |= conditions.ready() != "True"
             await self._write_status(BROKERS, broker, conditions, status)
         for trigger, conditions, status, included in trigger_status:
@@ -440,7 +469,7 @@ class BrokerReconciler:
         self, broker: dict[str, Any]
     ) -> tuple[Conditions, dict[str, Any], dict[str, Any] | None]:
         namespace, name = _where(broker)
-        conditions = Conditions(BROKER_CONDITIONS, _conditions(broker))
+        conditions = Conditions(self.conditions, _conditions(broker))
         status: dict[str, Any] = {"observedGeneration": _meta(broker).get("generation", 0)}
         external = (_meta(broker).get("annotations") or {}).get(EXTERNAL_TOPIC_ANNOTATION)
         topic = broker_topic(namespace, name) if external is None else str(external)
@@ -555,10 +584,10 @@ class BrokerReconciler:
             "again to change its class."
         )
         previous = _conditions(broker)
-        conditions = Conditions(BROKER_CONDITIONS, previous)
+        conditions = Conditions(self.conditions, previous)
         for condition in previous:
             kind = str(condition.get("type"))
-            if kind in BROKER_CONDITIONS:
+            if kind in self.conditions:
                 conditions.mark(
                     kind,
                     str(condition.get("status") or "Unknown"),
@@ -825,6 +854,11 @@ def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list((obj.get("status") or {}).get("conditions") or [])
 
 
+def _broker_path(where: NamespacedName) -> str:
+    """A Broker's path at the ingress (its address's): ``/<namespace>/<name>``."""
+    return f"/{where[0]}/{where[1]}"
+
+
 def _config_annotations(broker: Mapping[str, Any]) -> dict[str, str]:
     """The ``kafka-broker-config`` keys kept in a Broker's status annotations."""
     kept = (broker.get("status") or {}).get("annotations") or {}
@@ -859,9 +893,8 @@ def broker_reconciler(
     if not settings.broker_contract_configmap:
         return None
     namespace, name = settings.broker_contract_configmap.split("/", 1)
-    host = settings.broker_ingress_host or (
-        f"{name.removesuffix('-contract')}-ingress.{namespace}.svc.{settings.cluster_domain}"
-    )
+    service = f"{name.removesuffix('-contract')}-ingress"
+    host = settings.broker_ingress_host or f"{service}.{namespace}.svc.{settings.cluster_domain}"
     options = BrokerOptions(
         contract_namespace=namespace,
         contract_name=name,
@@ -872,5 +905,6 @@ def broker_reconciler(
         replication=settings.broker_topic_replication,
         cluster_domain=settings.cluster_domain,
         bootstrap_servers=tuple(settings.bootstrap_servers),
+        probe_service=service if settings.broker_probe else "",
     )
     return BrokerReconciler(client, cache, options, settings.kafka_options())

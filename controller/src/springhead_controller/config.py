@@ -119,6 +119,12 @@ class ControllerSettings(LeaseSettings, KubeAccess, KafkaAccess):
     ``http://<host>/<namespace>/<name>``; empty: ``<name>-ingress.<namespace>.svc.<domain>`` of
     the contract ConfigMap's release."""
 
+    broker_probe: bool = Field(default=True, validation_alias="BROKER_PROBE")
+    """Probe the broker ingress (every endpoint of ``<name>-ingress`` in the contract
+    ConfigMap's namespace, listed from its EndpointSlices) for each Broker's ProbeSucceeded
+    condition, which Ready then waits for, as Knative's Kafka broker does; false: no such
+    condition, and Ready follows the contract ConfigMap being written."""
+
     broker_class: str = Field(default="Springhead", min_length=1, validation_alias="BROKER_CLASS")
     """The ``eventing.knative.dev/broker.class`` of the Brokers this controller reconciles."""
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,7 +25,9 @@ __all__ = [
     "Cluster",
     "custom_resource_definition",
     "deployment_manifest",
+    "endpoint_slice",
     "kubeconfig",
+    "node_address",
     "resource_path",
     "service_account_kubeconfig",
     "token_kubeconfig",
@@ -33,6 +37,39 @@ T = TypeVar("T")
 
 #: Kinds without a namespace in their path (the ones tests create).
 CLUSTER_SCOPED = frozenset({"Namespace", "CustomResourceDefinition", "ClusterRole"})
+
+
+def node_address() -> str:
+    """This machine's IPv4 address on its default route, for an EndpointSlice (which refuses
+    loopback addresses) naming a process of the test. No packet is sent: connecting a UDP socket
+    only makes the kernel choose the source address. Fails the test, naming why, without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError as exc:
+            raise AssertionError(f"no default IPv4 route to find this machine by: {exc}") from None
+        address = str(probe.getsockname()[0])
+    if ipaddress.ip_address(address).is_loopback:
+        raise AssertionError(f"this machine's address on its default route is loopback: {address}")
+    return address
+
+
+def endpoint_slice(service: str, address: str, port: int) -> dict[str, Any]:
+    """An EndpointSlice giving ``service`` (a Service without a selector: no controller manages
+    its endpoints) one ready endpoint ``address:port`` on its port named ``http``; named
+    ``<service>-manual``. Nothing here runs the EndpointSlice controller, which would make it
+    from the pods a kubelet runs."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{service}-manual",
+            "labels": {"kubernetes.io/service-name": service},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+    }
 
 
 def resource_path(
