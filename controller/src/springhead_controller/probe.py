@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from springhead.kube import KubeApiError, KubeClient
 
-__all__ = ["PROBE_HEADERS", "IngressProber", "ProbeStatus", "slice_endpoints"]
+__all__ = ["IngressProber", "PROBE_HEADERS", "ProbeStatus", "slice_endpoints"]
 
 log = logging.getLogger("springhead.controller")
 
