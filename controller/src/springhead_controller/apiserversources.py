@@ -43,7 +43,7 @@ from springhead_controller.adapters import (
 )
 from springhead_controller.binding import ce_overrides_env
 from springhead_controller.cache import API_SERVER_SOURCE, Cache
-from springhead_controller.conditions import Conditions
+from springhead_controller.conditions import Conditions, write_status
 from springhead_controller.containersources import child_name
 from springhead_controller.crds import GROUP
 from springhead_controller.selectors import SelectorError, label_matcher
@@ -538,20 +538,6 @@ class ApiServerSourceReconciler:
     async def _write_status(
         self, source: Mapping[str, Any], conditions: Conditions, status: dict[str, Any]
     ) -> None:
-        old = source.get("status") or {}
-        new = {**status, "conditions": conditions.render()}
-        if "annotations" in old:
-            new["annotations"] = old["annotations"]
-        if new == old:
-            return
         metadata = source["metadata"]
         path = _SOURCE_PATH.format(namespace=metadata["namespace"], name=metadata["name"])
-        try:
-            await asyncio.to_thread(
-                self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
-            )
-        except KubeApiError as exc:
-            # The cached object is older than the stored one (our own last write, say): its
-            # watch event brings the newer one and another reconcile.
-            if exc.status != 409:
-                raise
+        await write_status(self.client, path, source, conditions, status, keep=("annotations",))

@@ -72,7 +72,7 @@ from springhead.kube import (
 )
 
 from springhead_controller.cache import Cache
-from springhead_controller.conditions import Conditions, condition_of
+from springhead_controller.conditions import Conditions, condition_of, write_status
 from springhead_controller.config import ControllerSettings
 from springhead_controller.probe import IngressProber, ProbeStatus
 from springhead_controller.spec import (
@@ -836,18 +836,9 @@ class BrokerReconciler:
         conditions: Conditions,
         status: dict[str, Any],
     ) -> None:
-        old = obj.get("status") or {}
-        new = {**status, "conditions": conditions.render()}
-        if new == old:
-            return
-        body = {**obj, "status": new}
-        try:
-            await asyncio.to_thread(
-                self.client.request, "PUT", f"{_path(resource, *_where(obj))}/status", body=body
-            )
-        except KubeApiError as exc:
-            if exc.status not in (404, 409):  # gone, or changed: the next pass writes it
-                raise
+        # 404: gone; 409: changed (the next pass writes it).
+        path = _path(resource, *_where(obj))
+        await write_status(self.client, path, obj, conditions, status, tolerate=(404, 409))
 
 
 def _conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:

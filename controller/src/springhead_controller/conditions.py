@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Conditions", "condition_of"]
+from springhead.kube import KubeApiError, KubeClient
+
+__all__ = ["Conditions", "condition_of", "write_status"]
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 
@@ -92,3 +95,34 @@ class Conditions:
     def ready(self) -> str:
         """The ``Ready`` status the conditions add up to."""
         return str(self.render()[0]["status"])
+
+
+async def write_status(
+    client: KubeClient,
+    path: str,
+    obj: Mapping[str, Any],
+    conditions: Conditions,
+    status: Mapping[str, Any],
+    *,
+    keep: Sequence[str] = (),
+    tolerate: Collection[int] = (409,),
+) -> None:
+    """Replace the status of ``obj`` (its object path ``path``) with ``status`` and the
+    rendered ``conditions``, carrying over the ``keep`` fields of its current status; nothing
+    is written when that equals the current status. An answer in ``tolerate`` is not an error:
+    409 means the object changed since it was read (our own last write, say), and its watch
+    event brings the newer one and another reconcile."""
+    old = obj.get("status") or {}
+    new = {**status, "conditions": conditions.render()}
+    for field in keep:
+        if field in old:
+            new[field] = old[field]
+    if new == old:
+        return
+    try:
+        await asyncio.to_thread(
+            client.request, "PUT", f"{path}/status", body={**obj, "status": new}
+        )
+    except KubeApiError as exc:
+        if exc.status not in tolerate:
+            raise

@@ -21,7 +21,7 @@ from springhead.kube import KubeApiError, KubeClient
 
 from springhead_controller.binding import SUBJECT_KINDS, Injection, bind
 from springhead_controller.cache import Cache, controller_owner
-from springhead_controller.conditions import Conditions, condition_of
+from springhead_controller.conditions import Conditions, condition_of, write_status
 from springhead_controller.crds import GROUP
 from springhead_controller.spec import InvalidSpec, parse_destination, validate_ce_overrides
 
@@ -412,15 +412,7 @@ class ContainerSourceReconciler:
     async def _write_status(
         self, source: Mapping[str, Any], conditions: Conditions, status: dict[str, Any]
     ) -> None:
-        old = source.get("status") or {}
-        new = {**status, "conditions": conditions.render()}
-        for kept in ("annotations", "ceAttributes", "auth"):
-            if kept in old:
-                new[kept] = old[kept]
-        if new == old:
-            return
         metadata = source.get("metadata") or {}
         path = _SOURCES_PATH.format(namespace=metadata["namespace"], name=metadata["name"])
-        await asyncio.to_thread(
-            self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
-        )
+        kept = ("annotations", "ceAttributes", "auth")
+        await write_status(self.client, path, source, conditions, status, keep=kept)

@@ -80,7 +80,7 @@ from springhead_github.config import DEFAULT_API_URL, HookSettings
 from springhead_github.hooks import HookError, register, unregister
 
 from springhead_controller.cache import Cache
-from springhead_controller.conditions import Conditions, condition_of
+from springhead_controller.conditions import Conditions, condition_of, write_status
 from springhead_controller.config import ControllerSettings
 from springhead_controller.containersources import child_name
 from springhead_controller.github_crds import GITHUB_SOURCE_VERSION
@@ -870,18 +870,8 @@ class GitHubSourceReconciler:
     async def _write_status(
         self, source: Mapping[str, Any], conditions: Conditions, status: dict[str, Any]
     ) -> None:
-        old = source.get("status") or {}
-        new = {k: v for k, v in status.items() if v not in ("", {}, None)}
-        new["conditions"] = conditions.render()
-        if new == old:
-            return
-        namespace, name = _where(source)
-        await asyncio.to_thread(
-            self.client.request,
-            "PUT",
-            f"{_path(namespace, name)}/status",
-            body={**source, "status": new},
-        )
+        given = {k: v for k, v in status.items() if v not in ("", {}, None)}
+        await write_status(self.client, _path(*_where(source)), source, conditions, given)
 
 
 def github_reconciler(

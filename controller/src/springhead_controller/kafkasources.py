@@ -15,13 +15,12 @@ reconciler also deletes it when it finds it orphaned, for clusters without one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from springhead.config import ConfigError, SourceSettings, load_settings
-from springhead.kube import KubeApiError, KubeClient
+from springhead.kube import KubeClient
 
 from springhead_controller.adapters import (
     AdapterProblem,
@@ -34,7 +33,7 @@ from springhead_controller.adapters import (
 )
 from springhead_controller.binding import ce_overrides_env
 from springhead_controller.cache import KAFKA_SOURCE, Cache, controller_owner
-from springhead_controller.conditions import Conditions
+from springhead_controller.conditions import Conditions, write_status
 from springhead_controller.containersources import child_name
 from springhead_controller.spec import (
     InvalidSpec,
@@ -395,21 +394,7 @@ class KafkaSourceReconciler:
     async def _write_status(
         self, source: Mapping[str, Any], conditions: Conditions, status: dict[str, Any]
     ) -> None:
-        old = source.get("status") or {}
-        new = {**status, "conditions": conditions.render()}
-        for kept in ("annotations", "placements", "claims"):
-            if kept in old:
-                new[kept] = old[kept]
-        if new == old:
-            return
         metadata = source["metadata"]
         path = _SOURCE_PATH.format(namespace=metadata["namespace"], name=metadata["name"])
-        try:
-            await asyncio.to_thread(
-                self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
-            )
-        except KubeApiError as exc:
-            # The cached object is older than the stored one (our own last write, say): its
-            # watch event brings the newer one and another reconcile.
-            if exc.status != 409:
-                raise
+        kept = ("annotations", "placements", "claims")
+        await write_status(self.client, path, source, conditions, status, keep=kept)

@@ -10,7 +10,6 @@ the sink is watched, so the PingSource becomes Ready when it appears.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ from springhead_ping.adapter import PING_EVENT_TYPE
 from springhead_ping.spec import DEFAULT_SCHEDULE, PingSpecError, parse_ping_spec, ping_source_uri
 
 from springhead_controller.cache import PING_SOURCE, Cache
-from springhead_controller.conditions import Conditions
+from springhead_controller.conditions import Conditions, write_status
 from springhead_controller.spec import (
     InvalidSpec,
     SinkError,
@@ -134,14 +133,6 @@ class PingSourceReconciler:
     async def _write_status(
         self, source: Mapping[str, Any], conditions: Conditions, status: dict[str, Any]
     ) -> None:
-        old = source.get("status") or {}
-        new = {**status, "conditions": conditions.render()}
-        if "annotations" in old:
-            new["annotations"] = old["annotations"]
-        if new == old:
-            return
         metadata = source.get("metadata") or {}
         path = _PATH.format(namespace=metadata["namespace"], name=metadata["name"])
-        await asyncio.to_thread(
-            self.client.request, "PUT", f"{path}/status", body={**source, "status": new}
-        )
+        await write_status(self.client, path, source, conditions, status, keep=("annotations",))

@@ -17,7 +17,7 @@ from springhead.kube import KubeApiError, KubeClient
 
 from springhead_controller.binding import Injection, SubjectKind, subject_patch
 from springhead_controller.cache import CRONJOB, Cache, created_by_cronjob
-from springhead_controller.conditions import Conditions
+from springhead_controller.conditions import Conditions, write_status
 from springhead_controller.selectors import EXCLUDE_LABEL, INCLUDE_LABEL, SelectionMode
 from springhead_controller.spec import (
     BindingSpec,
@@ -312,17 +312,10 @@ class SinkBindingReconciler:
     async def _write_status(
         self, binding: Mapping[str, Any], conditions: Conditions, status: dict[str, Any]
     ) -> None:
-        old = binding.get("status") or {}
-        new = {**status, "conditions": conditions.render()}
-        for kept in ("annotations", "ceAttributes"):
-            if kept in old:
-                new[kept] = old[kept]
-        if new == old:
-            return
         metadata = binding.get("metadata") or {}
         path = _BINDINGS_PATH.format(namespace=metadata["namespace"], name=metadata["name"])
-        body = {**binding, "status": new}
-        await asyncio.to_thread(self.client.request, "PUT", f"{path}/status", body=body)
+        kept = ("annotations", "ceAttributes")
+        await write_status(self.client, path, binding, conditions, status, keep=kept)
 
 
 def _version(obj: Mapping[str, Any]) -> str:
