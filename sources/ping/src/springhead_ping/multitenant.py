@@ -8,8 +8,9 @@ unlabelled, created and deleted (a PingSource outside the selection never fires)
 schedule per PingSource that is Ready and has a ``status.sinkUri`` (the controller resolves the
 sink and sets both; as Knative's mtping, it skips the others). A PingSource added, changed or
 deleted takes effect at once, without a restart: an added one fires from its first tick after it
-was seen, a changed one fires its new schedule and data from the first tick after the change, a
-deleted one no longer fires.
+was seen, a changed one fires its new schedule and data from the first tick after the change (or
+from its tick that was due but not yet fired when the change was taken in), a deleted one no longer
+fires.
 
 Each tick's event is the single-schedule ping's (:func:`~springhead_ping.adapter.ping_event`):
 type ``dev.knative.sources.ping``, source ``/apis/v1/namespaces/<ns>/pingsources/<name>``, an id
@@ -195,6 +196,8 @@ class MultiTenantPingAdapter(LeasedFiring):
         self._queue: list[tuple[datetime, int, PingTarget]] = []
         self._fired_through: dict[tuple[str, str], datetime] = {}
         """Per PingSource, the last tick fired in this term."""
+        self._queued: dict[tuple[str, str], datetime] = {}
+        """Per PingSource, the tick last queued for it in this term (fired or still waiting)."""
         self._order = itertools.count()
         self._leading = False
         self._changed = asyncio.Event()
@@ -210,6 +213,11 @@ class MultiTenantPingAdapter(LeasedFiring):
             namespaces=settings.namespaces,
             namespace_selector=settings.namespace_selector,
         )
+
+    @property
+    def leading(self) -> bool:
+        """True while this replica fires ticks (its term's first targets queued)."""
+        return self._leading
 
     def describe(self) -> dict[str, object]:
         """What is watched."""
@@ -236,7 +244,7 @@ class MultiTenantPingAdapter(LeasedFiring):
         namespaces: list[str | None] = [*self.namespaces] if self.namespaces else [None]
         selections = [Selection(PING_SOURCES, namespace) for namespace in namespaces]
         self.informers = [
-            Informer(client, selection, self._on_change, emit_existing=True)
+            Informer(client, selection, self.on_change, emit_existing=True)
             for selection in selections
         ]
         if self.namespace_selector is not None:
@@ -290,7 +298,8 @@ class MultiTenantPingAdapter(LeasedFiring):
             for key, obj in [(k, o) for k, o in self._seen.items() if k[0] == name]:
                 self._serve(key, obj)
 
-    async def _on_change(self, change: Change) -> None:
+    async def on_change(self, change: Change) -> None:
+        """A PingSource added, changed or deleted (the PingSource informers' handler)."""
         metadata = change.object.get("metadata") or {}
         key = (str(metadata.get("namespace")), str(metadata.get("name")))
         obj = None if change.type is ChangeType.DELETE else change.object
@@ -309,6 +318,7 @@ class MultiTenantPingAdapter(LeasedFiring):
         known = self.targets.get(key)
         if target is None:
             self._fired_through.pop(key, None)
+            self._queued.pop(key, None)
             if self.targets.pop(key, None) is not None:
                 log.info("pingsource removed", extra={"pingsource": "/".join(key)})
             return
@@ -320,17 +330,29 @@ class MultiTenantPingAdapter(LeasedFiring):
             extra={"pingsource": "/".join(key), "schedule": target.spec.schedule.expression},
         )
         if self._leading:
-            # A changed PingSource goes on from the tick after its last one fired, so a tick
-            # due while the change was being handled is fired (with the new spec), not lost.
-            now = self.clock()
-            after = self._fired_through.get(key)
-            if after is None or after < now - MISSED_AFTER:
-                after = now
-            self._push(target, target.spec.schedule.next_tick(after, now))
+            self._push(target, self._first_tick(key, target))
             self._changed.set()
+
+    def _first_tick(self, key: tuple[str, str], target: PingTarget) -> datetime:
+        """The first tick of ``target``, added or changed while leading: for a changed one, its
+        queued tick when that was due but not fired yet (a busy loop takes a change in after a
+        tick is due, before it fires it), fired now with the new spec; else its new schedule's
+        first tick after the change (nor before the last one fired: never a tick twice). An
+        added one fires from its first tick after now."""
+        now = self.clock()
+        fired = self._fired_through.get(key)
+        queued = self._queued.get(key)
+        if queued is not None and (fired is None or queued > fired):
+            after = min(queued, now) - timedelta(microseconds=1)
+        elif fired is not None:
+            after = fired  # its tick fired, the next not queued yet: go on after it
+        else:
+            after = now
+        return target.spec.schedule.next_tick(after, now)
 
     def _push(self, target: PingTarget, tick: datetime) -> None:
         heapq.heappush(self._queue, (tick, next(self._order), target))
+        self._queued[(target.namespace, target.name)] = tick
 
     def _current(self, target: PingTarget) -> bool:
         return self.targets.get((target.namespace, target.name)) is target
@@ -395,6 +417,7 @@ class MultiTenantPingAdapter(LeasedFiring):
             self._leading = False
             self._queue = []
             self._fired_through = {}
+            self._queued = {}
 
     async def _fire_queue(self, lost: asyncio.Task[None], stopping: asyncio.Task[bool]) -> None:
         queue = self._queue
