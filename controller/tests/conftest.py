@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -166,7 +167,18 @@ async def running(controller: Controller) -> AsyncIterator[Controller]:
         yield controller
     finally:
         await controller.stop()
-        await asyncio.wait_for(task, 60)
+        done, _ = await asyncio.wait({task}, timeout=60)
+        if not done:
+            raise AssertionError(f"the controller did not stop within 60 s:\n{_stacks()}")
+        task.result()
+
+
+def _stacks() -> str:
+    """Where every task of the loop waits (the failure message of a controller that hangs)."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=out)
+    return out.getvalue()
 
 
 @pytest.fixture
