@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from springhead_testing import RecordingSink
+from springhead_testing.display import first_streamed_event
 from springhead_testing.kube import Cluster, endpoint_slice, node_address
 
 if TYPE_CHECKING:
@@ -47,20 +48,6 @@ EVENTING = "eventing.knative.dev/v1"
 BROKER = "default"
 PING_TYPE = "dev.knative.sources.ping"
 MARKER_TYPE = "dev.springhead.e2e.marker"
-
-
-async def first_streamed_event(url: str) -> dict[str, Any]:
-    """The first ``cloudevent`` message of the display's Server-Sent Events stream."""
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200, await response.text()
-        kind = ""
-        async for raw in response.content:
-            line = raw.decode().rstrip("\r\n")
-            if line.startswith("event:"):
-                kind = line.removeprefix("event:").strip()
-            elif line.startswith("data:") and kind == "cloudevent":
-                return dict(json.loads(line.removeprefix("data:")))
-    raise AssertionError("the stream ended without an event")
 
 
 async def ready(

@@ -11,29 +11,14 @@ becomes the display's address on the node (no cluster DNS here).
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import aiohttp
+from springhead_testing.display import first_streamed_event
 from springhead_testing.kube import Cluster
 
 if TYPE_CHECKING:
     from conftest import Deployer, Pods
-
-
-async def first_streamed_event(url: str) -> dict[str, Any]:
-    """The first ``cloudevent`` message of the display's Server-Sent Events stream."""
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200, await response.text()
-        kind = ""
-        async for raw in response.content:
-            line = raw.decode().rstrip("\r\n")
-            if line.startswith("event:"):
-                kind = line.removeprefix("event:").strip()
-            elif line.startswith("data:") and kind == "cloudevent":
-                return dict(json.loads(line.removeprefix("data:")))
-    raise AssertionError("the stream ended without an event")
 
 
 async def test_display_chart_is_a_sink_a_source_chart_delivers_to(

@@ -58,6 +58,7 @@ __all__ = [
     "SourceSettings",
     "empty_as_unset",
     "http_url",
+    "json_text",
     "label_selector_text",
     "load_settings",
     "namespace_names",
@@ -169,7 +170,7 @@ def http_url(value: str | None) -> str | None:
     return value
 
 
-def _json_text(value: Any) -> Any:
+def json_text(value: Any) -> Any:
     """``value`` parsed as JSON when it is text (blank text: None); other values unchanged."""
     if not isinstance(value, str):
         return value
@@ -230,7 +231,7 @@ def namespace_names(value: Any) -> Any:
         if not text:
             return None
         if text.startswith("["):
-            return _json_text(text)
+            return json_text(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
@@ -245,7 +246,7 @@ def namespace_selector_text(value: Any) -> Any:
             return None
         if not text.startswith("{"):
             return text
-        value = _json_text(text)
+        value = json_text(text)
     return value if value is None else label_selector_text(value)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -14,6 +13,7 @@ from springhead.config import (
     IsoDuration,
     KubeAccess,
     SourceSettings,
+    json_text,
     label_selector_text,
     namespace_names,
     namespace_selector_text,
@@ -95,20 +95,8 @@ class OwnerSpec(BaseModel):
     """The controller's kind (empty: any)."""
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
-    return value
-
-
 def _resources(value: Any) -> Any:
-    parsed = _json_value(value)
+    parsed = json_text(value)
     if parsed is None:
         raise ValueError('required: a JSON list like [{"apiVersion": "v1", "kind": "ConfigMap"}]')
     if isinstance(parsed, dict):
@@ -119,7 +107,7 @@ def _resources(value: Any) -> Any:
 
 
 def _owner(value: Any) -> Any:
-    parsed = _json_value(value)
+    parsed = json_text(value)
     if isinstance(parsed, dict) and not any(parsed.values()):
         return None
     return parsed
