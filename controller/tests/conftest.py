@@ -11,7 +11,10 @@ import asyncio
 import base64
 import contextlib
 import io
+import sys
+import threading
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -174,10 +177,15 @@ async def running(controller: Controller) -> AsyncIterator[Controller]:
 
 
 def _stacks() -> str:
-    """Where every task of the loop waits (the failure message of a controller that hangs)."""
+    """Where every task of the loop waits and every thread is (the failure message of a
+    controller that hangs)."""
     out = io.StringIO()
     for task in asyncio.all_tasks():
         task.print_stack(limit=12, file=out)
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():  # noqa: SLF001 - a diagnostic only
+        print(f"thread {names.get(ident, ident)}:", file=out)
+        traceback.print_stack(frame, limit=12, file=out)
     return out.getvalue()
 
 
