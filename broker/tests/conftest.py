@@ -109,7 +109,8 @@ class BrokerTools:
 
         async with process._logged:
             try:
-                await asyncio.wait_for(process._logged.wait_for(seen), timeout)
+                async with asyncio.timeout(timeout):
+                    await process._logged.wait_for(seen)
             except TimeoutError:
                 raise AssertionError(
                     f"{message!r} not logged {count} times within {timeout}s:\n"

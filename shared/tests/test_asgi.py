@@ -194,7 +194,8 @@ async def test_connections_over_the_bound_are_refused_and_the_others_still_serve
     try:
         held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        answer = await asyncio.wait_for(reader.read(), 30)  # the server closes it at once
+        async with asyncio.timeout(30):
+            answer = await reader.read()  # the server closes it at once
         writer.close()
         assert answer.startswith(b"HTTP/1.1 503 ")
         assert answer.endswith(b"too many connections\n")
@@ -217,7 +218,8 @@ async def test_an_answer_before_the_body_arrived_ends_the_connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
         # ends: the server closed its side, not waiting for the 990 bytes
-        answer = await asyncio.wait_for(reader.read(), 30)
+        async with asyncio.timeout(30):
+            answer = await reader.read()
         writer.close()
         assert answer.startswith(b"HTTP/1.1 401 ")
         assert answer.endswith(b"no\n")
@@ -245,7 +247,8 @@ async def test_a_head_the_parser_refuses_gets_400_naming_the_header(
         writer.write(
             b"POST /echo HTTP/1.1\r\nHost: x\r\n" + line + b"\r\nContent-Length: 0\r\n\r\n"
         )
-        answer = await asyncio.wait_for(reader.read(), 30)
+        async with asyncio.timeout(30):
+            answer = await reader.read()
         writer.close()
         assert answer.startswith(b"HTTP/1.1 400 ")
         assert answer.endswith(b"\r\n\r\n" + reason)

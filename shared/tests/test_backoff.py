@@ -86,3 +86,16 @@ async def test_a_stop_cuts_a_short_pause_short_too() -> None:
     await asyncio.sleep(0)  # let the stopped_within begin waiting
     stop.set()
     assert await pausing is True
+
+
+async def test_a_cancellation_with_the_stop_in_the_same_step_is_not_lost() -> None:
+    """The pause's task is cancelled in the loop step that sets ``stop``: it ends cancelled.
+    (Python 3.11's ``asyncio.wait_for`` returned the event's result instead, losing the
+    cancellation: a controller role asked to stop kept running; pyproject.toml bans it.)"""
+    stop = asyncio.Event()
+    pausing = asyncio.create_task(stopped_within(stop, 3600))
+    await asyncio.sleep(0)  # let the stopped_within begin waiting
+    stop.set()
+    pausing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pausing

@@ -46,9 +46,8 @@ class Recorder:
     async def wait_for(self, count: int, timeout: float = 60.0) -> list[Change]:
         async with self._changed:
             try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: len(self.changes) >= count), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(lambda: len(self.changes) >= count)
             except TimeoutError:
                 raise AssertionError(
                     f"{len(self.changes)} of {count} changes within {timeout}s: "
@@ -59,7 +58,8 @@ class Recorder:
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(predicate)
             except TimeoutError:
                 raise AssertionError(
                     f"condition not met within {timeout}s: {summary(self.changes)}"
@@ -140,11 +140,13 @@ async def running(informer: Informer) -> AsyncIterator[Informer]:
         yield informer
     finally:
         await informer.stop()
-        await asyncio.wait_for(task, 30)
+        async with asyncio.timeout(30):
+            await task
 
 
 async def synced(informer: Informer) -> None:
-    await asyncio.wait_for(informer.wait_synced(), 60)
+    async with asyncio.timeout(60):
+        await informer.wait_synced()
 
 
 @pytest_asyncio.fixture
@@ -404,7 +406,8 @@ async def test_forbidden_list_is_reported_with_the_verb(
     recorder = Recorder()
     informer = Informer(nobody, Selection(CONFIGMAPS, namespace), recorder)
     async with running(informer):
-        error = await asyncio.wait_for(informer.wait_error(), 60)
+        async with asyncio.timeout(60):
+            error = await informer.wait_error()
         assert not informer.synced
     assert error.status == 403
     assert error.verb == "list"

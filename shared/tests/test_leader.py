@@ -197,7 +197,8 @@ async def test_leadership_is_lost_when_someone_else_holds_the_lease(
         lease["spec"]["leaseDurationSeconds"] = 3600
         path = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{lease_name}"
         await asyncio.to_thread(client.request, "PUT", path, body=lease)
-        await asyncio.wait_for(term.wait_lost(), 30)
+        async with asyncio.timeout(30):
+            await term.wait_lost()
         assert not alpha.is_leader
         with pytest.raises(NotLeaderError):
             await alpha.update_annotations({"example.com/state": "x"})

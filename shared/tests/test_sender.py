@@ -160,7 +160,8 @@ async def test_retry_after_is_honoured(sink: RecordingSink) -> None:
     policy = DeliveryPolicy(retry=1, backoff_delay=3600.0)
     sink.fail_next(1, status=429, headers={"Retry-After": "0"})
     async with Sender(sink=sink.url, policy=policy) as sender:
-        result = await asyncio.wait_for(sender.send(make_event()), 60)
+        async with asyncio.timeout(60):
+            result = await sender.send(make_event())
     assert result.outcome is DeliveryOutcome.DELIVERED and result.attempts == 2
 
 
@@ -168,7 +169,8 @@ async def test_retry_after_is_capped_by_retry_after_max(sink: RecordingSink) -> 
     policy = DeliveryPolicy(retry=1, backoff_delay=3600.0, retry_after_max=0.001)
     sink.fail_next(1, status=503, headers={"Retry-After": "3600"})
     async with Sender(sink=sink.url, policy=policy) as sender:
-        result = await asyncio.wait_for(sender.send(make_event()), 60)
+        async with asyncio.timeout(60):
+            result = await sender.send(make_event())
     assert result.outcome is DeliveryOutcome.DELIVERED and result.attempts == 2
 
 

@@ -98,9 +98,11 @@ async def test_stop_set_while_refusing_ends_the_pause_with_the_refused_result(
         sending = asyncio.create_task(
             sender.send_until_accepted(make_event(), stop, on_refused=refusals)
         )
-        await asyncio.wait_for(refusals.seen.wait(), GUARD)  # round 1 refused: now pausing
+        async with asyncio.timeout(GUARD):
+            await refusals.seen.wait()  # round 1 refused: now pausing
         stop.set()
-        result = await asyncio.wait_for(sending, GUARD)
+        async with asyncio.timeout(GUARD):
+            result = await sending
     assert not result.accepted and result.outcome is DeliveryOutcome.FAILED
     assert result.status == 503
     assert len(sink.requests) == 1  # no round after stop
@@ -117,9 +119,8 @@ async def test_stop_already_set_still_sends_once_then_returns_refused(
     stop.set()
     refusals = Refusals()
     async with Sender(sink=sink.url, policy=LONG_PAUSE) as sender:
-        result = await asyncio.wait_for(
-            sender.send_until_accepted(make_event(), stop, on_refused=refusals), GUARD
-        )
+        async with asyncio.timeout(GUARD):
+            result = await sender.send_until_accepted(make_event(), stop, on_refused=refusals)
     assert not result.accepted and result.status == 503
     assert len(sink.requests) == 1
     assert refusals.calls == []  # stopped before any pause: nothing to report
@@ -130,7 +131,8 @@ async def test_without_stop_only_cancelling_ends_it(sink: RecordingSink) -> None
     refusals = Refusals()
     async with Sender(sink=sink.url, policy=LONG_PAUSE) as sender:
         sending = asyncio.create_task(sender.send_until_accepted(make_event(), on_refused=refusals))
-        await asyncio.wait_for(refusals.seen.wait(), GUARD)
+        async with asyncio.timeout(GUARD):
+            await refusals.seen.wait()
         assert not sending.done()  # pausing before the next round, not given up
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)

@@ -261,7 +261,8 @@ async def test_ping_events_reach_the_display_through_a_broker_and_its_trigger(
         ping = await pods.start(
             ping_deployment, ping_env, addresses={ingress_service: ingress_on_node}
         )
-        shown = await asyncio.wait_for(stream, timeout=60)
+        async with asyncio.timeout(60):
+            shown = await stream
     finally:
         stream.cancel()
     attributes = shown["attributes"]

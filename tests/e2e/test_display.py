@@ -63,7 +63,8 @@ async def test_display_chart_is_a_sink_a_source_chart_delivers_to(
     stream = asyncio.create_task(first_streamed_event(f"{base}/api/stream"))
     try:
         ping = await pods.start(ping_deployment, {**ping_env, "K_SINK": f"{base}/"})
-        shown = await asyncio.wait_for(stream, timeout=60)
+        async with asyncio.timeout(60):
+            shown = await stream
     finally:
         stream.cancel()
     assert shown["attributes"]["type"] == "dev.knative.sources.ping"

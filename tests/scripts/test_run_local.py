@@ -34,7 +34,8 @@ async def test_run_local_shows_ping_and_http_events_flowing() -> None:
 
     async def read_until(pattern: str) -> re.Match[str]:
         while True:
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()  # type: ignore[union-attr]
+            async with asyncio.timeout(60):
+                line = (await process.stdout.readline()).decode()  # type: ignore[union-attr]
             assert line, "run_local.py ended early:\n" + "".join(seen)
             seen.append(line)
             found = re.search(pattern, line)
@@ -63,7 +64,8 @@ async def test_run_local_shows_ping_and_http_events_flowing() -> None:
         assert {"dev.knative.sources.ping", "dev.springhead.sources.http"} <= types
     finally:
         process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(process.communicate(), 60)
+        async with asyncio.timeout(60):
+            await process.communicate()
     assert process.returncode == 0
     text = "".join(seen)
     assert "origin: springhead-local" in text

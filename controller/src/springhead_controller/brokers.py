@@ -350,7 +350,8 @@ class BrokerReconciler:
                     next_resync = loop.time() + resync
                 wait = RETRY if pending else min(REFRESH, max(0.0, next_resync - loop.time()))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._dirty.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._dirty.wait()
         finally:
             for informer in self._informers:
                 await informer.stop()

@@ -371,7 +371,8 @@ class Cache:
             self._sinks[kind_key] = store
         if not store.informer.synced:
             try:
-                await asyncio.wait_for(store.informer.wait_synced(), SINK_SYNC_TIMEOUT)
+                async with asyncio.timeout(SINK_SYNC_TIMEOUT):
+                    await store.informer.wait_synced()
             except TimeoutError:
                 error = store.informer.error
                 why = error.message if error is not None else "no answer yet"

@@ -60,7 +60,8 @@ class Watcher:
         """Return once events newer than :attr:`position` may be there, the store closed, or
         ``timeout`` seconds passed."""
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
         except TimeoutError:
             pass
         self._wake.clear()

@@ -85,7 +85,8 @@ class FeedServer:
     async def _until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(condition), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(condition)
             except TimeoutError:
                 raise AssertionError(
                     f"feed server: no {what} within {timeout}s ({len(self.requests)} requests, "

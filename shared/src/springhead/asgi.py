@@ -356,7 +356,8 @@ class Server:
         if self._idle.is_set():
             return True
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

@@ -46,7 +46,8 @@ async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     if seconds <= 0:
         return False
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     except TimeoutError:
         return False
     return True

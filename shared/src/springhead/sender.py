@@ -235,7 +235,8 @@ class Sender:
     async def drain(self, timeout: float | None) -> bool:
         """Wait until no event is in flight; False if ``timeout`` seconds passed first."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

@@ -301,7 +301,8 @@ async def hooks_command(*args: str, env: dict[str, str]) -> tuple[int, list[str]
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode().splitlines(), err.decode().splitlines()
 

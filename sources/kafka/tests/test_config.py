@@ -171,7 +171,8 @@ async def test_bad_settings_stop_the_process_with_one_line() -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    async with asyncio.timeout(60):
+        _, stderr = await process.communicate()
     assert process.returncode == 2
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1, lines

@@ -119,7 +119,8 @@ async def test_run_fires_consecutive_ticks_until_stopped(sink: RecordingSink) ->
         running = asyncio.create_task(adapter.run())
         await sink.wait_for(3)
         await adapter.stop()
-        await asyncio.wait_for(running, 30)
+        async with asyncio.timeout(30):
+            await running
         assert await sender.drain(30)
     times = [e.get_time() for e in sink.events]
     assert all(t is not None and t.microsecond == 0 for t in times)
@@ -144,7 +145,8 @@ async def test_the_last_and_next_tick_are_exported_while_firing(sink: RecordingS
         fired = registry.get_sample_value(last, labels)
         due = registry.get_sample_value(upcoming, labels)
         await adapter.stop()
-        await asyncio.wait_for(running, 30)
+        async with asyncio.timeout(30):
+            await running
         assert await sender.drain(30)
     sent = [e.get_time() for e in sink.events]
     assert fired is not None and fired in {t.timestamp() for t in sent if t is not None}
@@ -160,7 +162,8 @@ async def test_a_slow_sink_does_not_hold_back_the_schedule(sink: RecordingSink) 
         running = asyncio.create_task(adapter.run())
         await sink.wait_held(3)  # three ticks fired while none was answered
         await adapter.stop()
-        await asyncio.wait_for(running, 30)
+        async with asyncio.timeout(30):
+            await running
         gate.set()
         assert await sender.drain(30)
     assert len(sink.accepted) >= 3

@@ -136,7 +136,8 @@ class SourceProcess:
 
         async with self._logged:
             try:
-                await asyncio.wait_for(self._logged.wait_for(lambda: found() is not None), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._logged.wait_for(lambda: found() is not None)
             except TimeoutError:
                 raise AssertionError(
                     f"no log line {message!r} within {timeout}s:\n{self.stderr_text()}"
@@ -157,7 +158,8 @@ class SourceProcess:
     async def wait(self, *, timeout: float = 60.0) -> int:
         """Wait for the process to exit; return its status."""
         assert self.process is not None  # noqa: S101
-        status = await asyncio.wait_for(self.process.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            status = await self.process.wait()
         if self._reader is not None:
             await self._reader
         return status

@@ -156,7 +156,8 @@ class RecordingSink:
     ) -> None:
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(condition), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(condition)
             except TimeoutError:
                 raise AssertionError(f"{describe()} within {timeout}s") from None
 

@@ -34,7 +34,8 @@ class SlowClient:
         no answer) and everything it sent. AssertionError if the connection is still open after
         ``within`` seconds (a guard against a hanging test, far above any server timeout)."""
         try:
-            answer = await asyncio.wait_for(self.reader.read(), within)
+            async with asyncio.timeout(within):
+                answer = await self.reader.read()
         except ConnectionResetError:
             answer = b""
         except TimeoutError:

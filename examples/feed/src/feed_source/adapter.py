@@ -105,7 +105,8 @@ class FeedAdapter:
                     error = str(exc) or type(exc).__name__
                     log.warning("feed poll failed", extra={"feed": self.url, "error": error})
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.interval)
+                    async with asyncio.timeout(self.interval):
+                        await self._stop.wait()
 
     async def stop(self) -> None:
         """Stop polling; an item being sent finishes (the runtime bounds how long)."""

@@ -69,7 +69,8 @@ class Committer:
         gauge; until cancelled."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._requested.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._requested.wait()
             self._requested.clear()
             await self.commit(consumer)
             self._update_lag(consumer)
@@ -92,7 +93,8 @@ class Committer:
             offsets = {part.tp: ticket.offset for part, ticket in tickets}
             started = time.perf_counter()
             try:
-                await asyncio.wait_for(consumer.commit(offsets), timeout)
+                async with asyncio.timeout(timeout):
+                    await consumer.commit(offsets)
             except (KafkaError, TimeoutError) as exc:
                 self._metrics.commit_failures.inc()
                 log.warning(

@@ -360,7 +360,8 @@ class PartitionedConsumer:
                 consumer, parts, timeout=max(1.0, grace * _COMMIT_SHARE)
             )
             try:
-                await asyncio.wait_for(consumer.stop(), max(1.0, grace * _CLOSE_SHARE))
+                async with asyncio.timeout(max(1.0, grace * _CLOSE_SHARE)):
+                    await consumer.stop()
             except (KafkaError, TimeoutError) as exc:
                 log.warning("consumer did not close cleanly", extra={"error": repr(exc)})
         self._consumer = None

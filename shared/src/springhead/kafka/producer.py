@@ -69,6 +69,7 @@ class RecordProducer:
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
-                await asyncio.wait_for(producer.stop(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await producer.stop()
             except (KafkaError, TimeoutError) as exc:
                 log.warning("producer did not close cleanly", extra={"error": repr(exc)})

@@ -247,7 +247,8 @@ class LeaderElector:
         if not self.is_leader:
             raise NotLeaderError(f"{self.identity} does not lead lease {self.name}")
         try:
-            await asyncio.wait_for(self._write_annotations(changes), self.renew_deadline)
+            async with asyncio.timeout(self.renew_deadline):
+                await self._write_annotations(changes)
         except TimeoutError:
             raise KubeApiError(
                 0, "Timeout", f"lease {self.name}: annotations not written"
@@ -354,7 +355,8 @@ class LeaderElector:
                 return await asyncio.to_thread(self._try_acquire_or_renew)
 
         try:
-            return await asyncio.wait_for(attempt(), max(timeout, 0.001))
+            async with asyncio.timeout(max(timeout, 0.001)):
+                return await attempt()
         except TimeoutError:
             log.warning("lease request timed out", extra=self._log_fields())
         except KubeApiError as exc:
@@ -463,7 +465,8 @@ class LeaderElector:
 
         try:
             async with self._write_lock:
-                released = await asyncio.wait_for(asyncio.to_thread(release), self.renew_deadline)
+                async with asyncio.timeout(self.renew_deadline):
+                    released = await asyncio.to_thread(release)
         except (TimeoutError, KubeApiError) as exc:
             log.warning(
                 "could not release the lease", extra={**self._log_fields(), "error": str(exc)}
