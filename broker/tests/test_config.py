@@ -37,6 +37,7 @@ def test_defaults(contract: str) -> None:
         ({"BROKER_BACKEND": "kafka"}, "KAFKA_BOOTSTRAP_SERVERS", "required"),
         ({"BROKER_BACKEND": "disk"}, "BROKER_BACKEND", ""),
         ({"BROKER_ROLE": "both"}, "BROKER_ROLE", ""),
+        ({"BROKER_COMMIT_INTERVAL": "PT0S"}, "BROKER_COMMIT_INTERVAL", "positive"),
     ],
 )  # fmt: skip
 def test_bad_settings_name_the_variable(

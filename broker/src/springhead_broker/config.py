@@ -98,6 +98,13 @@ class BrokerSettings(KafkaAccess):
     )
     """How often done offsets are committed at least (ISO-8601)."""
 
+    @field_validator("commit_interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
     @field_validator("contract_file")
     @classmethod
     def _readable_contract(cls, value: Path) -> Path:

@@ -52,13 +52,13 @@ served; its topic is kept) and its ``ConfigParsed``, hence ``Ready``, is False w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from springhead.backoff import stopped_within
 from springhead.eventfilter import FilterSpecError, trigger_filter
 from springhead.kafka.admin import KafkaAdmin, KafkaAdminError
 from springhead.kube import (
@@ -349,9 +349,7 @@ class BrokerReconciler:
                         self.prober.forget()
                     next_resync = loop.time() + resync
                 wait = RETRY if pending else min(REFRESH, max(0.0, next_resync - loop.time()))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await self._dirty.wait()
+                await stopped_within(self._dirty, wait)
         finally:
             for informer in self._informers:
                 await informer.stop()

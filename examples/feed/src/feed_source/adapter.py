@@ -7,7 +7,6 @@ logs, shutdown) comes from ``springhead``; this module only turns the feed into 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -17,6 +16,7 @@ from urllib.request import url2pathname
 
 import aiohttp
 from cloudevents.core.base import BaseCloudEvent
+from springhead.backoff import stopped_within
 from springhead.events import validated_event
 from springhead.runtime import SourceHost
 from springhead.sender import Sender
@@ -104,9 +104,7 @@ class FeedAdapter:
                 except (FeedError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
                     error = str(exc) or type(exc).__name__
                     log.warning("feed poll failed", extra={"feed": self.url, "error": error})
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.interval):
-                        await self._stop.wait()
+                await stopped_within(self._stop, self.interval)
 
     async def stop(self) -> None:
         """Stop polling; an item being sent finishes (the runtime bounds how long)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from springhead.backoff import stopped_within
 from springhead.kafka.metrics import KafkaMetrics
 from springhead.kafka.partition import Partition
 
@@ -68,9 +69,7 @@ class Committer:
         """Commit through ``consumer`` every ``interval`` or when asked, then update the lag
         gauge; until cancelled."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._requested.wait()
+            await stopped_within(self._requested, self._interval)
             self._requested.clear()
             await self.commit(consumer)
             self._update_lag(consumer)
